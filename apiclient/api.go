@@ -1,0 +1,170 @@
+// Package apiclient is the only code in Keyportal that speaks to the balena API.
+//
+// It knows balena's URLs, its OData dialect (quoting, precedence, null rules),
+// its error bodies and its authentication, so that the rest of the portal
+// deals in typed values: an Identity, a page of APIKeys, a typed *Error.
+//
+// A Client holds the connection pool and settings and is shared by all
+// requests; Client.As binds a caller's token for one request's calls.
+package apiclient
+
+import (
+	"context"
+	"time"
+)
+
+// KeyKind says what a key belongs to. balena does not store it: it follows
+// from the key's actor (a user, a fleet or a device).
+type KeyKind string
+
+const (
+	KindUser         KeyKind = "user"
+	KindProvisioning KeyKind = "provisioning"
+	KindDevice       KeyKind = "device"
+)
+
+// Identity is the signed-in actor, from /actor/v1/whoami.
+type Identity struct {
+	ActorID     int64  // what api_key.is_of__actor points at
+	ActorType   string // "user", "application" or "device"
+	ActorTypeID int64  // user id, fleet id or device id
+	Username    string
+	Email       string
+	Slug        string // fleet keys
+	UUID        string // device keys
+}
+
+// Claims are the parts of a balena session JWT the portal reads for display
+// and timing only; they are never trusted for authorisation.
+type Claims struct {
+	UserID            int64
+	AuthTime          time.Time // when the password was last entered (freshness)
+	IssuedAt          time.Time
+	Expires           time.Time
+	TwoFactorRequired bool // a partial login waiting for its TOTP code
+}
+
+// Owner names whatever a key belongs to.
+type Owner struct {
+	ActorID    int64
+	Username   string // user keys
+	FleetID    int64  // provisioning keys
+	FleetSlug  string
+	DeviceID   int64 // device keys
+	DeviceUUID string
+	DeviceName string
+}
+
+// APIKey is one row of /v7/api_key. It never carries the secret.
+type APIKey struct {
+	ID          int64
+	Name        string // "" when balena has null
+	Description string
+	CreatedAt   time.Time
+	ExpiryDate  *time.Time // nil: never expires
+	Kind        KeyKind    // "" when it could not be told
+	Owner       Owner
+}
+
+// Expired reports whether the key no longer authenticates at time now.
+func (k APIKey) Expired(now time.Time) bool {
+	return k.ExpiryDate != nil && !k.ExpiryDate.After(now)
+}
+
+// Fleet is an application the caller can reach directly.
+type Fleet struct {
+	ID      int64
+	Slug    string
+	AppName string
+	ActorID int64
+}
+
+// Device is a device with the actor its keys point at.
+type Device struct {
+	ID         int64
+	UUID       string
+	DeviceName string
+	FleetID    int64
+	ActorID    int64
+}
+
+// Status filters keys by their expiry.
+type Status string
+
+const (
+	StatusAny      Status = ""
+	StatusActive   Status = "active"   // no expiry, or expiry in the future
+	StatusExpired  Status = "expired"  // expiry in the past
+	StatusExpiring Status = "expiring" // expiry within KeyQuery.WithinDays days from now
+	StatusNever    Status = "never"    // no expiry
+)
+
+// SortField is a column balena sorts keys by.
+type SortField string
+
+const (
+	SortName      SortField = "name"
+	SortCreatedAt SortField = "created_at"
+	SortExpiry    SortField = "expiry_date"
+)
+
+// KeyQuery is a typed view of /v7/api_key; it compiles to $filter,
+// $orderby, $top and $skip (and /$count). The zero value lists every
+// visible key, newest first.
+type KeyQuery struct {
+	Kinds         []KeyKind // empty: all kinds
+	FleetSlug     string    // keys of this fleet and of its devices
+	DeviceUUID    string    // keys of this device
+	Text          string    // substring of name or description, case-insensitive
+	Status        Status
+	WithinDays    int // for StatusExpiring
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	ExpiresAfter  *time.Time
+	ExpiresBefore *time.Time
+	Sort          SortField // "" means created_at
+	Desc          bool
+	Top           int // page size; 0 means no $top
+	Skip          int
+}
+
+// KeyPage is one page of keys and the total the query matches.
+type KeyPage struct {
+	Keys  []APIKey
+	Total int
+}
+
+// NewKey describes a key to create. ExpiryDate nil means never.
+type NewKey struct {
+	Name        string
+	Description string
+	ExpiryDate  *time.Time
+}
+
+// KeyUpdate changes a key; nil fields are left alone. Set ClearExpiry to
+// make a key never expire.
+type KeyUpdate struct {
+	Name        *string
+	Description *string
+	ExpiryDate  *time.Time
+	ClearExpiry bool
+}
+
+// Keys is what the portal needs from a signed-in caller's view of balena.
+// *Session implements it; the interface exists so that handlers can say what
+// they consume.
+type Keys interface {
+	WhoAmI(ctx context.Context) (Identity, error)
+	ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error)
+	GetKey(ctx context.Context, id int64) (APIKey, error)
+	UpdateKey(ctx context.Context, id int64, u KeyUpdate) error
+	DeleteKey(ctx context.Context, id int64) error
+	CreateUserKey(ctx context.Context, k NewKey) (secret string, err error)
+	CreateProvisioningKey(ctx context.Context, fleetID int64, k NewKey) (secret string, err error)
+	CreateDeviceKey(ctx context.Context, deviceID int64, k NewKey) (secret string, err error)
+	Fleets(ctx context.Context) ([]Fleet, error)
+	DevicesByUUID(ctx context.Context, uuids ...string) ([]Device, error)
+	DevicesByFleet(ctx context.Context, fleetID int64) ([]Device, error)
+	DevicesByActor(ctx context.Context, actorIDs ...int64) ([]Device, error)
+	RefreshToken(ctx context.Context, password string) (string, error)
+}
