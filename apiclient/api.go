@@ -168,3 +168,5 @@ type Keys interface {
 	DevicesByActor(ctx context.Context, actorIDs ...int64) ([]Device, error)
 	RefreshToken(ctx context.Context, password string) (string, error)
 }
+
+var _ Keys = (*Session)(nil)

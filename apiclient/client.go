@@ -2,10 +2,22 @@ package apiclient
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// Version goes into the User-Agent; the build sets it with -ldflags.
+var Version = "dev"
+
+// DefaultTimeout bounds every call, retries included, unless Options.Timeout
+// says otherwise.
+const DefaultTimeout = 10 * time.Second
 
 // Options configure a Client. BaseURL is required.
 type Options struct {
@@ -16,66 +28,104 @@ type Options struct {
 }
 
 // Client is safe for concurrent use and meant to be shared.
-type Client struct{ opts Options }
+type Client struct {
+	base      string // scheme://host[/prefix], no trailing slash
+	http      *http.Client
+	timeout   time.Duration
+	userAgent string
+
+	// actorAccess caches whether this deployment lets users read actor,
+	// which decides how owners and kind filters are asked for (see
+	// owners.go). It is learnt from the first list and kept.
+	actorAccess atomic.Int32
+
+	// retryBase is the first backoff step; tests shorten it.
+	retryBase time.Duration
+}
+
+const (
+	actorUnknown int32 = iota
+	actorReadable
+	actorHidden
+)
 
 // New validates opts and returns a Client.
-func New(opts Options) (*Client, error) { return &Client{opts: opts}, nil }
-
-var errTODO = errors.New("apiclient: not implemented yet")
-
-// Login signs in with email (or username) and password and returns the
-// session token. A token whose claims say TwoFactorRequired needs VerifyTOTP.
-func (c *Client) Login(ctx context.Context, username, password string) (string, error) {
-	return "", errTODO
+func New(opts Options) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("apiclient: BaseURL %q must be an http(s) URL without query, fragment or credentials", opts.BaseURL)
+	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("apiclient: negative Timeout %v", opts.Timeout)
+	}
+	c := &Client{
+		base:      u.String(),
+		http:      opts.HTTPClient,
+		timeout:   opts.Timeout,
+		userAgent: opts.UserAgent,
+		retryBase: 100 * time.Millisecond,
+	}
+	if c.timeout == 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.userAgent == "" {
+		c.userAgent = "keyportal/" + Version
+	}
+	if c.http == nil {
+		c.http = &http.Client{Transport: newTransport()}
+	}
+	return c, nil
 }
 
-// VerifyTOTP completes a two-factor login and returns the full token.
-func (c *Client) VerifyTOTP(ctx context.Context, partialToken, code string) (string, error) {
-	return "", errTODO
+// newTransport is tuned for many small requests to one host: the portal
+// makes two or three calls per page view and should never redial for them.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
 }
-
-// Ping checks that balena answers at all (for /readyz).
-func (c *Client) Ping(ctx context.Context) error { return errTODO }
 
 // As returns a Session that calls balena with token.
 func (c *Client) As(token string) *Session { return &Session{c: c, token: token} }
 
-// Session is a Client bound to one caller's token.
+// Session is a Client bound to one caller's token. It is cheap: make one
+// per request. It remembers the caller's Identity once it has learnt it.
 type Session struct {
 	c     *Client
 	token string
+
+	mu    sync.Mutex
+	ident *Identity
 }
 
-// ParseClaims reads a session JWT's claims without verifying it. ok is false
-// for anything that is not a JWT (an API key).
-func ParseClaims(token string) (c Claims, ok bool) { return Claims{}, false }
+// WithIdentity returns a Session that already knows who its caller is, so
+// that calls needing the caller's actor skip /actor/v1/whoami. id must be
+// what WhoAmI returned for the same token.
+func (s *Session) WithIdentity(id Identity) *Session {
+	return &Session{c: s.c, token: s.token, ident: &id}
+}
 
-func (s *Session) WhoAmI(ctx context.Context) (Identity, error) { return Identity{}, errTODO }
-func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
-	return KeyPage{}, errTODO
+// identity returns the caller's Identity, asking balena only the first time.
+func (s *Session) identity(ctx context.Context) (Identity, error) {
+	s.mu.Lock()
+	cached := s.ident
+	s.mu.Unlock()
+	if cached != nil {
+		return *cached, nil
+	}
+	return s.WhoAmI(ctx)
 }
-func (s *Session) GetKey(ctx context.Context, id int64) (APIKey, error)       { return APIKey{}, errTODO }
-func (s *Session) UpdateKey(ctx context.Context, id int64, u KeyUpdate) error { return errTODO }
-func (s *Session) DeleteKey(ctx context.Context, id int64) error              { return errTODO }
-func (s *Session) CreateUserKey(ctx context.Context, k NewKey) (string, error) {
-	return "", errTODO
-}
-func (s *Session) CreateProvisioningKey(ctx context.Context, fleetID int64, k NewKey) (string, error) {
-	return "", errTODO
-}
-func (s *Session) CreateDeviceKey(ctx context.Context, deviceID int64, k NewKey) (string, error) {
-	return "", errTODO
-}
-func (s *Session) Fleets(ctx context.Context) ([]Fleet, error) { return nil, errTODO }
-func (s *Session) DevicesByUUID(ctx context.Context, uuids ...string) ([]Device, error) {
-	return nil, errTODO
-}
-func (s *Session) DevicesByFleet(ctx context.Context, fleetID int64) ([]Device, error) {
-	return nil, errTODO
-}
-func (s *Session) DevicesByActor(ctx context.Context, actorIDs ...int64) ([]Device, error) {
-	return nil, errTODO
-}
-func (s *Session) RefreshToken(ctx context.Context, password string) (string, error) {
-	return "", errTODO
+
+func (s *Session) remember(id Identity) {
+	s.mu.Lock()
+	s.ident = &id
+	s.mu.Unlock()
 }

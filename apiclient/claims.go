@@ -1,0 +1,63 @@
+package apiclient
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// ParseClaims reads a session JWT's claims without verifying it. ok is false
+// for anything that is not a JWT (an API key). The result is for display
+// and timing only: balena checks the signature, the portal never does.
+func ParseClaims(token string) (c Claims, ok bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return Claims{}, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return Claims{}, false
+	}
+	var raw struct {
+		ID                *int64   `json:"id"`
+		Exp               *float64 `json:"exp"`      // seconds
+		Iat               *float64 `json:"iat"`      // seconds
+		AuthTime          *float64 `json:"authTime"` // milliseconds
+		TwoFactorRequired bool     `json:"twoFactorRequired"`
+	}
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return Claims{}, false
+	}
+	if raw.ID != nil {
+		c.UserID = *raw.ID
+	}
+	if raw.Exp != nil {
+		c.Expires = time.UnixMilli(int64(*raw.Exp * 1000))
+	}
+	if raw.Iat != nil {
+		c.IssuedAt = time.UnixMilli(int64(*raw.Iat * 1000))
+	}
+	if raw.AuthTime != nil {
+		c.AuthTime = time.UnixMilli(int64(*raw.AuthTime))
+	}
+	c.TwoFactorRequired = raw.TwoFactorRequired
+	return c, true
+}
+
+// freshFor is how long balena accepts a sign-in as fresh enough to create
+// user keys (SUDO_TOKEN_VALIDITY).
+const freshFor = 20 * time.Minute
+
+// Fresh reports whether the token was signed in recently enough, at time
+// now, for balena to let it create a user key. A token without authTime
+// is not fresh.
+func (c Claims) Fresh(now time.Time) bool {
+	return !c.AuthTime.IsZero() && now.Sub(c.AuthTime) < freshFor
+}
+
+// Expired reports whether the token's exp has passed at time now. A token
+// without exp never expires by its claims.
+func (c Claims) Expired(now time.Time) bool {
+	return !c.Expires.IsZero() && !now.Before(c.Expires)
+}

@@ -1,0 +1,106 @@
+package apiclient
+
+import (
+	"context"
+	"net/http"
+	"strings"
+)
+
+// Fleets, devices and their actors: what the portal needs to offer owners
+// in forms and to tell key kinds apart where actor cannot be read.
+
+// fleetRow and deviceRow read an actor reference in either of balena's
+// shapes ({"__id": N} in v7, a number in v6).
+type fleetRow struct {
+	ID      int64    `json:"id"`
+	AppName string   `json:"app_name"`
+	Slug    string   `json:"slug"`
+	Actor   actorRef `json:"actor"`
+}
+
+type deviceRow struct {
+	ID         int64    `json:"id"`
+	UUID       string   `json:"uuid"`
+	DeviceName *string  `json:"device_name"`
+	Fleet      actorRef `json:"belongs_to__application"`
+	Actor      actorRef `json:"actor"`
+}
+
+// Fleets returns the fleets the caller reaches directly (not public fleets
+// of others), by slug.
+func (s *Session) Fleets(ctx context.Context) ([]Fleet, error) {
+	const op = "list fleets"
+	o := odata{
+		Select:  []string{"id", "app_name", "slug", "actor"},
+		Filter:  "is_directly_accessible_by__user/any(dau:true)",
+		OrderBy: []string{"slug asc", "id asc"},
+	}
+	res, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/v7/application", query: o.encode(), token: s.token})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := decodeRows[fleetRow](op, res.body)
+	if err != nil {
+		return nil, err
+	}
+	fleets := make([]Fleet, len(rows))
+	for i, r := range rows {
+		fleets[i] = Fleet{ID: r.ID, Slug: r.Slug, AppName: r.AppName, ActorID: r.Actor.ID}
+	}
+	return fleets, nil
+}
+
+// DevicesByUUID returns the devices with these full uuids that the caller
+// can see.
+func (s *Session) DevicesByUUID(ctx context.Context, uuids ...string) ([]Device, error) {
+	if len(uuids) == 0 {
+		return []Device{}, nil
+	}
+	lits := make([]string, len(uuids))
+	for i, u := range uuids {
+		lits[i] = quote(u)
+	}
+	filter := "uuid eq " + lits[0]
+	if len(lits) > 1 {
+		filter = "uuid in (" + strings.Join(lits, ",") + ")"
+	}
+	return s.devices(ctx, "devices by uuid", filter)
+}
+
+// DevicesByFleet returns the devices of a fleet.
+func (s *Session) DevicesByFleet(ctx context.Context, fleetID int64) ([]Device, error) {
+	return s.devices(ctx, "devices of fleet", "belongs_to__application eq "+num(fleetID))
+}
+
+// DevicesByActor returns the devices whose actors these are, in one call;
+// ids that are not devices' are ignored.
+func (s *Session) DevicesByActor(ctx context.Context, actorIDs ...int64) ([]Device, error) {
+	if len(actorIDs) == 0 {
+		return []Device{}, nil
+	}
+	return s.devices(ctx, "devices by actor", in("actor", actorIDs))
+}
+
+func (s *Session) devices(ctx context.Context, op, filter string) ([]Device, error) {
+	o := odata{
+		Select:  []string{"id", "uuid", "device_name", "belongs_to__application", "actor"},
+		Filter:  filter,
+		OrderBy: []string{"device_name asc", "id asc"},
+	}
+	res, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/v7/device", query: o.encode(), token: s.token})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := decodeRows[deviceRow](op, res.body)
+	if err != nil {
+		return nil, err
+	}
+	devices := make([]Device, len(rows))
+	for i, r := range rows {
+		devices[i] = Device{ID: r.ID, UUID: r.UUID, FleetID: r.Fleet.ID, ActorID: r.Actor.ID}
+		if r.DeviceName != nil {
+			devices[i].DeviceName = *r.DeviceName
+		}
+	}
+	return devices, nil
+}

@@ -1,0 +1,190 @@
+package apiclient
+
+import (
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// DefaultWithinDays is the window of StatusExpiring when WithinDays is 0.
+const DefaultWithinDays = 7
+
+// maxTextLen bounds KeyQuery.Text: balena's URLs are not unlimited and no
+// name or description is longer.
+const maxTextLen = 1000
+
+// validate rejects what cannot be compiled, so that no bad query reaches
+// balena (where it would be a 400 or an empty 500).
+func (q KeyQuery) validate(op string) error {
+	for _, k := range q.Kinds {
+		if k != KindUser && k != KindProvisioning && k != KindDevice {
+			return invalidError(op, "unknown key kind "+strconv.Quote(string(k)))
+		}
+	}
+	switch q.Status {
+	case StatusAny, StatusActive, StatusExpired, StatusNever:
+	case StatusExpiring:
+		if q.WithinDays < 0 {
+			return invalidError(op, "WithinDays must not be negative")
+		}
+	default:
+		return invalidError(op, "unknown status "+strconv.Quote(string(q.Status)))
+	}
+	switch q.Sort {
+	case "", SortName, SortCreatedAt, SortExpiry:
+	default:
+		return invalidError(op, "cannot sort by "+strconv.Quote(string(q.Sort)))
+	}
+	if q.Top < 0 || q.Skip < 0 {
+		return invalidError(op, "Top and Skip must not be negative")
+	}
+	if !utf8.ValidString(q.Text) || len(q.Text) > maxTextLen {
+		return invalidError(op, "search text must be valid UTF-8 of at most 1000 bytes")
+	}
+	return nil
+}
+
+// orderBy always names a direction (balena's default is desc, which
+// surprises) and ends with id so that pages never overlap or skip rows
+// with equal values.
+func (q KeyQuery) orderBy() []string {
+	field, dir := string(q.Sort), "asc"
+	switch {
+	case field == "":
+		field, dir = string(SortCreatedAt), "desc"
+	case q.Desc:
+		dir = "desc"
+	}
+	return []string{field + " " + dir, "id " + dir}
+}
+
+// kinds returns the wanted kinds, or nil when every kind is.
+func (q KeyQuery) kinds() []KeyKind {
+	var ks []KeyKind
+	for _, k := range []KeyKind{KindUser, KindProvisioning, KindDevice} {
+		if slices.Contains(q.Kinds, k) {
+			ks = append(ks, k)
+		}
+	}
+	if len(ks) == 3 {
+		return nil
+	}
+	return ks
+}
+
+// plainFilter holds the conditions that do not depend on owners.
+func (q KeyQuery) plainFilter() string {
+	var text string
+	if q.Text != "" {
+		// The server lowercases both sides, so its idea of case is the only one.
+		lit := "tolower(" + quote(q.Text) + ")"
+		text = or(
+			"contains(tolower(name),"+lit+")",
+			"contains(tolower(description),"+lit+")",
+		)
+	}
+	var status string
+	switch q.Status {
+	case StatusActive:
+		status = or("expiry_date eq null", "expiry_date gt now()")
+	case StatusExpired:
+		status = and("expiry_date ne null", "expiry_date le now()")
+	case StatusExpiring:
+		n := q.WithinDays
+		if n == 0 {
+			n = DefaultWithinDays
+		}
+		status = and("expiry_date gt now()", "expiry_date le now() add "+days(n))
+	case StatusNever:
+		status = "expiry_date eq null"
+	}
+	var conds = []string{text, status}
+	if q.CreatedAfter != nil {
+		conds = append(conds, "created_at ge "+datetime(*q.CreatedAfter))
+	}
+	if q.CreatedBefore != nil {
+		conds = append(conds, "created_at lt "+datetime(*q.CreatedBefore))
+	}
+	if q.ExpiresAfter != nil {
+		conds = append(conds, "expiry_date ge "+datetime(*q.ExpiresAfter))
+	}
+	if q.ExpiresBefore != nil {
+		conds = append(conds, "expiry_date lt "+datetime(*q.ExpiresBefore))
+	}
+	return and(conds...)
+}
+
+// Owner conditions where the caller may read actor (balenaCloud): the
+// lambdas of balena's docs, which need no lookups first.
+const (
+	isUserKey         = "a/is_of__user/any(u:u/id gt 0)"
+	isProvisioningKey = "a/is_of__application/any(f:f/id gt 0)"
+	isDeviceKey       = "a/is_of__device/any(d:d/id gt 0)"
+)
+
+// lambdaFilter is the whole $filter where actor is readable.
+func (q KeyQuery) lambdaFilter() string {
+	var owner []string
+	if ks := q.kinds(); ks != nil {
+		var alts []string
+		for _, k := range ks {
+			alts = append(alts, map[KeyKind]string{
+				KindUser: isUserKey, KindProvisioning: isProvisioningKey, KindDevice: isDeviceKey,
+			}[k])
+		}
+		owner = append(owner, actorAny(or(alts...)))
+	}
+	if q.FleetSlug != "" {
+		slug := quote(q.FleetSlug)
+		owner = append(owner, actorAny(or(
+			"a/is_of__application/any(f:f/slug eq "+slug+")",
+			"a/is_of__device/any(d:d/belongs_to__application/any(df:df/slug eq "+slug+"))",
+		)))
+	}
+	if q.DeviceUUID != "" {
+		owner = append(owner, actorAny("a/is_of__device/any(d:d/uuid eq "+quote(q.DeviceUUID)+")"))
+	}
+	return and(append([]string{q.plainFilter()}, owner...)...)
+}
+
+func actorAny(cond string) string { return "is_of__actor/any(a:" + cond + ")" }
+
+// actorFilter is the whole $filter where actor is not readable (as on
+// open-balena): owners become sets of actor ids resolved beforehand. none
+// says that nothing can match, which OData cannot say with an empty in ().
+func (q KeyQuery) actorFilter(ax *actorSet) (filter string, none bool) {
+	conds := []string{q.plainFilter()}
+	if ks := q.kinds(); ks != nil {
+		fleets := ax.fleetActors()
+		var alts []string
+		for _, k := range ks {
+			switch {
+			case k == KindUser:
+				alts = append(alts, "is_of__actor eq "+num(ax.me.ActorID))
+			case k == KindProvisioning && len(fleets) > 0:
+				alts = append(alts, in("is_of__actor", fleets))
+			case k == KindDevice:
+				alts = append(alts, not(in("is_of__actor", append([]int64{ax.me.ActorID}, fleets...))))
+			}
+		}
+		if len(alts) == 0 {
+			return "", true
+		}
+		conds = append(conds, or(alts...))
+	}
+	if q.FleetSlug != "" {
+		ids := ax.slugActors(q.FleetSlug)
+		if len(ids) == 0 {
+			return "", true
+		}
+		conds = append(conds, in("is_of__actor", ids))
+	}
+	if q.DeviceUUID != "" {
+		ids := ax.uuidActors(q.DeviceUUID)
+		if len(ids) == 0 {
+			return "", true
+		}
+		conds = append(conds, in("is_of__actor", ids))
+	}
+	return and(conds...), false
+}

@@ -1,0 +1,244 @@
+package apiclient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// keyFields is what is read of a key. Never "key": the secret is shown
+// once, by the create call, even where a server would return it again.
+var keyFields = []string{"id", "name", "description", "created_at", "expiry_date"}
+
+// keyRow is an api_key row as balena sends it.
+type keyRow struct {
+	ID          int64      `json:"id"`
+	Name        *string    `json:"name"`
+	Description *string    `json:"description"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiryDate  *time.Time `json:"expiry_date"`
+	Actor       actorRef   `json:"is_of__actor"`
+}
+
+func (r keyRow) key() APIKey {
+	k := APIKey{ID: r.ID, CreatedAt: r.CreatedAt, ExpiryDate: r.ExpiryDate, Owner: Owner{ActorID: r.Actor.ID}}
+	if r.Name != nil {
+		k.Name = *r.Name
+	}
+	if r.Description != nil {
+		k.Description = *r.Description
+	}
+	if r.Actor.Row != nil {
+		k.Kind, k.Owner = r.Actor.Row.owner()
+	}
+	return k
+}
+
+// ListKeys returns one page of the keys q selects and how many it selects
+// in all. The page and the count are asked for at the same time.
+func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
+	const op = "list keys"
+	if err := q.validate(op); err != nil {
+		return KeyPage{}, err
+	}
+	ctx, cancel := s.c.withTimeout(ctx)
+	defer cancel()
+
+	if s.c.actorAccess.Load() != actorHidden {
+		o := odata{Select: keyFields, Filter: q.lambdaFilter(), Expand: ownerExpand,
+			OrderBy: q.orderBy(), Top: q.Top, Skip: q.Skip}
+		page, err := s.listAndCount(ctx, op, o)
+		if !s.actorHidden(ctx, err) {
+			return page, err
+		}
+	}
+
+	ax, err := s.resolve(ctx, q)
+	if err != nil {
+		return KeyPage{}, err
+	}
+	filter, none := q.actorFilter(ax)
+	if none {
+		return KeyPage{Keys: []APIKey{}}, nil
+	}
+	o := odata{Select: append(keyFields[:len(keyFields):len(keyFields)], "is_of__actor"),
+		Filter: filter, OrderBy: q.orderBy(), Top: q.Top, Skip: q.Skip}
+	page, err := s.listAndCount(ctx, op, o)
+	if err != nil {
+		return KeyPage{}, err
+	}
+	if err := s.label(ctx, page.Keys, ax); err != nil {
+		return KeyPage{}, err
+	}
+	return page, nil
+}
+
+func (s *Session) listAndCount(ctx context.Context, op string, o odata) (KeyPage, error) {
+	var page KeyPage
+	err := parallel(ctx,
+		func(ctx context.Context) error {
+			var err error
+			page.Keys, err = s.keys(ctx, op, "/v7/api_key", o)
+			return err
+		},
+		func(ctx context.Context) error {
+			res, err := s.c.do(ctx, request{op: op, method: http.MethodGet, token: s.token,
+				path: "/v7/api_key/$count", query: odata{Filter: o.Filter}.encode()})
+			if err != nil {
+				return err
+			}
+			page.Total, err = decodeCount(op, res.body)
+			return err
+		})
+	if err != nil {
+		return KeyPage{}, err
+	}
+	return page, nil
+}
+
+func (s *Session) keys(ctx context.Context, op, path string, o odata) ([]APIKey, error) {
+	res, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: o.encode(), token: s.token})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := decodeRows[keyRow](op, res.body)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]APIKey, len(rows))
+	for i, r := range rows {
+		keys[i] = r.key()
+	}
+	return keys, nil
+}
+
+// GetKey returns one key; CodeNotFound when it does not exist or the
+// caller cannot see it (balena does not tell the two apart).
+func (s *Session) GetKey(ctx context.Context, id int64) (APIKey, error) {
+	const op = "get key"
+	ctx, cancel := s.c.withTimeout(ctx)
+	defer cancel()
+
+	var keys []APIKey
+	var err error
+	if s.c.actorAccess.Load() != actorHidden {
+		keys, err = s.keys(ctx, op, keyPath(id), odata{Select: keyFields, Expand: ownerExpand})
+		if !s.actorHidden(ctx, err) {
+			return firstKey(op, keys, err)
+		}
+	}
+	o := odata{Select: append(keyFields[:len(keyFields):len(keyFields)], "is_of__actor")}
+	if keys, err = s.keys(ctx, op, keyPath(id), o); err != nil || len(keys) == 0 {
+		return firstKey(op, keys, err)
+	}
+	me, err := s.identity(ctx)
+	if err != nil {
+		return APIKey{}, err
+	}
+	if err := s.label(ctx, keys, &actorSet{me: me}); err != nil {
+		return APIKey{}, err
+	}
+	return keys[0], nil
+}
+
+func firstKey(op string, keys []APIKey, err error) (APIKey, error) {
+	if err != nil {
+		return APIKey{}, err
+	}
+	if len(keys) == 0 {
+		return APIKey{}, &Error{Op: op, Code: CodeNotFound}
+	}
+	return keys[0], nil
+}
+
+// UpdateKey changes a key's name, description or expiry. An empty Name or
+// Description is stored as null. Like balena, it succeeds without effect
+// for a key the caller cannot see.
+func (s *Session) UpdateKey(ctx context.Context, id int64, u KeyUpdate) error {
+	const op = "update key"
+	body := map[string]any{}
+	if u.Name != nil {
+		body["name"] = nullable(*u.Name)
+	}
+	if u.Description != nil {
+		body["description"] = nullable(*u.Description)
+	}
+	switch {
+	case u.ClearExpiry && u.ExpiryDate != nil:
+		return invalidError(op, "both ExpiryDate and ClearExpiry set")
+	case u.ClearExpiry:
+		body["expiry_date"] = nil
+	case u.ExpiryDate != nil:
+		body["expiry_date"] = u.ExpiryDate.UTC().Format(isoMillis)
+	}
+	if len(body) == 0 {
+		return invalidError(op, "nothing to update")
+	}
+	_, err := s.c.do(ctx, request{op: op, method: http.MethodPatch, path: keyPath(id), body: body, token: s.token})
+	return err
+}
+
+// DeleteKey revokes a key. Like balena, it succeeds for a key that is
+// already gone or that the caller cannot see.
+func (s *Session) DeleteKey(ctx context.Context, id int64) error {
+	_, err := s.c.do(ctx, request{op: "delete key", method: http.MethodDelete, path: keyPath(id), token: s.token})
+	return err
+}
+
+// CreateUserKey creates a named key for the signed-in user and returns its
+// secret, which balena never shows again. It needs a session token signed
+// in less than 20 minutes ago (else CodeFreshAuth: see RefreshToken);
+// API keys may not create user keys (CodeUnauthorized).
+func (s *Session) CreateUserKey(ctx context.Context, k NewKey) (string, error) {
+	const op = "create user key"
+	if k.Name == "" {
+		return "", invalidError(op, "a user key needs a name")
+	}
+	return s.create(ctx, op, "/api-key/user/full", newKeyBody(k))
+}
+
+// CreateProvisioningKey creates a key that registers devices into a fleet,
+// the way balena's SDK does.
+func (s *Session) CreateProvisioningKey(ctx context.Context, fleetID int64, k NewKey) (string, error) {
+	body := newKeyBody(k)
+	body["actorType"] = "application"
+	body["actorTypeId"] = fleetID
+	body["roles"] = []string{"provisioning-api-key"}
+	return s.create(ctx, "create provisioning key", "/api-key/v2/", body)
+}
+
+// CreateDeviceKey creates a key for one device.
+func (s *Session) CreateDeviceKey(ctx context.Context, deviceID int64, k NewKey) (string, error) {
+	return s.create(ctx, "create device key", fmt.Sprintf("/api-key/device/%d/device-key", deviceID), newKeyBody(k))
+}
+
+func (s *Session) create(ctx context.Context, op, path string, body map[string]any) (string, error) {
+	res, err := s.c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: body, token: s.token})
+	if err != nil {
+		return "", err
+	}
+	return decodeToken(op, res.body)
+}
+
+// newKeyBody is the body every create endpoint takes. expiryDate is always
+// sent, null for never: /api-key/v2 insists on it.
+func newKeyBody(k NewKey) map[string]any {
+	body := map[string]any{
+		"name":        nullable(k.Name),
+		"description": nullable(k.Description),
+		"expiryDate":  nil,
+	}
+	if k.ExpiryDate != nil {
+		body["expiryDate"] = k.ExpiryDate.UTC().Format(isoMillis)
+	}
+	return body
+}
+
+// nullable maps "" to null, which is how balena stores "no name".
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

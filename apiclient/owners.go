@@ -1,0 +1,274 @@
+package apiclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// How a key's owner is learnt.
+//
+// balenaCloud lets a user read actor, so one list request brings every
+// row's owner with it through $expand=is_of__actor(...), and kind filters
+// are lambdas through is_of__actor. open-balena does not: anything that
+// touches actor is a 401. There the client asks for the caller's identity,
+// fleets and devices first, filters by actor ids, and tells kinds apart by
+// which of those an actor id belongs to.
+//
+// Which of the two applies is learnt once per Client, from the first list
+// (see Session.actorHidden), and kept.
+
+// ownerExpand brings a key's owner along with the key.
+const ownerExpand = "is_of__actor($select=id;$expand=" +
+	"is_of__user($select=id,username)," +
+	"is_of__application($select=id,slug)," +
+	"is_of__device($select=id,uuid,device_name))"
+
+// actorRow is an expanded is_of__actor. balena writes every expanded
+// navigation as an array, to-one or not.
+type actorRow struct {
+	ID    int64 `json:"id"`
+	Users []struct {
+		ID       int64  `json:"id"`
+		Username string `json:"username"`
+	} `json:"is_of__user"`
+	Fleets []struct {
+		ID   int64  `json:"id"`
+		Slug string `json:"slug"`
+	} `json:"is_of__application"`
+	Devices []struct {
+		ID         int64   `json:"id"`
+		UUID       string  `json:"uuid"`
+		DeviceName *string `json:"device_name"`
+	} `json:"is_of__device"`
+}
+
+// actorRef is is_of__actor in any of its shapes: {"__id": N} when not
+// expanded, [row] when expanded, a bare number in old API versions.
+type actorRef struct {
+	ID  int64
+	Row *actorRow
+}
+
+func (r *actorRef) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		return nil
+	case len(b) > 0 && b[0] == '[':
+		var rows []actorRow
+		if err := json.Unmarshal(b, &rows); err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			r.Row = &rows[0]
+			r.ID = rows[0].ID
+		}
+		return nil
+	case len(b) > 0 && b[0] == '{':
+		var ref struct {
+			ID int64 `json:"__id"`
+		}
+		err := json.Unmarshal(b, &ref)
+		r.ID = ref.ID
+		return err
+	}
+	return json.Unmarshal(b, &r.ID)
+}
+
+// owner tells kind and owner from an expanded actor.
+func (r *actorRow) owner() (KeyKind, Owner) {
+	o := Owner{ActorID: r.ID}
+	switch {
+	case len(r.Users) > 0:
+		o.Username = r.Users[0].Username
+		return KindUser, o
+	case len(r.Fleets) > 0:
+		o.FleetID, o.FleetSlug = r.Fleets[0].ID, r.Fleets[0].Slug
+		return KindProvisioning, o
+	case len(r.Devices) > 0:
+		d := r.Devices[0]
+		o.DeviceID, o.DeviceUUID = d.ID, d.UUID
+		if d.DeviceName != nil {
+			o.DeviceName = *d.DeviceName
+		}
+		return KindDevice, o
+	}
+	return "", o
+}
+
+// actorHidden reports whether err, from a request that read actor, means
+// that this caller may not read actor rather than that the token is bad.
+// Only a user whose token still works is taken to be such a caller; the
+// answer is then kept for the Client if nothing was known yet.
+func (s *Session) actorHidden(ctx context.Context, err error) bool {
+	if err == nil {
+		s.c.actorAccess.CompareAndSwap(actorUnknown, actorReadable)
+		return false
+	}
+	if ErrorCode(err) != CodeUnauthorized {
+		return false
+	}
+	// A fresh whoami, not the cached identity: it is the token being tested.
+	id, werr := s.WhoAmI(ctx)
+	if werr != nil || id.ActorType != "user" {
+		return false
+	}
+	s.c.actorAccess.CompareAndSwap(actorUnknown, actorHidden)
+	return true
+}
+
+// actorSet is what the id-based form needs to know about owners.
+type actorSet struct {
+	me           Identity
+	fleets       []Fleet
+	fleetsLoaded bool
+	devices      []Device // devices the query's fleet or uuid named
+}
+
+func (ax *actorSet) fleetActors() []int64 {
+	ids := make([]int64, 0, len(ax.fleets))
+	for _, f := range ax.fleets {
+		ids = append(ids, f.ActorID)
+	}
+	return ids
+}
+
+// slugActors are the actors of fleet slug and of its devices.
+func (ax *actorSet) slugActors(slug string) []int64 {
+	var ids []int64
+	for _, f := range ax.fleets {
+		if f.Slug != slug {
+			continue
+		}
+		ids = append(ids, f.ActorID)
+		for _, d := range ax.devices {
+			if d.FleetID == f.ID {
+				ids = append(ids, d.ActorID)
+			}
+		}
+	}
+	return ids
+}
+
+func (ax *actorSet) uuidActors(uuid string) []int64 {
+	var ids []int64
+	for _, d := range ax.devices {
+		if d.UUID == uuid {
+			ids = append(ids, d.ActorID)
+		}
+	}
+	return ids
+}
+
+// resolve learns the actor ids that q's owner conditions name.
+func (s *Session) resolve(ctx context.Context, q KeyQuery) (*actorSet, error) {
+	ax := &actorSet{}
+	me, err := s.identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ax.me = me
+	ks := q.kinds()
+	needFleets := q.FleetSlug != "" || slices.Contains(ks, KindProvisioning) || slices.Contains(ks, KindDevice)
+	var byUUID []Device
+	err = parallel(ctx,
+		func(ctx context.Context) error {
+			if !needFleets {
+				return nil
+			}
+			return s.loadFleets(ctx, ax)
+		},
+		func(ctx context.Context) error {
+			if q.DeviceUUID == "" {
+				return nil
+			}
+			var err error
+			byUUID, err = s.DevicesByUUID(ctx, q.DeviceUUID)
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	ax.devices = byUUID
+	if q.FleetSlug != "" {
+		for _, f := range ax.fleets {
+			if f.Slug != q.FleetSlug {
+				continue
+			}
+			devs, err := s.DevicesByFleet(ctx, f.ID)
+			if err != nil {
+				return nil, err
+			}
+			ax.devices = append(ax.devices, devs...)
+		}
+	}
+	return ax, nil
+}
+
+func (s *Session) loadFleets(ctx context.Context, ax *actorSet) error {
+	fleets, err := s.Fleets(ctx)
+	if err != nil {
+		return err
+	}
+	ax.fleets, ax.fleetsLoaded = fleets, true
+	return nil
+}
+
+// label sets kind and owner of keys listed without expansion: the caller's
+// own actor makes a user key, a fleet's a provisioning key, a device's a
+// device key. Actors that are none of the caller's are looked up in one
+// call for devices (and one for fleets, if not loaded yet).
+func (s *Session) label(ctx context.Context, keys []APIKey, ax *actorSet) error {
+	var others []int64
+	for i := range keys {
+		k := &keys[i]
+		if k.Owner.ActorID == ax.me.ActorID && ax.me.ActorType == "user" {
+			k.Kind, k.Owner.Username = KindUser, ax.me.Username
+		} else if !slices.Contains(others, k.Owner.ActorID) {
+			others = append(others, k.Owner.ActorID)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	var devices []Device
+	err := parallel(ctx,
+		func(ctx context.Context) error {
+			if ax.fleetsLoaded {
+				return nil
+			}
+			return s.loadFleets(ctx, ax)
+		},
+		func(ctx context.Context) error {
+			var err error
+			devices, err = s.DevicesByActor(ctx, others...)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	fleets := make(map[int64]Fleet, len(ax.fleets))
+	for _, f := range ax.fleets {
+		fleets[f.ActorID] = f
+	}
+	devs := make(map[int64]Device, len(devices))
+	for _, d := range devices {
+		devs[d.ActorID] = d
+	}
+	for i := range keys {
+		k := &keys[i]
+		if f, ok := fleets[k.Owner.ActorID]; ok && k.Kind == "" {
+			k.Kind, k.Owner.FleetID, k.Owner.FleetSlug = KindProvisioning, f.ID, f.Slug
+		} else if d, ok := devs[k.Owner.ActorID]; ok && k.Kind == "" {
+			k.Kind = KindDevice
+			k.Owner.DeviceID, k.Owner.DeviceUUID, k.Owner.DeviceName = d.ID, d.UUID, d.DeviceName
+		}
+	}
+	return nil
+}
+
+// keyPath is the OData address of one key.
+func keyPath(id int64) string { return fmt.Sprintf("/v7/api_key(%d)", id) }

@@ -1,0 +1,230 @@
+package apiclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// maxBody caps what is read of any answer. A 1000-row page with owners
+// expanded is well under 1 MiB.
+const maxBody = 8 << 20
+
+// maxAttempts bounds retries of a GET, on top of the call's deadline.
+const maxAttempts = 4
+
+// request is one HTTP exchange with balena.
+type request struct {
+	op     string // for errors, e.g. "list keys"
+	method string
+	path   string // e.g. "/v7/api_key(5)"
+	query  string // raw, already encoded
+	body   any    // sent as JSON when not nil
+	token  string // "" for anonymous calls
+}
+
+// response is a 2xx answer.
+type response struct {
+	header http.Header
+	body   []byte
+}
+
+// withTimeout bounds a whole public call, retries and sub-requests included.
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// do sends r and returns its 2xx answer or an *Error. GETs are retried on
+// 429, 502, 503, 504 and broken connections while the deadline allows;
+// writes never are, as balena may have applied them.
+func (c *Client) do(ctx context.Context, r request) (response, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		res, err, retryable := c.once(ctx, r)
+		if err == nil {
+			return res, nil
+		}
+		if r.method != http.MethodGet || !retryable || attempt == maxAttempts {
+			return response{}, err
+		}
+		wait := c.backoff(attempt)
+		if err.Code == CodeRateLimited && err.RetryAfter > 0 {
+			wait = err.RetryAfter
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return response{}, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return response{}, contextError(r.op, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is exponential with jitter, so that many portal replicas that
+// hit the same 503 do not come back in step.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.retryBase << (attempt - 1)
+	return d/2 + rand.N(d/2+1)
+}
+
+// once makes one attempt. retryable says whether the failure is of a kind
+// that a repeat of an idempotent request may cure.
+func (c *Client) once(ctx context.Context, r request) (res response, e *Error, retryable bool) {
+	var body io.Reader
+	if r.body != nil {
+		b, err := json.Marshal(r.body)
+		if err != nil {
+			return response{}, &Error{Op: r.op, Code: CodeInvalid, Err: err}, false
+		}
+		body = bytes.NewReader(b)
+	}
+	u := c.base + r.path
+	if r.query != "" {
+		u += "?" + r.query
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		return response{}, &Error{Op: r.op, Code: CodeInvalid, Message: "bad request URL", Err: err}, false
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return response{}, transportError(ctx, r.op, err), true
+	}
+	defer drainClose(resp.Body)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return response{}, transportError(ctx, r.op, err), true
+	}
+	if len(data) > maxBody {
+		return response{}, upstreamError(r.op, "response too large", nil), false
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := statusError(r.op, resp.StatusCode, resp.Header, data)
+		e.Message = redact(e.Message, r.token)
+		switch resp.StatusCode {
+		case http.StatusTooManyRequests, http.StatusBadGateway,
+			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return response{}, e, true
+		}
+		return response{}, e, false
+	}
+	return response{header: resp.Header, body: data}, nil, false
+}
+
+// drainClose lets the connection go back to the pool: Go reuses it only
+// if the body was read to the end.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	_ = body.Close()
+}
+
+func transportError(ctx context.Context, op string, err error) *Error {
+	if ctx.Err() != nil {
+		return contextError(op, ctx.Err())
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return contextError(op, err)
+	}
+	return upstreamError(op, "connection failed", err)
+}
+
+// redact keeps a token out of a message that echoes the request back
+// (pine's "Malformed url: '…'" does, and a URL may carry ?apikey=).
+func redact(msg, token string) string {
+	if token == "" || msg == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, token, "[redacted]")
+}
+
+// decodeJSON reads a 2xx body into v; anything unreadable is balena's
+// fault, not the caller's.
+func decodeJSON(op string, body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return upstreamError(op, "unreadable response", err)
+	}
+	return nil
+}
+
+// decodeRows reads the {"d": [...]} envelope of an OData collection.
+func decodeRows[T any](op string, body []byte) ([]T, error) {
+	var env struct {
+		D *[]T `json:"d"`
+	}
+	if err := decodeJSON(op, body, &env); err != nil {
+		return nil, err
+	}
+	if env.D == nil {
+		return nil, upstreamError(op, "response without d", nil)
+	}
+	return *env.D, nil
+}
+
+// decodeCount reads the {"d": N} answer of /$count.
+func decodeCount(op string, body []byte) (int, error) {
+	var env struct {
+		D *int `json:"d"`
+	}
+	if err := decodeJSON(op, body, &env); err != nil {
+		return 0, err
+	}
+	if env.D == nil {
+		return 0, upstreamError(op, "response without d", nil)
+	}
+	return *env.D, nil
+}
+
+// decodeToken reads a token or key that balena answers either as
+// text/plain (login, refresh) or as a JSON string (key creation).
+func decodeToken(op string, body []byte) (string, error) {
+	body = bytes.TrimSpace(body)
+	s := string(body)
+	if len(body) > 0 && body[0] == '"' {
+		if err := json.Unmarshal(body, &s); err != nil {
+			return "", upstreamError(op, "unreadable response", err)
+		}
+	}
+	if s == "" || strings.ContainsAny(s, " \t\r\n\"<>{}") {
+		return "", upstreamError(op, "unreadable response", nil)
+	}
+	return s, nil
+}
+
+// parallel runs fns at once and returns the first error; the others see
+// their context cancelled as soon as one fails.
+func parallel(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(fns))
+	for _, fn := range fns {
+		go func() { errs <- fn(ctx) }()
+	}
+	var first error
+	for range fns {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
