@@ -1,0 +1,149 @@
+package apiclient
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestKeyQueryValidate(t *testing.T) {
+	bad := []KeyQuery{
+		{Kinds: []KeyKind{"fleet"}},
+		{Status: "stale"},
+		{Status: StatusExpiring, WithinDays: -1},
+		{Sort: "key"},
+		{Top: -1},
+		{Skip: -1},
+		{Text: "\xff"},
+		{Text: string(make([]byte, maxTextLen+1))},
+	}
+	for _, q := range bad {
+		if err := q.validate("op"); ErrorCode(err) != CodeInvalid {
+			t.Errorf("validate(%+v) = %v, want invalid", q, err)
+		}
+	}
+	good := KeyQuery{Kinds: []KeyKind{KindUser}, Status: StatusExpiring, Sort: SortExpiry, Top: 50, Text: "ok"}
+	if err := good.validate("op"); err != nil {
+		t.Errorf("validate(%+v) = %v", good, err)
+	}
+}
+
+func TestKeyQueryOrderBy(t *testing.T) {
+	tests := []struct {
+		q    KeyQuery
+		want []string
+	}{
+		{KeyQuery{}, []string{"created_at desc", "id desc"}},
+		{KeyQuery{Sort: SortCreatedAt}, []string{"created_at asc", "id asc"}},
+		{KeyQuery{Sort: SortName}, []string{"name asc", "id asc"}},
+		{KeyQuery{Sort: SortExpiry, Desc: true}, []string{"expiry_date desc", "id desc"}},
+	}
+	for _, tt := range tests {
+		if got := tt.q.orderBy(); !slices.Equal(got, tt.want) {
+			t.Errorf("orderBy(%+v) = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+}
+
+func TestKeyQueryFilters(t *testing.T) {
+	day := time.Date(2025, 1, 31, 12, 0, 0, 0, time.UTC)
+	ax := &actorSet{
+		me:      Identity{ActorID: 2, ActorType: "user"},
+		fleets:  []Fleet{{ID: 1, Slug: "acme/one", ActorID: 10}, {ID: 2, Slug: "acme/two", ActorID: 11}},
+		devices: []Device{{ID: 5, UUID: "abc", FleetID: 1, ActorID: 20}, {ID: 6, UUID: "def", FleetID: 1, ActorID: 21}},
+	}
+	tests := []struct {
+		name   string
+		q      KeyQuery
+		lambda string
+		actor  string
+		none   bool
+	}{
+		{name: "zero", q: KeyQuery{}},
+		{
+			name:   "text",
+			q:      KeyQuery{Text: "O'B&"},
+			lambda: "(contains(tolower(name),tolower('O''B%26')) or contains(tolower(description),tolower('O''B%26')))",
+			actor:  "(contains(tolower(name),tolower('O''B%26')) or contains(tolower(description),tolower('O''B%26')))",
+		},
+		{
+			name:   "active",
+			q:      KeyQuery{Status: StatusActive},
+			lambda: "(expiry_date eq null or expiry_date gt now())",
+			actor:  "(expiry_date eq null or expiry_date gt now())",
+		},
+		{
+			name:   "expired",
+			q:      KeyQuery{Status: StatusExpired},
+			lambda: "(expiry_date ne null and expiry_date le now())",
+			actor:  "(expiry_date ne null and expiry_date le now())",
+		},
+		{
+			name:   "expiring default window",
+			q:      KeyQuery{Status: StatusExpiring},
+			lambda: "(expiry_date gt now() and expiry_date le now() add duration'P7D')",
+			actor:  "(expiry_date gt now() and expiry_date le now() add duration'P7D')",
+		},
+		{
+			name:   "never and dates",
+			q:      KeyQuery{Status: StatusNever, CreatedAfter: &day, CreatedBefore: &day},
+			lambda: "(expiry_date eq null and created_at ge datetime'2025-01-31T12:00:00.000Z' and created_at lt datetime'2025-01-31T12:00:00.000Z')",
+			actor:  "(expiry_date eq null and created_at ge datetime'2025-01-31T12:00:00.000Z' and created_at lt datetime'2025-01-31T12:00:00.000Z')",
+		},
+		{
+			name:   "expiry range",
+			q:      KeyQuery{ExpiresAfter: &day, ExpiresBefore: &day},
+			lambda: "(expiry_date ge datetime'2025-01-31T12:00:00.000Z' and expiry_date lt datetime'2025-01-31T12:00:00.000Z')",
+			actor:  "(expiry_date ge datetime'2025-01-31T12:00:00.000Z' and expiry_date lt datetime'2025-01-31T12:00:00.000Z')",
+		},
+		{name: "all kinds is no filter", q: KeyQuery{Kinds: []KeyKind{KindDevice, KindUser, KindProvisioning}}},
+		{
+			name:   "user kind",
+			q:      KeyQuery{Kinds: []KeyKind{KindUser}},
+			lambda: "is_of__actor/any(a:" + isUserKey + ")",
+			actor:  "is_of__actor eq 2",
+		},
+		{
+			name:   "provisioning or device",
+			q:      KeyQuery{Kinds: []KeyKind{KindDevice, KindProvisioning}},
+			lambda: "is_of__actor/any(a:(" + isProvisioningKey + " or " + isDeviceKey + "))",
+			actor:  "(is_of__actor in (10,11) or not(is_of__actor in (2,10,11)))",
+		},
+		{
+			name:   "fleet and text",
+			q:      KeyQuery{FleetSlug: "acme/one", Text: "x"},
+			lambda: "((contains(tolower(name),tolower('x')) or contains(tolower(description),tolower('x'))) and is_of__actor/any(a:(a/is_of__application/any(f:f/slug eq 'acme%2Fone') or a/is_of__device/any(d:d/belongs_to__application/any(df:df/slug eq 'acme%2Fone')))))",
+			actor:  "((contains(tolower(name),tolower('x')) or contains(tolower(description),tolower('x'))) and is_of__actor in (10,20,21))",
+		},
+		{
+			name:   "device",
+			q:      KeyQuery{DeviceUUID: "def"},
+			lambda: "is_of__actor/any(a:a/is_of__device/any(d:d/uuid eq 'def'))",
+			actor:  "is_of__actor eq 21",
+		},
+		{name: "unknown fleet", q: KeyQuery{FleetSlug: "acme/none"}, lambda: "is_of__actor/any(a:(a/is_of__application/any(f:f/slug eq 'acme%2Fnone') or a/is_of__device/any(d:d/belongs_to__application/any(df:df/slug eq 'acme%2Fnone'))))", none: true},
+		{name: "unknown device", q: KeyQuery{DeviceUUID: "zzz"}, lambda: "is_of__actor/any(a:a/is_of__device/any(d:d/uuid eq 'zzz'))", none: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.q.lambdaFilter(); got != tt.lambda {
+				t.Errorf("lambdaFilter =\n %s\nwant\n %s", got, tt.lambda)
+			}
+			got, none := tt.q.actorFilter(ax)
+			if none != tt.none || (!none && got != tt.actor) {
+				t.Errorf("actorFilter = %s, %v\nwant %s, %v", got, none, tt.actor, tt.none)
+			}
+		})
+	}
+}
+
+func TestProvisioningKindWithoutFleetsMatchesNothing(t *testing.T) {
+	ax := &actorSet{me: Identity{ActorID: 2, ActorType: "user"}}
+	if _, none := (KeyQuery{Kinds: []KeyKind{KindProvisioning}}).actorFilter(ax); !none {
+		t.Error("provisioning keys of no fleets should match nothing")
+	}
+	f, none := (KeyQuery{Kinds: []KeyKind{KindProvisioning, KindDevice}}).actorFilter(ax)
+	if none || f != "not(is_of__actor eq 2)" {
+		t.Errorf("got %q, %v", f, none)
+	}
+}
