@@ -1,0 +1,364 @@
+package balenasim
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// A compiled query: the $filter, $orderby, $select, $top/$skip and $expand
+// of one resource, ready to run under the store's read lock.
+type query struct {
+	res     *resource
+	filter  expr
+	order   []orderKey
+	fields  []*field // in output order, expanded foreign keys removed
+	expand  []*expansion
+	top     int64
+	hasTop  bool
+	skip    int64
+	nslots  int
+	asCount bool
+}
+
+type orderKey struct {
+	e    expr
+	desc bool
+}
+
+type expansion struct {
+	name  string
+	nav   *navigation
+	count bool
+	sub   *query
+}
+
+// compileQuery binds parsed options to res for caller c.
+func compileQuery(c *caller, res *resource, o *queryOpts, aliases map[string]*ast) (*query, error) {
+	if !res.readable(c) {
+		return nil, errUnauthorized
+	}
+	cp := newCompiler(c, res, aliases)
+	q := &query{res: res, top: o.top, hasTop: o.hasTop, skip: o.skip}
+	if o.filter != nil {
+		f, err := cp.compileFilter(o.filter)
+		if err != nil {
+			return nil, err
+		}
+		q.filter = f
+	}
+	for _, it := range o.orderby {
+		e, t, err := cp.compilePath(it.path)
+		if err != nil {
+			return nil, err
+		}
+		if t == tDur {
+			return nil, errTranslate
+		}
+		q.order = append(q.order, orderKey{e: e, desc: it.desc})
+	}
+	expanded := map[string]bool{}
+	for _, it := range o.expand {
+		nav, ok := res.navs[it.name]
+		if !ok || !nav.target.readable(c) {
+			return nil, errUnauthorized
+		}
+		if it.next != nil {
+			return nil, errTranslate
+		}
+		sub, err := compileQuery(c, nav.target, it.opts, aliases)
+		if err != nil {
+			return nil, err
+		}
+		sub.asCount = it.count
+		q.expand = append(q.expand, &expansion{name: it.name, nav: nav, count: it.count, sub: sub})
+		expanded[it.name] = true
+	}
+	if o.selects == nil {
+		for _, f := range res.fields {
+			if !expanded[f.name] {
+				q.fields = append(q.fields, f)
+			}
+		}
+	} else {
+		for _, pe := range o.selects {
+			f, ok := res.byName[pe.name]
+			if pe.next != nil || pe.count || pe.lambda != nil {
+				return nil, errTranslate
+			}
+			if !ok {
+				return nil, errTranslate
+			}
+			if !expanded[f.name] {
+				q.fields = append(q.fields, f)
+			}
+		}
+	}
+	q.nslots = cp.nslots
+	return q, nil
+}
+
+// run returns the rows of q (all of res, or those related to the parent row
+// when nav is set), filtered, sorted and paged.
+func (q *query) run(ec *evalCtx, candidates func(fn func(int32) bool)) []int32 {
+	var matches []int32
+	saved := ec.rows
+	ec.rows = make([]int32, q.nslots)
+	candidates(func(row int32) bool {
+		if !q.res.visible(ec.c, ec.st, row) {
+			return true
+		}
+		if q.filter != nil {
+			ec.rows[0] = row
+			if v := q.filter.eval(ec); v.t != tBool || v.i != 1 {
+				return true
+			}
+		}
+		matches = append(matches, row)
+		return true
+	})
+	if q.asCount {
+		ec.rows = saved
+		return matches
+	}
+	if len(q.order) > 0 {
+		limit := len(matches)
+		if q.hasTop && q.skip+q.top < int64(limit) {
+			limit = int(q.skip + q.top)
+		}
+		matches = topK(ec, q.order, matches, limit)
+	}
+	ec.rows = saved
+	if q.skip > 0 {
+		if q.skip >= int64(len(matches)) {
+			return nil
+		}
+		matches = matches[q.skip:]
+	}
+	if q.hasTop && q.top < int64(len(matches)) {
+		matches = matches[:q.top]
+	}
+	return matches
+}
+
+func allRows(st *store, res *resource) func(fn func(int32) bool) {
+	return func(fn func(int32) bool) {
+		n := res.size(st)
+		for i := 0; i < n; i++ {
+			if !fn(int32(i)) {
+				return
+			}
+		}
+	}
+}
+
+// sortEntry carries a row and its precomputed sort keys.
+type sortEntry struct {
+	row  int32
+	keys []value
+}
+
+// lessEntry orders as Postgres does by default: NULLS LAST ascending, NULLS
+// FIRST descending; ties fall back to row order, i.e. ascending id.
+func lessEntry(order []orderKey, a, b *sortEntry) bool {
+	for i, k := range order {
+		x, y := a.keys[i], b.keys[i]
+		var c int
+		switch {
+		case x.t == tNull && y.t == tNull:
+			c = 0
+		case x.t == tNull:
+			c = 1
+		case y.t == tNull:
+			c = -1
+		default:
+			c = compareValues(x, y)
+		}
+		if k.desc {
+			c = -c
+		}
+		if c != 0 {
+			return c < 0
+		}
+	}
+	return a.row < b.row
+}
+
+// topK sorts rows by order and keeps the first k, with a bounded max-heap
+// so a page of 50 out of 20,000 rows costs one key evaluation per row.
+func topK(ec *evalCtx, order []orderKey, rows []int32, k int) []int32 {
+	if k == 0 {
+		return nil
+	}
+	nk := len(order)
+	slab := make([]value, (k+1)*nk)
+	heap := make([]sortEntry, 0, k+1)
+	scratch := sortEntry{keys: slab[k*nk:]}
+	less := func(a, b *sortEntry) bool { return lessEntry(order, a, b) }
+	down := func(i int) {
+		for {
+			l, r, big := 2*i+1, 2*i+2, i
+			if l < len(heap) && less(&heap[big], &heap[l]) {
+				big = l
+			}
+			if r < len(heap) && less(&heap[big], &heap[r]) {
+				big = r
+			}
+			if big == i {
+				return
+			}
+			heap[i], heap[big] = heap[big], heap[i]
+			i = big
+		}
+	}
+	for _, row := range rows {
+		ec.rows[0] = row
+		scratch.row = row
+		for i, o := range order {
+			scratch.keys[i] = o.e.eval(ec)
+		}
+		if len(heap) < k {
+			keys := slab[len(heap)*nk : (len(heap)+1)*nk]
+			copy(keys, scratch.keys)
+			heap = append(heap, sortEntry{row: row, keys: keys})
+			for i := len(heap) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !less(&heap[p], &heap[i]) {
+					break
+				}
+				heap[i], heap[p] = heap[p], heap[i]
+				i = p
+			}
+			continue
+		}
+		if less(&scratch, &heap[0]) {
+			copy(heap[0].keys, scratch.keys)
+			heap[0].row = row
+			down(0)
+		}
+	}
+	out := make([]int32, len(heap))
+	for i := len(heap) - 1; i >= 0; i-- {
+		out[i] = heap[0].row
+		last := len(heap) - 1
+		heap[0], heap[last] = heap[last], heap[0]
+		heap = heap[:last]
+		down(0)
+	}
+	return out
+}
+
+// render appends the JSON objects of rows to buf.
+func (q *query) render(ec *evalCtx, buf []byte, rows []int32, v6 bool) []byte {
+	buf = append(buf, '[')
+	for i, row := range rows {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = q.renderRow(ec, buf, row, v6)
+	}
+	return append(buf, ']')
+}
+
+func (q *query) renderRow(ec *evalCtx, buf []byte, row int32, v6 bool) []byte {
+	buf = append(buf, '{')
+	first := true
+	sep := func() {
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+	}
+	for _, x := range q.expand {
+		sep()
+		buf = appendJSONString(buf, x.name)
+		buf = append(buf, ':')
+		related := func(fn func(int32) bool) {
+			if x.nav.fk != nil {
+				id := x.nav.fk.get(ec.st, row)
+				if id.t == tNull {
+					return
+				}
+				if r, ok := x.nav.target.byID(ec.st, id.i); ok {
+					fn(r)
+				}
+				return
+			}
+			x.nav.each(ec.st, row, fn)
+		}
+		if x.count {
+			buf = strconv.AppendInt(buf, int64(len(x.sub.run(ec, related))), 10)
+			continue
+		}
+		buf = x.sub.render(ec, buf, x.sub.run(ec, related), v6)
+	}
+	for _, f := range q.fields {
+		sep()
+		buf = appendJSONString(buf, f.name)
+		buf = append(buf, ':')
+		v := f.get(ec.st, row)
+		if f.fk != nil && v.t != tNull && !(v6 && f.plainInV6) {
+			buf = append(buf, `{"__id":`...)
+			buf = strconv.AppendInt(buf, v.i, 10)
+			buf = append(buf, '}')
+			continue
+		}
+		buf = appendValue(buf, v)
+	}
+	return append(buf, '}')
+}
+
+func appendValue(buf []byte, v value) []byte {
+	switch v.t {
+	case tInt:
+		return strconv.AppendInt(buf, v.i, 10)
+	case tNum:
+		return strconv.AppendFloat(buf, v.f, 'g', -1, 64)
+	case tText:
+		return appendJSONString(buf, v.s)
+	case tTime:
+		buf = append(buf, '"')
+		buf = time.UnixMilli(v.i).UTC().AppendFormat(buf, isoMillis)
+		return append(buf, '"')
+	case tBool:
+		return strconv.AppendBool(buf, v.i == 1)
+	}
+	return append(buf, "null"...)
+}
+
+// isoMillis is JavaScript's Date.prototype.toISOString format.
+const isoMillis = "2006-01-02T15:04:05.000Z"
+
+func appendJSONString(buf []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	buf = append(buf, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				buf = append(buf, '\\', c)
+			case c == '\n':
+				buf = append(buf, '\\', 'n')
+			case c == '\r':
+				buf = append(buf, '\\', 'r')
+			case c == '\t':
+				buf = append(buf, '\\', 't')
+			case c < 0x20:
+				buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				buf = append(buf, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, `\ufffd`...)
+		} else {
+			buf = append(buf, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(buf, '"')
+}
