@@ -1,0 +1,176 @@
+// Command keyportal serves the Keyportal web portal.
+//
+//	keyportal              serve, configured by KEYPORTAL_* environment variables
+//	keyportal demo         serve with the balena stand-in in the same process, seeded
+//	keyportal healthcheck  exit 0 when the portal at KEYPORTAL_ADDR answers /healthz
+//	keyportal version      print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+	"github.com/keyportal/keyportal/handlers"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "keyportal:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program, with its surroundings passed in so that tests
+// can start it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "serve", "demo":
+		return serve(ctx, cmd == "demo", getenv, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, getenv)
+	case "version":
+		_, err := fmt.Fprintln(stdout, "keyportal", apiclient.Version)
+		return err
+	}
+	return fmt.Errorf("unknown command %q (want serve, demo, healthcheck or version)", cmd)
+}
+
+func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, stderr io.Writer) error {
+	env := getenv
+	var sim *balenasim.Sim
+	if demo {
+		var simURL string
+		var err error
+		sim, simURL, err = startSim(ctx)
+		if err != nil {
+			return err
+		}
+		env = func(k string) string {
+			if k == "KEYPORTAL_BALENA_API_URL" {
+				return simURL
+			}
+			return getenv(k)
+		}
+	}
+	cfg, err := handlers.LoadConfig(env, demo)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := newLogger(cfg, stderr)
+	if demo && len(cfg.SessionKeys) == 0 {
+		log.Warn("no KEYPORTAL_SESSION_KEYS: using a random key for this run; sessions end when it stops")
+	}
+	srv, err := handlers.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute, // exports stream for a while
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	url := "http://" + ln.Addr().String()
+	log.Info("listening", "url", url, "balena", cfg.BalenaAPIURL)
+	if demo {
+		fmt.Fprintf(stdout, "\nKeyportal demo is running at %s\n\n", url)
+		fmt.Fprintf(stdout, "  Sign in with   %s / %s\n", balenasim.DemoEmail, balenasim.DemoPassword)
+		fmt.Fprintf(stdout, "  2FA user       %s / %s (TOTP secret %s)\n", balenasim.Demo2FAEmail, balenasim.DemoPassword, sim.TOTPSecret(balenasim.Demo2FAEmail))
+		fmt.Fprintf(stdout, "  balena API     %s (the built-in stand-in, demo dataset)\n\nPress Ctrl-C to stop.\n\n", cfg.BalenaAPIURL)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return srv.Close(shutdownCtx)
+}
+
+// startSim serves the balena stand-in on a free loopback port until ctx ends.
+func startSim(ctx context.Context) (*balenasim.Sim, string, error) {
+	sim, err := balenasim.New(balenasim.Options{Dataset: "demo"})
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	s := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.Serve(ln) }()
+	go func() { <-ctx.Done(); _ = s.Close() }()
+	return sim, "http://" + ln.Addr().String(), nil
+}
+
+func newLogger(cfg handlers.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// healthcheck lets a container without a shell or curl probe itself.
+func healthcheck(ctx context.Context, getenv func(string) string) error {
+	addr := getenv("KEYPORTAL_ADDR")
+	if addr == "" {
+		addr = handlers.DefaultConfig().Addr
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz: %s", res.Status)
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests need, only when it is missing:
+# Debian's Chromium and the Playwright driver that playwright-go expects
+# (playwright-core from npm, run by the system's node). Nothing is
+# downloaded from anywhere but apt and npm.
+set -euo pipefail
+
+PW_VERSION=1.52.0
+DRV=${PLAYWRIGHT_DRIVER_PATH:-$HOME/.cache/keyportal/pw-driver-$PW_VERSION}
+CHROMIUM=${KEYPORTAL_CHROMIUM:-/usr/bin/chromium}
+
+if [ ! -x "$CHROMIUM" ]; then
+  echo "e2e/setup: installing chromium from apt"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
+if [ "$("$DRV/node" "$DRV/package/cli.js" --version 2>/dev/null)" != "Version $PW_VERSION" ]; then
+  echo "e2e/setup: installing the Playwright $PW_VERSION driver into $DRV"
+  rm -rf "$DRV"
+  mkdir -p "$DRV"
+  (cd "$DRV" && npm pack --silent "playwright-core@$PW_VERSION" >/dev/null \
+    && tar xzf "playwright-core-$PW_VERSION.tgz" && rm "playwright-core-$PW_VERSION.tgz" \
+    && ln -sfn "$(command -v node)" node)
+  test "$("$DRV/node" "$DRV/package/cli.js" --version)" = "Version $PW_VERSION"
+fi

@@ -1,0 +1,164 @@
+package handlers
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the portal. LoadConfig reads it from
+// KEYPORTAL_* environment variables; each secret also has a _FILE variant
+// that names a file holding it, so secrets need not sit in the environment.
+type Config struct {
+	Addr            string        // KEYPORTAL_ADDR, host:port to listen on
+	BalenaAPIURL    string        // KEYPORTAL_BALENA_API_URL
+	DataDir         string        // KEYPORTAL_DATA_DIR, holds the session files
+	UpstreamTimeout time.Duration // KEYPORTAL_UPSTREAM_TIMEOUT, per balena call
+	IdleTimeout     time.Duration // KEYPORTAL_IDLE_TIMEOUT, a session unused this long ends
+	SessionKeys     [][]byte      // KEYPORTAL_SESSION_KEYS(_FILE): newest first, for rotation
+	CookieSecure    bool          // KEYPORTAL_COOKIE_SECURE: set behind a TLS proxy
+	LogLevel        slog.Level    // KEYPORTAL_LOG_LEVEL: debug, info, warn, error
+	LogFormat       string        // KEYPORTAL_LOG_FORMAT: text or json
+
+	// Demo is set by `keyportal demo`: a missing session key is then generated.
+	Demo bool
+}
+
+// DefaultConfig is what LoadConfig starts from.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		BalenaAPIURL:    "https://api.balena-cloud.com",
+		DataDir:         ".data",
+		UpstreamTimeout: 10 * time.Second,
+		IdleTimeout:     8 * time.Hour,
+		LogLevel:        slog.LevelInfo,
+		LogFormat:       "text",
+	}
+}
+
+// minSessionKey is the shortest session secret accepted: 256 bits.
+const minSessionKey = 32
+
+// LoadConfig reads the environment through getenv (os.Getenv in main, a map
+// in tests) and validates the result. Every problem is reported at once.
+func LoadConfig(getenv func(string) string, demo bool) (Config, error) {
+	cfg := DefaultConfig()
+	cfg.Demo = demo
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := strings.TrimSpace(getenv("KEYPORTAL_" + name)); v != "" {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		v := strings.TrimSpace(getenv("KEYPORTAL_" + name))
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_%s=%q: want a positive duration such as 10s or 8h", name, v))
+			return
+		}
+		*dst = d
+	}
+	str("ADDR", &cfg.Addr)
+	str("BALENA_API_URL", &cfg.BalenaAPIURL)
+	str("DATA_DIR", &cfg.DataDir)
+	dur("UPSTREAM_TIMEOUT", &cfg.UpstreamTimeout)
+	dur("IDLE_TIMEOUT", &cfg.IdleTimeout)
+	if v := strings.TrimSpace(getenv("KEYPORTAL_COOKIE_SECURE")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_COOKIE_SECURE=%q: want true or false", v))
+		}
+		cfg.CookieSecure = b
+	}
+	if v := strings.TrimSpace(getenv("KEYPORTAL_LOG_LEVEL")); v != "" {
+		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_LOG_LEVEL=%q: want debug, info, warn or error", v))
+		}
+	}
+	str("LOG_FORMAT", &cfg.LogFormat)
+
+	keys, err := secret(getenv, "SESSION_KEYS")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for i, k := range strings.Fields(strings.ReplaceAll(keys, ",", " ")) {
+		if len(k) < minSessionKey {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_SESSION_KEYS: key %d is %d characters; each needs at least %d (try: openssl rand -base64 48)", i+1, len(k), minSessionKey))
+			continue
+		}
+		cfg.SessionKeys = append(cfg.SessionKeys, []byte(k))
+	}
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// secret reads KEYPORTAL_<name>, or the file named by KEYPORTAL_<name>_FILE.
+func secret(getenv func(string) string, name string) (string, error) {
+	v, file := getenv("KEYPORTAL_"+name), getenv("KEYPORTAL_"+name+"_FILE")
+	switch {
+	case v != "" && file != "":
+		return "", fmt.Errorf("set KEYPORTAL_%s or KEYPORTAL_%s_FILE, not both", name, name)
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("KEYPORTAL_%s_FILE: %w", name, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return v, nil
+}
+
+// Validate checks the settings that do not depend on how they were read.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_ADDR=%q: want host:port, e.g. 127.0.0.1:8080", c.Addr))
+	}
+	if u, err := url.Parse(c.BalenaAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_BALENA_API_URL=%q: want an http(s) URL such as https://api.balena-cloud.com", c.BalenaAPIURL))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("KEYPORTAL_DATA_DIR is empty"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_LOG_FORMAT=%q: want text or json", c.LogFormat))
+	}
+	if len(c.SessionKeys) == 0 && !c.Demo {
+		errs = append(errs, errors.New("KEYPORTAL_SESSION_KEYS (or KEYPORTAL_SESSION_KEYS_FILE) is required: one or more secrets of at least 32 characters, newest first (try: openssl rand -base64 48)"))
+	}
+	return errors.Join(errs...)
+}
+
+// cookieKeyPairs turns each session secret into the hash and block key pair
+// gorilla/securecookie wants, so that operators manage one secret per key
+// and cookies are both authenticated (HMAC-SHA256) and encrypted (AES-256).
+func cookieKeyPairs(secrets [][]byte) ([][]byte, error) {
+	var pairs [][]byte
+	for _, s := range secrets {
+		hash, err := hkdf.Key(sha256.New, s, nil, "keyportal session hash", 64)
+		if err != nil {
+			return nil, err
+		}
+		block, err := hkdf.Key(sha256.New, s, nil, "keyportal session block", 32)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, hash, block)
+	}
+	return pairs, nil
+}

@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+const goodKey = "0123456789abcdef0123456789abcdef01234567"
+
+func TestLoadConfigReadsEverySetting(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{
+		"KEYPORTAL_ADDR":             "0.0.0.0:9000",
+		"KEYPORTAL_BALENA_API_URL":   "https://api.example.com",
+		"KEYPORTAL_DATA_DIR":         "/var/lib/keyportal",
+		"KEYPORTAL_UPSTREAM_TIMEOUT": "3s",
+		"KEYPORTAL_IDLE_TIMEOUT":     "30m",
+		"KEYPORTAL_SESSION_KEYS":     goodKey + ", " + strings.Repeat("z", 32),
+		"KEYPORTAL_COOKIE_SECURE":    "true",
+		"KEYPORTAL_LOG_LEVEL":        "debug",
+		"KEYPORTAL_LOG_FORMAT":       "json",
+	}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "0.0.0.0:9000" || cfg.BalenaAPIURL != "https://api.example.com" || cfg.DataDir != "/var/lib/keyportal" ||
+		cfg.UpstreamTimeout != 3*time.Second || cfg.IdleTimeout != 30*time.Minute || len(cfg.SessionKeys) != 2 ||
+		!cfg.CookieSecure || cfg.LogLevel.String() != "DEBUG" || cfg.LogFormat != "json" {
+		t.Errorf("config = %+v", cfg)
+	}
+}
+
+func TestLoadConfigSecretFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(path, []byte(goodKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(env(map[string]string{"KEYPORTAL_SESSION_KEYS_FILE": path}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.SessionKeys) != 1 || string(cfg.SessionKeys[0]) != goodKey {
+		t.Errorf("keys = %q", cfg.SessionKeys)
+	}
+}
+
+func TestLoadConfigRefusesBadSettingsWithClearMessages(t *testing.T) {
+	cases := map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"no session key": {map[string]string{}, "KEYPORTAL_SESSION_KEYS (or KEYPORTAL_SESSION_KEYS_FILE) is required"},
+		"short key":      {map[string]string{"KEYPORTAL_SESSION_KEYS": "short"}, "key 1 is 5 characters"},
+		"both key forms": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_KEYS_FILE": "/x"}, "not both"},
+		"missing file":   {map[string]string{"KEYPORTAL_SESSION_KEYS_FILE": "/nonexistent/keys"}, "KEYPORTAL_SESSION_KEYS_FILE"},
+		"bad addr":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_ADDR": "8080"}, "KEYPORTAL_ADDR"},
+		"bad url":        {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_BALENA_API_URL": "api.balena-cloud.com"}, "KEYPORTAL_BALENA_API_URL"},
+		"bad timeout":    {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_UPSTREAM_TIMEOUT": "ten"}, "KEYPORTAL_UPSTREAM_TIMEOUT"},
+		"bad bool":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_COOKIE_SECURE": "yes please"}, "KEYPORTAL_COOKIE_SECURE"},
+		"bad level":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_LOG_LEVEL": "loud"}, "KEYPORTAL_LOG_LEVEL"},
+		"bad format":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_LOG_FORMAT": "xml"}, "KEYPORTAL_LOG_FORMAT"},
+	}
+	for name, c := range cases {
+		_, err := LoadConfig(env(c.env), false)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to mention %q", name, err, c.want)
+		}
+	}
+}
+
+func TestDemoNeedsNoSessionKey(t *testing.T) {
+	if _, err := LoadConfig(env(map[string]string{}), true); err != nil {
+		t.Errorf("demo: %v", err)
+	}
+}

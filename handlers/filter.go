@@ -1,0 +1,269 @@
+package handlers
+
+import (
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/views"
+)
+
+// keyFilter is the keys view as the URL states it: every filter, the sort
+// and the page. It is parsed leniently: a bad value is reported and
+// ignored, and the rest of the view still works.
+type keyFilter struct {
+	Q             string
+	Kinds         []apiclient.KeyKind
+	Fleet         string
+	Device        string
+	Status        apiclient.Status
+	Within        int
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	ExpiresAfter  *time.Time
+	ExpiresBefore *time.Time
+	Sort          apiclient.SortField
+	Desc          bool
+	Page          int
+	PerPage       int
+
+	raw    url.Values        // as given, to show bad values back
+	Errors map[string]string // parameter -> message
+}
+
+const (
+	defaultPerPage = 50
+	defaultWithin  = 7
+	maxQ           = 200
+	maxPage        = 1_000_000
+)
+
+var (
+	perPages   = []int{10, 25, 50, 100}
+	fleetSlug  = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+	deviceUUID = regexp.MustCompile(`^[0-9a-fA-F]{7,62}$`)
+)
+
+// parseKeyFilter reads a keys view from a query string.
+func parseKeyFilter(v url.Values) keyFilter {
+	f := keyFilter{raw: v, Errors: map[string]string{}, Page: 1, PerPage: defaultPerPage,
+		Sort: apiclient.SortCreatedAt, Desc: true, Within: defaultWithin}
+	bad := func(field, msg string) { f.Errors[field] = msg }
+
+	f.Q = strings.TrimSpace(v.Get("q"))
+	if len(f.Q) > maxQ {
+		bad("q", "Search text is limited to 200 characters; it was shortened.")
+		f.Q = f.Q[:maxQ]
+	}
+	for _, k := range v["kind"] {
+		switch kk := apiclient.KeyKind(k); kk {
+		case apiclient.KindUser, apiclient.KindProvisioning, apiclient.KindDevice:
+			if !slices.Contains(f.Kinds, kk) {
+				f.Kinds = append(f.Kinds, kk)
+			}
+		case "":
+		default:
+			bad("kind", "Kind "+quote(k)+" is not one of user, provisioning or device.")
+		}
+	}
+	if len(f.Kinds) == 3 {
+		f.Kinds = nil // all kinds: no filter at all
+	}
+	if s := strings.TrimSpace(v.Get("fleet")); s != "" {
+		if fleetSlug.MatchString(s) {
+			f.Fleet = s
+		} else {
+			bad("fleet", "Fleet "+quote(s)+" is not a fleet slug like org/fleet-name.")
+		}
+	}
+	if s := strings.TrimSpace(v.Get("device")); s != "" {
+		if deviceUUID.MatchString(s) {
+			f.Device = strings.ToLower(s)
+		} else {
+			bad("device", "Device "+quote(s)+" is not a device UUID (7 to 62 hexadecimal characters).")
+		}
+	}
+	switch st := apiclient.Status(v.Get("status")); st {
+	case apiclient.StatusAny, apiclient.StatusActive, apiclient.StatusExpired, apiclient.StatusExpiring, apiclient.StatusNever:
+		f.Status = st
+	default:
+		bad("status", "Status "+quote(string(st))+" is not one of active, expired, expiring or never.")
+	}
+	if s := v.Get("within"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 3650 {
+			bad("within", "Within must be a whole number of days from 1 to 3650.")
+		} else {
+			f.Within = n
+		}
+	}
+	f.CreatedAfter = parseDay(v, "created_after", false, bad)
+	f.CreatedBefore = parseDay(v, "created_before", true, bad)
+	f.ExpiresAfter = parseDay(v, "expires_after", false, bad)
+	f.ExpiresBefore = parseDay(v, "expires_before", true, bad)
+	if f.CreatedAfter != nil && f.CreatedBefore != nil && !f.CreatedAfter.Before(*f.CreatedBefore) {
+		bad("created_before", "“Created to” is before “Created from”.")
+		f.CreatedBefore = nil
+	}
+	if f.ExpiresAfter != nil && f.ExpiresBefore != nil && !f.ExpiresAfter.Before(*f.ExpiresBefore) {
+		bad("expires_before", "“Expires to” is before “Expires from”.")
+		f.ExpiresBefore = nil
+	}
+	if s := v.Get("sort"); s != "" {
+		desc := strings.HasPrefix(s, "-")
+		switch field := apiclient.SortField(strings.TrimPrefix(s, "-")); field {
+		case apiclient.SortName, apiclient.SortCreatedAt, apiclient.SortExpiry:
+			f.Sort, f.Desc = field, desc
+		default:
+			bad("sort", "Sort "+quote(s)+" is not one of name, created_at or expiry_date (with - for descending).")
+		}
+	}
+	if s := v.Get("per_page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || !slices.Contains(perPages, n) {
+			bad("per_page", "Per page must be 10, 25, 50 or 100.")
+		} else {
+			f.PerPage = n
+		}
+	}
+	if s := v.Get("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxPage {
+			bad("page", "Page "+quote(s)+" is not a page number; showing the first page.")
+		} else {
+			f.Page = n
+		}
+	}
+	return f
+}
+
+// parseDay reads a YYYY-MM-DD date as UTC. An end-of-range date includes
+// the whole day, so "created to 2025-01-31" keeps keys made that day.
+func parseDay(v url.Values, name string, end bool, bad func(string, string)) *time.Time {
+	s := strings.TrimSpace(v.Get(name))
+	if s == "" {
+		return nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil || t.Year() < 2000 || t.Year() > 9999 {
+		bad(name, quote(s)+" is not a date like 2025-01-31.")
+		return nil
+	}
+	if end {
+		t = t.AddDate(0, 0, 1)
+	}
+	return &t
+}
+
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return "“" + s + "”"
+}
+
+// query is the filter as an apiclient query for its page.
+func (f keyFilter) query() apiclient.KeyQuery {
+	return apiclient.KeyQuery{
+		Kinds: f.Kinds, FleetSlug: f.Fleet, DeviceUUID: f.Device, Text: f.Q,
+		Status: f.Status, WithinDays: f.Within,
+		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
+		ExpiresAfter: f.ExpiresAfter, ExpiresBefore: f.ExpiresBefore,
+		Sort: f.Sort, Desc: f.Desc,
+		Top: f.PerPage, Skip: (f.Page - 1) * f.PerPage,
+	}
+}
+
+// sortParam is the sort as the URL writes it.
+func (f keyFilter) sortParam() string {
+	if f.Desc {
+		return "-" + string(f.Sort)
+	}
+	return string(f.Sort)
+}
+
+// values is the canonical query string of the valid part of the filter;
+// defaults are left out so that links stay short.
+func (f keyFilter) values() url.Values {
+	v := url.Values{}
+	set := func(k, val string) {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	set("q", f.Q)
+	for _, k := range f.Kinds {
+		v.Add("kind", string(k))
+	}
+	set("fleet", f.Fleet)
+	set("device", f.Device)
+	set("status", string(f.Status))
+	if f.Status == apiclient.StatusExpiring && f.Within != defaultWithin {
+		v.Set("within", strconv.Itoa(f.Within))
+	}
+	day := func(k string, t *time.Time, end bool) {
+		if t != nil {
+			d := *t
+			if end {
+				d = d.AddDate(0, 0, -1)
+			}
+			v.Set(k, d.Format(time.DateOnly))
+		}
+	}
+	day("created_after", f.CreatedAfter, false)
+	day("created_before", f.CreatedBefore, true)
+	day("expires_after", f.ExpiresAfter, false)
+	day("expires_before", f.ExpiresBefore, true)
+	if s := f.sortParam(); s != "-created_at" {
+		v.Set("sort", s)
+	}
+	if f.Page > 1 {
+		v.Set("page", strconv.Itoa(f.Page))
+	}
+	if f.PerPage != defaultPerPage {
+		v.Set("per_page", strconv.Itoa(f.PerPage))
+	}
+	return v
+}
+
+// url is the keys page at base with this filter.
+func (f keyFilter) url(base string) string {
+	if q := f.values().Encode(); q != "" {
+		return base + "?" + q
+	}
+	return base
+}
+
+// form is the filter as the form shows it: the raw value where it was bad,
+// so the user sees what to fix.
+func (f keyFilter) form() views.KeyFilter {
+	pick := func(name, good string) string {
+		if _, isBad := f.Errors[name]; isBad {
+			return f.raw.Get(name)
+		}
+		return good
+	}
+	vals := f.values()
+	kinds := map[string]bool{}
+	for _, k := range f.Kinds {
+		kinds[string(k)] = true
+	}
+	return views.KeyFilter{
+		Q: f.Q, Kinds: kinds,
+		Fleet:         pick("fleet", f.Fleet),
+		Device:        pick("device", f.Device),
+		Status:        pick("status", string(f.Status)),
+		Within:        pick("within", strconv.Itoa(f.Within)),
+		CreatedAfter:  pick("created_after", vals.Get("created_after")),
+		CreatedBefore: pick("created_before", vals.Get("created_before")),
+		ExpiresAfter:  pick("expires_after", vals.Get("expires_after")),
+		ExpiresBefore: pick("expires_before", vals.Get("expires_before")),
+		Sort:          f.sortParam(),
+		PerPage:       strconv.Itoa(f.PerPage),
+		Errors:        f.Errors,
+	}
+}

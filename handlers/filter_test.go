@@ -1,0 +1,94 @@
+package handlers
+
+import (
+	"net/url"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/views"
+)
+
+func TestParseKeyFilterRoundTrips(t *testing.T) {
+	raw := "q=ci+deploy&kind=user&kind=device&fleet=acme%2Fplant-3&device=4f2a9c1&status=expiring&within=14" +
+		"&created_after=2025-01-01&created_before=2025-01-31&expires_after=2025-02-01&expires_before=2025-12-31" +
+		"&sort=name&page=3&per_page=25"
+	v, _ := url.ParseQuery(raw)
+	f := parseKeyFilter(v)
+	if len(f.Errors) != 0 {
+		t.Fatalf("unexpected errors: %v", f.Errors)
+	}
+	q := f.query()
+	day := func(s string) *time.Time { d, _ := time.Parse(time.DateOnly, s); return &d }
+	want := apiclient.KeyQuery{
+		Kinds: []apiclient.KeyKind{apiclient.KindUser, apiclient.KindDevice}, FleetSlug: "acme/plant-3",
+		DeviceUUID: "4f2a9c1", Text: "ci deploy", Status: apiclient.StatusExpiring, WithinDays: 14,
+		CreatedAfter: day("2025-01-01"), CreatedBefore: day("2025-02-01"),
+		ExpiresAfter: day("2025-02-01"), ExpiresBefore: day("2026-01-01"),
+		Sort: apiclient.SortName, Desc: false, Top: 25, Skip: 50,
+	}
+	if !reflect.DeepEqual(q, want) {
+		t.Errorf("query:\n got %+v\nwant %+v", q, want)
+	}
+	// The canonical URL parses back to the same view.
+	again := parseKeyFilter(f.values())
+	if !reflect.DeepEqual(again.query(), q) {
+		t.Errorf("round trip changed the query: %+v", again.query())
+	}
+}
+
+func TestParseKeyFilterDefaultsGiveShortURL(t *testing.T) {
+	f := parseKeyFilter(url.Values{})
+	if got := f.url("/keys"); got != "/keys" {
+		t.Errorf("default view URL = %q, want /keys", got)
+	}
+	q := f.query()
+	if q.Sort != apiclient.SortCreatedAt || !q.Desc || q.Top != 50 || q.Skip != 0 {
+		t.Errorf("default query = %+v, want newest first, 50 a page", q)
+	}
+	all := parseKeyFilter(url.Values{"kind": {"user", "provisioning", "device"}})
+	if all.query().Kinds != nil {
+		t.Errorf("all three kinds should mean no kind filter, got %v", all.query().Kinds)
+	}
+}
+
+func TestParseKeyFilterReportsEachBadValue(t *testing.T) {
+	cases := []struct{ param, value string }{
+		{"kind", "admin"}, {"fleet", "not a slug"}, {"device", "xyz"}, {"status", "soon"},
+		{"within", "0"}, {"within", "abc"}, {"created_after", "31/01/2025"}, {"expires_before", "2025-02-30"},
+		{"sort", "key"}, {"per_page", "1000"}, {"page", "-1"}, {"page", "99999999999"},
+	}
+	for _, c := range cases {
+		v := url.Values{c.param: {c.value}, "q": {"kept"}}
+		f := parseKeyFilter(v)
+		if f.Errors[c.param] == "" {
+			t.Errorf("%s=%q: no message", c.param, c.value)
+		}
+		if f.Q != "kept" {
+			t.Errorf("%s=%q: the valid rest of the view was lost", c.param, c.value)
+		}
+		if got := f.form(); c.param != "kind" && c.param != "page" && c.param != "sort" && c.param != "per_page" && formValue(got, c.param) != c.value {
+			t.Errorf("%s=%q: form shows %q, want the bad value back", c.param, c.value, formValue(got, c.param))
+		}
+	}
+}
+
+func TestParseKeyFilterRangesInOrder(t *testing.T) {
+	f := parseKeyFilter(url.Values{"created_after": {"2025-03-01"}, "created_before": {"2025-02-01"}})
+	if f.Errors["created_before"] == "" || f.CreatedBefore != nil {
+		t.Errorf("a reversed range should be reported and dropped: %v", f.Errors)
+	}
+	same := parseKeyFilter(url.Values{"created_after": {"2025-03-01"}, "created_before": {"2025-03-01"}})
+	if len(same.Errors) != 0 {
+		t.Errorf("a one-day range is valid: %v", same.Errors)
+	}
+}
+
+func formValue(f views.KeyFilter, param string) string {
+	return map[string]string{
+		"fleet": f.Fleet, "device": f.Device, "status": f.Status, "within": f.Within,
+		"created_after": f.CreatedAfter, "created_before": f.CreatedBefore,
+		"expires_after": f.ExpiresAfter, "expires_before": f.ExpiresBefore, "per_page": f.PerPage,
+	}[param]
+}

@@ -1,0 +1,33 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyportal/keyportal/apiclient"
+)
+
+// health serves the probes an orchestrator polls; they need no sign-in.
+type health struct{ balena *apiclient.Client }
+
+func (h health) routes(e *echo.Echo) {
+	e.GET("/healthz", h.alive)
+	e.GET("/readyz", h.ready)
+}
+
+// alive answers as long as the process serves requests.
+func (h health) alive(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
+
+// ready answers 200 only while balena answers, so a load balancer stops
+// sending sign-ins to a portal that cannot complete them.
+func (h health) ready(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	if err := h.balena.Ping(ctx); err != nil {
+		return c.String(http.StatusServiceUnavailable, "balena API unreachable\n")
+	}
+	return c.String(http.StatusOK, "ok\n")
+}

@@ -1,0 +1,180 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/views"
+)
+
+// keys serves the keys page and its actions.
+type keys struct{ *Server }
+
+func (h keys) routes(g *echo.Group) {
+	g.GET("/keys", h.list).Name = routeKeys
+}
+
+// list shows one page of keys. Filtering, sorting, paging and counting all
+// happen at balena; the list, its count and the fleet names for the
+// filter are fetched at once, in parallel.
+func (h keys) list(c echo.Context) error {
+	u := currentUser(c)
+	f := parseKeyFilter(c.QueryParams())
+	api := h.balena.As(u.Token).WithIdentity(u.Identity)
+	ctx := c.Request().Context()
+	fragment := isHTMX(c)
+
+	var (
+		wg       sync.WaitGroup
+		page     apiclient.KeyPage
+		fleets   []apiclient.Fleet
+		listErr  error
+		fleetErr error
+	)
+	wg.Add(1)
+	go func() { defer wg.Done(); page, listErr = api.ListKeys(ctx, f.query()) }()
+	if !fragment {
+		wg.Add(1)
+		go func() { defer wg.Done(); fleets, fleetErr = api.Fleets(ctx) }()
+	}
+	wg.Wait()
+	if apiclient.ErrorCode(listErr) == apiclient.CodeUnauthorized {
+		return listErr // the error handler ends the session
+	}
+
+	status := http.StatusOK
+	results := h.results(c, f, u, page)
+	if len(f.Errors) > 0 {
+		status = http.StatusBadRequest
+		results.Flash = views.Flash{Kind: "warning", Text: "Some filters in this link are not valid and were ignored; see the marked fields."}
+	}
+	if listErr != nil {
+		p := describe(listErr)
+		status = p.Status
+		results = views.KeyResults{Failed: true, Flash: views.Flash{Kind: "error", Text: "Could not load keys: " + p.Message}}
+	}
+
+	c.Response().Header().Add("Vary", hxRequest)
+	if fragment {
+		c.Response().Header().Set(hxPushURL, f.url(h.url(routeKeys)))
+		return render(c, status, views.KeyResultsFragment(results))
+	}
+	m := views.Keys{
+		Page:    h.page(c, "API keys"),
+		Action:  h.url(routeKeys),
+		Filter:  f.form(),
+		Results: results,
+	}
+	if fleetErr == nil {
+		for _, fl := range fleets {
+			m.Fleets = append(m.Fleets, views.Option{Value: fl.Slug, Label: fl.Slug})
+		}
+	}
+	return render(c, status, views.KeysPage(m))
+}
+
+// results turns a page of keys into the table's view model.
+func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclient.KeyPage) views.KeyResults {
+	now := h.now()
+	base := h.url(routeKeys)
+	r := views.KeyResults{Total: page.Total, Page: f.Page}
+	r.Pages = (page.Total + f.PerPage - 1) / f.PerPage
+	if len(page.Keys) > 0 {
+		r.From = (f.Page-1)*f.PerPage + 1
+		r.To = r.From + len(page.Keys) - 1
+	}
+	at := func(p int) string { g := f; g.Page = p; return g.url(base) }
+	if f.Page > 1 {
+		r.PrevURL = at(min(f.Page-1, max(r.Pages, 1)))
+	}
+	if f.Page < r.Pages {
+		r.NextURL = at(f.Page + 1)
+	}
+	switch {
+	case page.Total == 0 && (len(f.values()) > 0):
+		r.Empty = "No keys match these filters."
+	case page.Total == 0:
+		r.Empty = "This account cannot see any API keys yet."
+	case len(page.Keys) == 0:
+		r.Empty = "Page " + strconv.Itoa(f.Page) + " is past the last page (" + strconv.Itoa(r.Pages) + ")."
+	}
+	for _, col := range []struct {
+		label string
+		field apiclient.SortField
+	}{{"Name", apiclient.SortName}, {"Kind", ""}, {"Owner", ""}, {"Description", ""},
+		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}} {
+		v := views.Column{Label: col.label}
+		if col.field != "" {
+			g := f
+			g.Page = 1
+			if f.Sort == col.field {
+				v.Sorted = map[bool]string{true: "descending", false: "ascending"}[f.Desc]
+				g.Desc = !f.Desc
+			} else {
+				g.Sort, g.Desc = col.field, col.field == apiclient.SortCreatedAt
+			}
+			v.SortURL = g.url(base)
+		}
+		r.Columns = append(r.Columns, v)
+	}
+	for _, k := range page.Keys {
+		r.Rows = append(r.Rows, keyRow(k, u.Identity, now))
+	}
+	return r
+}
+
+// soon is how close an expiry must be to be shown as a warning.
+const soon = 7 * 24 * time.Hour
+
+// keyRow formats one key for the table.
+func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
+	row := views.KeyRow{
+		ID: k.ID, Name: k.Name, Kind: string(k.Kind), Description: k.Description,
+		Created:      views.RelTime(k.CreatedAt, now),
+		CreatedExact: views.ExactTime(k.CreatedAt),
+		CreatedISO:   k.CreatedAt.UTC().Format(time.RFC3339),
+	}
+	switch k.Kind {
+	case apiclient.KindUser:
+		row.Owner = k.Owner.Username
+		if k.Owner.ActorID == me.ActorID {
+			row.Owner, row.OwnerDetail = "you", me.Username
+		}
+	case apiclient.KindProvisioning:
+		row.Owner = k.Owner.FleetSlug
+	case apiclient.KindDevice:
+		row.Owner = k.Owner.DeviceName
+		row.OwnerDetail = shortUUID(k.Owner.DeviceUUID)
+	default:
+		row.Kind = "unknown"
+		row.Owner = "actor " + strconv.FormatInt(k.Owner.ActorID, 10)
+	}
+	switch e := k.ExpiryDate; {
+	case e == nil:
+		row.Expires, row.ExpiryState = "never", "never"
+	default:
+		row.ExpiresExact = views.ExactTime(*e)
+		row.ExpiresISO = e.UTC().Format(time.RFC3339)
+		switch {
+		case k.Expired(now):
+			row.Expires, row.ExpiryState = "expired "+views.RelTime(*e, now), "expired"
+		case e.Sub(now) < soon:
+			row.Expires, row.ExpiryState = views.RelTime(*e, now), "soon"
+		default:
+			row.Expires, row.ExpiryState = views.RelTime(*e, now), "active"
+		}
+	}
+	return row
+}
+
+func shortUUID(u string) string {
+	if len(u) > 7 {
+		return u[:7]
+	}
+	return u
+}

@@ -1,0 +1,18 @@
+package handlers
+
+// Route names: views and redirects reverse these instead of spelling paths.
+const (
+	routeSignIn       = "signin"
+	routeSignInSubmit = "signin.submit"
+	routeTOTP         = "signin.totp"
+	routeTOTPSubmit   = "signin.totp.submit"
+	routeSignOut      = "signout"
+	routeKeys         = "keys"
+)
+
+// Form field and header names shared with the views and static/app.js.
+const (
+	fieldCSRF  = "_csrf"
+	headerCSRF = "X-CSRF-Token"
+	ctxCSRF    = "csrf"
+)

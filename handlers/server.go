@@ -1,0 +1,114 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/static"
+)
+
+// Server is the portal as an http.Handler.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	echo     *echo.Echo
+	balena   *apiclient.Client
+	sessions *sessionStore
+	now      func() time.Time
+}
+
+// New wires the router. log receives request logs and errors; it never
+// receives a token.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	balena, err := apiclient.New(apiclient.Options{BaseURL: cfg.BalenaAPIURL, Timeout: cfg.UpstreamTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("balena client: %w", err)
+	}
+	sessions, err := newSessionStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: time.Now}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently}))
+	e.Use(
+		middleware.RequestID(),
+		s.requestLog(),
+		middleware.Recover(),
+		securityHeaders(cfg.CookieSecure),
+		middleware.BodyLimit("64K"),
+		middleware.Gzip(),
+	)
+	s.echo = e
+
+	// Outside sign-in: probes and static files.
+	health{balena: balena}.routes(e)
+	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()))
+
+	app := e.Group("", middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup:    "header:" + headerCSRF + ",form:" + fieldCSRF,
+		CookieName:     "keyportal_csrf",
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   cfg.CookieSecure,
+		CookieSameSite: http.SameSiteLaxMode,
+		ContextKey:     ctxCSRF,
+	}), s.loadSession)
+	signin{s}.routes(app)
+	signedIn := app.Group("", s.requireUser)
+	keys{s}.routes(signedIn)
+	e.GET("/", func(c echo.Context) error {
+		return c.Redirect(http.StatusSeeOther, c.Echo().Reverse(routeKeys))
+	})
+	return s, nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Close releases what the server holds.
+func (s *Server) Close(ctx context.Context) error { return nil }
+
+// url is the path of a named route.
+func (s *Server) url(name string, params ...any) string { return s.echo.Reverse(name, params...) }
+
+// requestLog writes one slog line per request. The query string is left
+// out: it is the user's filter text, and nothing secret ever travels in a
+// URL, but a short log line is easier to read.
+func (s *Server) requestLog() echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogMethod: true, LogURIPath: true, LogRoutePath: true,
+		LogLatency: true, LogRequestID: true, LogError: true, HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			switch {
+			case v.Status >= 500:
+				level = slog.LevelError
+			case v.Status >= 400:
+				level = slog.LevelWarn
+			}
+			attrs := []slog.Attr{
+				slog.String("id", v.RequestID),
+				slog.String("method", v.Method),
+				slog.String("path", v.URIPath),
+				slog.String("route", v.RoutePath),
+				slog.Int("status", v.Status),
+				slog.Duration("duration", v.Latency),
+			}
+			if v.Error != nil {
+				attrs = append(attrs, slog.String("error", v.Error.Error()))
+			}
+			s.log.LogAttrs(c.Request().Context(), level, "request", attrs...)
+			return nil
+		},
+	})
+}

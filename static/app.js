@@ -1,0 +1,37 @@
+// Keyportal's own script: small conveniences on top of pages that work
+// without it. No inline handlers anywhere, so the CSP can forbid them.
+(function () {
+  "use strict";
+
+  // "/" jumps to the search box, as on GitHub and GitLab.
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    var q = document.getElementById("f-q");
+    if (q) {
+      e.preventDefault();
+      q.focus();
+      q.select();
+    }
+  });
+
+  // Tell assistive technology when the results are being replaced.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var r = document.getElementById("results");
+    if (r && e.detail.target === r) r.setAttribute("aria-busy", "true");
+  });
+
+  // Copy buttons: <button data-copy="#id">.
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("button[data-copy]");
+    if (!b) return;
+    var src = document.querySelector(b.getAttribute("data-copy"));
+    if (!src || !navigator.clipboard) return;
+    navigator.clipboard.writeText(src.value || src.textContent).then(function () {
+      var old = b.textContent;
+      b.textContent = "Copied";
+      setTimeout(function () { b.textContent = old; }, 1500);
+    });
+  });
+})();

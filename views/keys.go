@@ -1,0 +1,92 @@
+package views
+
+// Keys is the keys page: the filter form and the results.
+type Keys struct {
+	Page
+	Action  string // the form's GET target: the keys page itself
+	Filter  KeyFilter
+	Fleets  []Option
+	Results KeyResults
+}
+
+// KeyFilter holds the filter form's values exactly as the URL had them, so
+// a bad value is shown back to the user next to its message.
+type KeyFilter struct {
+	Q             string
+	Kinds         map[string]bool
+	Fleet         string
+	Device        string
+	Status        string
+	Within        string
+	CreatedAfter  string
+	CreatedBefore string
+	ExpiresAfter  string
+	ExpiresBefore string
+	Sort          string
+	PerPage       string
+	Errors        map[string]string // field -> message
+}
+
+// Option is one choice of a select.
+type Option struct {
+	Value, Label string
+}
+
+// KeyResults is the part htmx swaps when a filter changes.
+type KeyResults struct {
+	Flash   Flash   // an upstream failure, or a note about the URL
+	Rows    []KeyRow
+	Total   int
+	From    int // 1-based index of the first row shown
+	To      int
+	Page    int
+	Pages   int
+	PrevURL string // "" on the first page
+	NextURL string // "" on the last page
+	Columns []Column
+	Empty   string // what to say when there are no rows
+	Failed  bool   // the list could not be loaded at all
+}
+
+// Column is a table header; sortable ones link to their sort.
+type Column struct {
+	Label   string
+	SortURL string // "" when not sortable
+	Sorted  string // "ascending", "descending" or ""
+}
+
+// KeyRow is one key, formatted for display.
+type KeyRow struct {
+	ID           int64
+	Name         string // "" shows as (unnamed)
+	Kind         string
+	Owner        string
+	OwnerDetail  string
+	Description  string
+	Created      string // relative ("3 days ago")
+	CreatedExact string // RFC 3339, on hover
+	CreatedISO   string
+	Expires      string // "never", "in 4 days", "expired 2 days ago"
+	ExpiresExact string
+	ExpiresISO   string
+	ExpiryState  string // "never", "active", "soon", "expired"
+}
+
+// Sizes offered for a page of keys.
+var PageSizes = []string{"10", "25", "50", "100"}
+
+// Statuses offered by the status filter.
+var Statuses = []Option{
+	{"", "Any"}, {"active", "Active"}, {"expired", "Expired"},
+	{"expiring", "Expiring soon"}, {"never", "Never expires"},
+}
+
+// KindOptions are the kinds of key, in the order they are offered.
+var KindOptions = []Option{{"user", "User"}, {"provisioning", "Provisioning"}, {"device", "Device"}}
+
+// SortOptions are the orders offered by the sort select.
+var SortOptions = []Option{
+	{"-created_at", "Newest first"}, {"created_at", "Oldest first"},
+	{"name", "Name A–Z"}, {"-name", "Name Z–A"},
+	{"expiry_date", "Expiring first"}, {"-expiry_date", "Expiring last"},
+}
