@@ -5,7 +5,18 @@
 // deals in typed values: an Identity, a page of APIKeys, a typed *Error.
 //
 // A Client holds the connection pool and settings and is shared by all
-// requests; Client.As binds a caller's token for one request's calls.
+// requests; Client.As binds a caller's token for one request's calls, and
+// Session.WithIdentity hands it an Identity the portal cached at sign-in.
+//
+// Every call has a deadline (Options.Timeout, retries included). Reads are
+// retried on 429, 502, 503, 504 and broken connections while the deadline
+// allows, honouring Retry-After; writes never are. Every failure is an
+// *Error whose Code says what the portal should tell the user; its text
+// never contains a token.
+//
+// Keys come with their owner and kind in the same request where balena lets
+// the caller read actor (balenaCloud). Where it does not (open-balena), the
+// Client notices once, remembers it, and filters by actor ids instead.
 package apiclient
 
 import (

@@ -51,7 +51,7 @@ func (c *Client) do(ctx context.Context, r request) (response, error) {
 		if err == nil {
 			return res, nil
 		}
-		if r.method != http.MethodGet || !retryable || attempt == maxAttempts {
+		if r.method != http.MethodGet || !retryable || attempt == maxAttempts || err.Code == CodeTimeout {
 			return response{}, err
 		}
 		wait := c.backoff(attempt)
@@ -80,7 +80,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 
 // once makes one attempt. retryable says whether the failure is of a kind
 // that a repeat of an idempotent request may cure.
-func (c *Client) once(ctx context.Context, r request) (res response, e *Error, retryable bool) {
+func (c *Client) once(ctx context.Context, r request) (_ response, _ *Error, retryable bool) {
 	var body io.Reader
 	if r.body != nil {
 		b, err := json.Marshal(r.body)
