@@ -17,10 +17,18 @@ type env struct {
 	sim *balenasim.Sim
 	srv *httptest.Server
 	c   *Client
+	now time.Time // the stand-in's clock, which stands still
 }
 
+// newEnv starts a stand-in whose clock stands still at now (truncated to
+// the millisecond like balena's dates), so that expectations computed from
+// its records are exact.
 func newEnv(t testing.TB, opts balenasim.Options) *env {
 	t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return now }
+	}
 	sim, err := balenasim.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -32,13 +40,13 @@ func newEnv(t testing.TB, opts balenasim.Options) *env {
 		t.Fatal(err)
 	}
 	c.retryBase = time.Millisecond
-	return &env{sim: sim, srv: srv, c: c}
+	return &env{sim: sim, srv: srv, c: c, now: opts.Now()}
 }
 
 // session signs in as email with a token whose password step was just now.
 func (e *env) session(t testing.TB, email string) *Session {
 	t.Helper()
-	tok, err := e.sim.IssueToken(email, time.Now())
+	tok, err := e.sim.IssueToken(email, e.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,4 +77,16 @@ func TestSmoke(t *testing.T) {
 			t.Log(e.sim.Counters().ByRouteStatus)
 		})
 	}
+}
+
+// deviceUUID finds a demo device's uuid by its name.
+func (e *env) deviceUUID(t testing.TB, name string) string {
+	t.Helper()
+	for _, k := range e.sim.Keys() {
+		if k.DeviceName == name {
+			return k.DeviceUUID
+		}
+	}
+	t.Fatalf("no device %q", name)
+	return ""
 }

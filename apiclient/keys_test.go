@@ -1,0 +1,347 @@
+package apiclient
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+)
+
+// mode is one way the client can meet balena: the balenaCloud profile with
+// owners expanded, the same data asked for by actor ids (as if actor were
+// unreadable), and the open-balena profile.
+type mode struct {
+	name    string
+	profile balenasim.Profile
+	hidden  bool // start the Client believing actor is unreadable
+}
+
+var modes = []mode{
+	{"balenacloud", balenasim.ProfileBalenaCloud, false},
+	{"balenacloud-by-ids", balenasim.ProfileBalenaCloud, true},
+	{"openbalena", balenasim.ProfileOpenBalena, false},
+}
+
+func newModeEnv(t testing.TB, m mode, opts balenasim.Options) *env {
+	opts.Profile = m.profile
+	e := newEnv(t, opts)
+	if m.hidden {
+		e.c.actorAccess.Store(actorHidden)
+	}
+	return e
+}
+
+// visibleToAdmin is section 4 for the demo admin: own user keys, and on
+// balenaCloud the provisioning and device keys of the acme fleets they
+// administer.
+func visibleToAdmin(p balenasim.Profile, k balenasim.KeyRecord) bool {
+	if k.Kind == balenasim.KindUser {
+		return k.OwnerEmail == balenasim.DemoEmail
+	}
+	return p == balenasim.ProfileBalenaCloud && strings.HasPrefix(k.FleetSlug, "acme/")
+}
+
+func lower(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return strings.ToLower(*p)
+}
+
+// expectedOrder sorts records the way pine does: nulls last ascending and
+// first descending, then by id in the same direction.
+func expectedOrder(q KeyQuery, recs []balenasim.KeyRecord) {
+	field, desc := q.Sort, q.Desc
+	if field == "" {
+		field, desc = SortCreatedAt, true
+	}
+	slices.SortFunc(recs, func(a, b balenasim.KeyRecord) int {
+		var c int
+		switch field {
+		case SortName:
+			c = cmpNullable(a.Name, b.Name, strings.Compare)
+		case SortCreatedAt:
+			c = a.CreatedAt.Compare(b.CreatedAt)
+		case SortExpiry:
+			c = cmpNullable(a.ExpiryDate, b.ExpiryDate, func(x, y time.Time) int { return x.Compare(y) })
+		}
+		if c == 0 {
+			c = cmp.Compare(a.ID, b.ID)
+		}
+		if desc {
+			return -c
+		}
+		return c
+	})
+}
+
+// cmpNullable orders null after every value, so that reversing the order
+// puts nulls first.
+func cmpNullable[T any](a, b *T, f func(T, T) int) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return 1
+	case b == nil:
+		return -1
+	}
+	return f(*a, *b)
+}
+
+// checkKey compares what the client made of a row with the stand-in's record.
+func checkKey(t *testing.T, got APIKey, want balenasim.KeyRecord) {
+	t.Helper()
+	w := APIKey{
+		ID: want.ID, CreatedAt: want.CreatedAt, ExpiryDate: want.ExpiryDate,
+		Kind: KeyKind(want.Kind), Owner: Owner{ActorID: want.ActorID},
+	}
+	if want.Name != nil {
+		w.Name = *want.Name
+	}
+	if want.Description != nil {
+		w.Description = *want.Description
+	}
+	switch w.Kind {
+	case KindUser:
+		w.Owner.Username = want.OwnerUsername
+	case KindProvisioning:
+		w.Owner.FleetID, w.Owner.FleetSlug = want.FleetID, want.FleetSlug
+	case KindDevice:
+		w.Owner.DeviceID, w.Owner.DeviceUUID, w.Owner.DeviceName = want.DeviceID, want.DeviceUUID, want.DeviceName
+	}
+	if got.ID != w.ID || got.Name != w.Name || got.Description != w.Description || !got.CreatedAt.Equal(w.CreatedAt) ||
+		!equalTime(got.ExpiryDate, w.ExpiryDate) || got.Kind != w.Kind || got.Owner != w.Owner {
+		t.Errorf("key %d:\n got %+v\nwant %+v", want.ID, got, w)
+	}
+}
+
+func equalTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+func TestListKeys(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	ago := func(days int) *time.Time { t := now.AddDate(0, 0, -days); return &t }
+	ahead := func(days int) *time.Time { t := now.AddDate(0, 0, days); return &t }
+	expires := func(k balenasim.KeyRecord, lo, hi time.Time) bool {
+		return k.ExpiryDate != nil && !k.ExpiryDate.Before(lo) && k.ExpiryDate.Before(hi)
+	}
+	clock := balenasim.Options{Now: func() time.Time { return now }}
+	gw17 := newEnv(t, clock).deviceUUID(t, "gw-17")
+	tests := []struct {
+		name string
+		q    KeyQuery
+		want func(k balenasim.KeyRecord) bool
+	}{
+		{"all, newest first", KeyQuery{}, nil},
+		{"user keys", KeyQuery{Kinds: []KeyKind{KindUser}}, func(k balenasim.KeyRecord) bool { return k.Kind == balenasim.KindUser }},
+		{"provisioning keys", KeyQuery{Kinds: []KeyKind{KindProvisioning}}, func(k balenasim.KeyRecord) bool { return k.Kind == balenasim.KindProvisioning }},
+		{"device keys", KeyQuery{Kinds: []KeyKind{KindDevice}}, func(k balenasim.KeyRecord) bool { return k.Kind == balenasim.KindDevice }},
+		{"user or device keys", KeyQuery{Kinds: []KeyKind{KindUser, KindDevice}}, func(k balenasim.KeyRecord) bool { return k.Kind != balenasim.KindProvisioning }},
+		{"fleet", KeyQuery{FleetSlug: "acme/plant-3"}, func(k balenasim.KeyRecord) bool {
+			return k.Kind != balenasim.KindUser && k.FleetSlug == "acme/plant-3"
+		}},
+		{"fleet and device kind", KeyQuery{FleetSlug: "acme/plant-3", Kinds: []KeyKind{KindDevice}}, func(k balenasim.KeyRecord) bool {
+			return k.Kind == balenasim.KindDevice && k.FleetSlug == "acme/plant-3"
+		}},
+		{"unknown fleet", KeyQuery{FleetSlug: "acme/nowhere"}, func(balenasim.KeyRecord) bool { return false }},
+		{"device", KeyQuery{DeviceUUID: gw17}, func(k balenasim.KeyRecord) bool { return k.DeviceUUID == gw17 }},
+		{"text in name, any case", KeyQuery{Text: "PROV"}, func(k balenasim.KeyRecord) bool {
+			return strings.Contains(lower(k.Name), "prov") || strings.Contains(lower(k.Description), "prov")
+		}},
+		{"text in description", KeyQuery{Text: "deploys"}, func(k balenasim.KeyRecord) bool { return strings.Contains(lower(k.Description), "deploys") }},
+		{"text with quote and ampersand", KeyQuery{Text: "'s & "}, func(balenasim.KeyRecord) bool { return false }},
+		{"active", KeyQuery{Status: StatusActive}, func(k balenasim.KeyRecord) bool { return !k.Expired(now) }},
+		{"expired", KeyQuery{Status: StatusExpired}, func(k balenasim.KeyRecord) bool { return k.Expired(now) }},
+		{"expiring within 7 days", KeyQuery{Status: StatusExpiring}, func(k balenasim.KeyRecord) bool {
+			return expires(k, now, now.AddDate(0, 0, 7))
+		}},
+		{"expiring within 2 days", KeyQuery{Status: StatusExpiring, WithinDays: 2}, func(k balenasim.KeyRecord) bool {
+			return expires(k, now, now.AddDate(0, 0, 2))
+		}},
+		{"never expires", KeyQuery{Status: StatusNever}, func(k balenasim.KeyRecord) bool { return k.ExpiryDate == nil }},
+		{"created in the last 100 days", KeyQuery{CreatedAfter: ago(100)}, func(k balenasim.KeyRecord) bool { return !k.CreatedAt.Before(*ago(100)) }},
+		{"created 100 to 400 days ago", KeyQuery{CreatedAfter: ago(400), CreatedBefore: ago(100)}, func(k balenasim.KeyRecord) bool {
+			return !k.CreatedAt.Before(*ago(400)) && k.CreatedAt.Before(*ago(100))
+		}},
+		{"expires in the next 30 days", KeyQuery{ExpiresAfter: &now, ExpiresBefore: ahead(30)}, func(k balenasim.KeyRecord) bool {
+			return expires(k, now, *ahead(30))
+		}},
+		{"by name", KeyQuery{Sort: SortName}, nil},
+		{"by name, descending", KeyQuery{Sort: SortName, Desc: true}, nil},
+		{"by expiry", KeyQuery{Sort: SortExpiry}, nil},
+		{"by expiry, descending", KeyQuery{Sort: SortExpiry, Desc: true}, nil},
+		{"oldest first", KeyQuery{Sort: SortCreatedAt}, nil},
+		{"second page by name", KeyQuery{Sort: SortName, Top: 4, Skip: 4}, nil},
+		{"past the end", KeyQuery{Top: 10, Skip: 1000}, nil},
+		{"active plant keys by name", KeyQuery{Kinds: []KeyKind{KindProvisioning}, Status: StatusActive, Text: "plant", Sort: SortName}, func(k balenasim.KeyRecord) bool {
+			return k.Kind == balenasim.KindProvisioning && !k.Expired(now) &&
+				(strings.Contains(lower(k.Name), "plant") || strings.Contains(lower(k.Description), "plant"))
+		}},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newModeEnv(t, m, clock)
+			s := e.session(t, balenasim.DemoEmail)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					var want []balenasim.KeyRecord
+					for _, k := range e.sim.Keys() {
+						if visibleToAdmin(m.profile, k) && (tt.want == nil || tt.want(k)) {
+							want = append(want, k)
+						}
+					}
+					expectedOrder(tt.q, want)
+					total := len(want)
+					want = want[min(tt.q.Skip, len(want)):]
+					if tt.q.Top > 0 {
+						want = want[:min(tt.q.Top, len(want))]
+					}
+
+					page, err := s.ListKeys(ctx(t), tt.q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if page.Total != total || len(page.Keys) != len(want) {
+						t.Fatalf("got %d keys of %d, want %d of %d: %v", len(page.Keys), page.Total, len(want), total, ids(page.Keys))
+					}
+					for i := range want {
+						checkKey(t, page.Keys[i], want[i])
+					}
+				})
+			}
+		})
+	}
+}
+
+func ids(keys []APIKey) []int64 {
+	out := make([]int64, len(keys))
+	for i, k := range keys {
+		out[i] = k.ID
+	}
+	return out
+}
+
+// TestListKeysOneRoundTrip: a page costs the list and the count, side by
+// side, and nothing else once the caller's identity is known.
+func TestListKeysOneRoundTrip(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newModeEnv(t, m, balenasim.Options{})
+			s := e.session(t, balenasim.DemoEmail)
+			id, err := s.WhoAmI(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Learn the profile first, then count one request of a new session.
+			if _, err := s.ListKeys(ctx(t), KeyQuery{}); err != nil {
+				t.Fatal(err)
+			}
+			s = s.WithIdentity(id)
+			e.sim.ResetCounters()
+			if _, err := s.ListKeys(ctx(t), KeyQuery{Kinds: []KeyKind{KindUser}, Text: "a", Top: 50}); err != nil {
+				t.Fatal(err)
+			}
+			got := e.sim.Counters()
+			if got.Total() != 2 || got.Get("GET /v7/api_key") != 1 || got.Get("GET /v7/api_key/$count") != 1 {
+				t.Errorf("requests: %v", got.ByRouteStatus)
+			}
+		})
+	}
+}
+
+func TestListKeysInParallel(t *testing.T) {
+	e := newEnv(t, balenasim.Options{})
+	s := e.session(t, balenasim.DemoEmail)
+	// With latency on every answer, sequential calls could not overlap.
+	e.sim.SetFaults(balenasim.Faults{Latency: 20 * time.Millisecond})
+	if _, err := s.ListKeys(ctx(t), KeyQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.sim.Counters().Overlapped("GET /v7/api_key", "GET /v7/api_key/$count") {
+		t.Error("list and count did not run in parallel")
+	}
+}
+
+// TestActorAccessIsLearntOnce: on open-balena the first list finds out that
+// actor is unreadable; later lists of any session go straight to ids.
+func TestActorAccessIsLearntOnce(t *testing.T) {
+	e := newEnv(t, balenasim.Options{Profile: balenasim.ProfileOpenBalena})
+	s := e.session(t, balenasim.DemoEmail)
+	if _, err := s.ListKeys(ctx(t), KeyQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	if e.c.actorAccess.Load() != actorHidden {
+		t.Fatal("actor access not learnt")
+	}
+	e.sim.ResetCounters()
+	s2 := e.session(t, balenasim.DemoEmail)
+	if _, err := s2.ListKeys(ctx(t), KeyQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.sim.Counters().GetStatus("GET /v7/api_key", 401); n != 0 {
+		t.Errorf("%d more 401s after learning", n)
+	}
+}
+
+// TestBadTokenIsNotMistakenForHiddenActor: a 401 from a dead token must not
+// switch the Client to the id-based form.
+func TestBadTokenIsNotMistakenForHiddenActor(t *testing.T) {
+	e := newEnv(t, balenasim.Options{})
+	_, err := e.c.As("not-a-key").ListKeys(ctx(t), KeyQuery{})
+	if ErrorCode(err) != CodeUnauthorized {
+		t.Fatalf("got %v, want unauthorized", err)
+	}
+	if e.c.actorAccess.Load() != actorUnknown {
+		t.Error("a bad token changed what the Client knows about actor")
+	}
+}
+
+func TestListKeysRejectsBadQueries(t *testing.T) {
+	e := newEnv(t, balenasim.Options{})
+	s := e.session(t, balenasim.DemoEmail)
+	for _, q := range []KeyQuery{{Sort: "key"}, {Status: "soon"}, {Kinds: []KeyKind{"org"}}, {Text: "\xc3"}} {
+		_, err := s.ListKeys(ctx(t), q)
+		if ErrorCode(err) != CodeInvalid {
+			t.Errorf("ListKeys(%+v) = %v, want invalid", q, err)
+		}
+	}
+	if n := e.sim.Counters().Total(); n != 0 {
+		t.Errorf("%d requests for queries that cannot be sent", n)
+	}
+}
+
+func TestGetKey(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newModeEnv(t, m, balenasim.Options{})
+			s := e.session(t, balenasim.DemoEmail)
+			for _, k := range e.sim.Keys() {
+				t.Run(fmt.Sprint(k.ID), func(t *testing.T) {
+					got, err := s.GetKey(ctx(t), k.ID)
+					if !visibleToAdmin(m.profile, k) {
+						if ErrorCode(err) != CodeNotFound {
+							t.Errorf("invisible key: got %v, want not found", err)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkKey(t, got, k)
+				})
+			}
+			if _, err := s.GetKey(ctx(t), 999999); ErrorCode(err) != CodeNotFound {
+				t.Errorf("missing key: got %v, want not found", err)
+			}
+		})
+	}
+}
