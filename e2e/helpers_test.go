@@ -5,20 +5,7 @@ import (
 	"testing"
 
 	"github.com/playwright-community/playwright-go"
-
-	"github.com/keyportal/keyportal/handlers/portaltest"
 )
-
-// startPortal runs a fresh stand-in and portal for one test.
-func startPortal(t *testing.T, opts portaltest.Options) *portaltest.Env {
-	t.Helper()
-	env, err := portaltest.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(env.Close)
-	return env
-}
 
 // newPage opens a page in a fresh browser context (its own cookies), and
 // fails the test on any script error or CSP violation the page reports.

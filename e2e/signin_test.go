@@ -17,7 +17,7 @@ import (
 // The walking skeleton: sign in, see the keys of every kind, sign out, and
 // be sent back to sign-in.
 func TestSignInSeeKeysSignOut(t *testing.T) {
-	env := startPortal(t, portaltest.Options{})
+	env := portaltest.Start(t, portaltest.Options{})
 	page := newPage(t, playwright.BrowserNewContextOptions{Viewport: &playwright.Size{Width: 1280, Height: 900}})
 
 	// Opening the keys page signed out lands on sign-in.
@@ -93,7 +93,7 @@ func TestSignInSeeKeysSignOut(t *testing.T) {
 }
 
 func TestWrongPasswordSaysSoWith401(t *testing.T) {
-	env := startPortal(t, portaltest.Options{})
+	env := portaltest.Start(t, portaltest.Options{})
 	page := newPage(t)
 	goTo(t, page, env.URL+"/signin")
 	form := page.Locator("#signin-password")

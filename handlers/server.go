@@ -63,6 +63,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		CookieSecure:   cfg.CookieSecure,
 		CookieSameSite: http.SameSiteLaxMode,
 		ContextKey:     ctxCSRF,
+		// Echo answers 400 for a missing token and 403 for a wrong one; to
+		// the user both mean the same, and both are a refusal.
+		ErrorHandler: func(error, echo.Context) error {
+			return echo.NewHTTPError(http.StatusForbidden, "This form has expired or came from another site. Go back, reload the page and try again.")
+		},
 	}), s.loadSession)
 	signin{s}.routes(app)
 	signedIn := app.Group("", s.requireUser)

@@ -27,16 +27,6 @@ func newBrowser(t *testing.T, env *portaltest.Env) *browser {
 	return &browser{t: t, env: env, http: &http.Client{Jar: jar}}
 }
 
-func start(t *testing.T, opts portaltest.Options) *portaltest.Env {
-	t.Helper()
-	env, err := portaltest.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(env.Close)
-	return env
-}
-
 type page struct {
 	status int
 	header http.Header
@@ -98,7 +88,7 @@ func (b *browser) signIn(email, password string) page {
 }
 
 func TestHealthProbesNeedNoSignIn(t *testing.T) {
-	env := start(t, portaltest.Options{})
+	env := portaltest.Start(t, portaltest.Options{})
 	b := newBrowser(t, env)
 	if p := b.get("/healthz"); p.status != 200 {
 		t.Errorf("/healthz = %d", p.status)
@@ -106,14 +96,14 @@ func TestHealthProbesNeedNoSignIn(t *testing.T) {
 	if p := b.get("/readyz"); p.status != 200 {
 		t.Errorf("/readyz with balena up = %d", p.status)
 	}
-	down := start(t, portaltest.Options{Config: func(c *handlers.Config) { c.BalenaAPIURL = "http://127.0.0.1:1" }})
+	down := portaltest.Start(t, portaltest.Options{Config: func(c *handlers.Config) { c.BalenaAPIURL = "http://127.0.0.1:1" }})
 	if p := newBrowser(t, down).get("/readyz"); p.status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with balena down = %d, want 503", p.status)
 	}
 }
 
 func TestKeysNeedSignIn(t *testing.T) {
-	env := start(t, portaltest.Options{})
+	env := portaltest.Start(t, portaltest.Options{})
 	p := newBrowser(t, env).get("/keys")
 	if !strings.HasSuffix(p.url, "/signin") || p.status != 200 {
 		t.Errorf("GET /keys signed out ended at %s (%d), want the sign-in page", p.url, p.status)
@@ -125,7 +115,7 @@ func TestKeysNeedSignIn(t *testing.T) {
 }
 
 func TestWrongPasswordIs401WithMessage(t *testing.T) {
-	env := start(t, portaltest.Options{})
+	env := portaltest.Start(t, portaltest.Options{})
 	b := newBrowser(t, env)
 	p := b.signIn(balenasim.DemoEmail, "not-the-password")
 	if p.status != http.StatusUnauthorized {
@@ -140,7 +130,7 @@ func TestWrongPasswordIs401WithMessage(t *testing.T) {
 }
 
 func TestSignInShowsKeysAndSignOutEndsSession(t *testing.T) {
-	env := start(t, portaltest.Options{})
+	env := portaltest.Start(t, portaltest.Options{})
 	b := newBrowser(t, env)
 	p := b.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
 	if p.status != 200 || !strings.HasSuffix(p.url, "/keys") {

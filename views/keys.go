@@ -34,7 +34,7 @@ type Option struct {
 
 // KeyResults is the part htmx swaps when a filter changes.
 type KeyResults struct {
-	Flash   Flash   // an upstream failure, or a note about the URL
+	Flash   Flash // an upstream failure, or a note about the URL
 	Rows    []KeyRow
 	Total   int
 	From    int // 1-based index of the first row shown

@@ -118,7 +118,11 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return srv.Close(shutdownCtx)
+	if err := srv.Close(shutdownCtx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
 }
 
 // startSim serves the balena stand-in on a free loopback port until ctx ends.

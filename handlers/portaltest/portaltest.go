@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
@@ -131,3 +132,15 @@ func (b *Buffer) String() string {
 
 // Contains reports whether any log line so far contains s.
 func (b *Buffer) Contains(s string) bool { return strings.Contains(b.String(), s) }
+
+// Start is New for one test: it fails the test if the Env cannot start and
+// closes it when the test ends.
+func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	env, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	return env
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemoServesAndStopsCleanly runs `keyportal demo` as `make demo` does,
+// signs nothing in, but checks that it prints where it is and what to sign
+// in with, serves, and returns without error when interrupted.
+func TestDemoServesAndStopsCleanly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": t.TempDir()}
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo"}, func(k string) string { return env[k] }, outW, io.Discard)
+		outW.Close()
+	}()
+
+	var url string
+	var printed strings.Builder
+	sc := bufio.NewScanner(outR)
+	for sc.Scan() {
+		printed.WriteString(sc.Text() + "\n")
+		if m := regexp.MustCompile(`running at (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+		}
+		if strings.Contains(sc.Text(), "Ctrl-C") {
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	if url == "" {
+		t.Fatalf("demo printed no URL:\n%s", printed.String())
+	}
+	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret"} {
+		if !strings.Contains(printed.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, printed.String())
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/signin"} {
+		res, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d", path, res.StatusCode)
+		}
+	}
+
+	cancel() // what Ctrl-C does
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("demo stopped with %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("demo did not stop after its context ended")
+	}
+}
+
+func TestServeRefusesMissingSessionKeys(t *testing.T) {
+	err := run(context.Background(), nil, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "KEYPORTAL_SESSION_KEYS") {
+		t.Errorf("serve without keys: %v", err)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	err := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `unknown command "frobnicate"`) {
+		t.Errorf("got %v", err)
+	}
+}

@@ -1,0 +1,47 @@
+package static
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func get(t *testing.T, path string, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+func TestVersionedURLsAreImmutable(t *testing.T) {
+	for name, ctype := range map[string]string{"app.css": "text/css", "app.js": "javascript", "vendor/htmx.min.js": "javascript", "favicon.svg": "image/svg+xml"} {
+		u := URL(name)
+		rec := get(t, u)
+		if rec.Code != 200 || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") || !strings.Contains(rec.Header().Get("Content-Type"), ctype) {
+			t.Errorf("%s: %d %q %q", u, rec.Code, rec.Header().Get("Cache-Control"), rec.Header().Get("Content-Type"))
+		}
+		if again := get(t, u, "If-None-Match", rec.Header().Get("ETag")); again.Code != http.StatusNotModified {
+			t.Errorf("%s with its ETag: %d, want 304", u, again.Code)
+		}
+	}
+}
+
+func TestStaleHashStillServesButIsNotCachedForever(t *testing.T) {
+	rec := get(t, Prefix+"000000000000/app.css")
+	if rec.Code != 200 || rec.Header().Get("Cache-Control") != "no-cache" {
+		t.Errorf("stale hash: %d %q", rec.Code, rec.Header().Get("Cache-Control"))
+	}
+}
+
+func TestUnknownFilesAre404(t *testing.T) {
+	for _, p := range []string{Prefix + "x/static.go", Prefix + "abc/../static.go", Prefix + "nohash", Prefix + "x/vendor/SHA256SUMS"} {
+		if rec := get(t, p); rec.Code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", p, rec.Code)
+		}
+	}
+}
