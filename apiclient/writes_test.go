@@ -1,0 +1,253 @@
+package apiclient
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// findKey is the stand-in's record of the key with this secret.
+func (e *env) findKey(t testing.TB, secret string) balenasim.KeyRecord {
+	t.Helper()
+	for _, k := range e.sim.Keys() {
+		if k.Secret == secret {
+			return k
+		}
+	}
+	t.Fatalf("no key with the secret returned")
+	return balenasim.KeyRecord{}
+}
+
+func (e *env) fleetID(t testing.TB, slug string) int64 {
+	t.Helper()
+	for _, k := range e.sim.Keys() {
+		if k.FleetSlug == slug {
+			return k.FleetID
+		}
+	}
+	t.Fatalf("no fleet %q", slug)
+	return 0
+}
+
+func (e *env) deviceID(t testing.TB, name string) int64 {
+	t.Helper()
+	for _, k := range e.sim.Keys() {
+		if k.DeviceName == name {
+			return k.DeviceID
+		}
+	}
+	t.Fatalf("no device %q", name)
+	return 0
+}
+
+func TestCreateKeys(t *testing.T) {
+	for _, p := range profiles {
+		t.Run(string(p), func(t *testing.T) {
+			e := newEnv(t, balenasim.Options{Profile: p})
+			s := e.session(t, balenasim.DemoEmail)
+			expiry := e.now.Add(30 * 24 * time.Hour)
+			tests := []struct {
+				name   string
+				create func() (string, error)
+				kind   balenasim.KeyKind
+				owner  string
+				actor  string // whoami actorType of the new key
+			}{
+				{"user", func() (string, error) {
+					return s.CreateUserKey(ctx(t), NewKey{Name: "ci", Description: "for CI", ExpiryDate: &expiry})
+				}, balenasim.KindUser, balenasim.DemoUsername, "user"},
+				{"provisioning", func() (string, error) {
+					return s.CreateProvisioningKey(ctx(t), e.fleetID(t, "acme/lab"), NewKey{Name: "lab", Description: "for CI", ExpiryDate: &expiry})
+				}, balenasim.KindProvisioning, "acme/lab", "application"},
+				{"device", func() (string, error) {
+					return s.CreateDeviceKey(ctx(t), e.deviceID(t, "bench-1"), NewKey{Name: "bench", Description: "for CI", ExpiryDate: &expiry})
+				}, balenasim.KindDevice, "bench-1", "device"},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					secret, err := tt.create()
+					if err != nil {
+						t.Fatal(err)
+					}
+					k := e.findKey(t, secret)
+					owner := map[balenasim.KeyKind]string{
+						balenasim.KindUser: k.OwnerUsername, balenasim.KindProvisioning: k.FleetSlug, balenasim.KindDevice: k.DeviceName,
+					}[k.Kind]
+					if k.Kind != tt.kind || owner != tt.owner || *k.Description != "for CI" || !k.ExpiryDate.Equal(expiry) {
+						t.Errorf("stored %+v", k)
+					}
+					id, err := e.c.As(secret).WhoAmI(ctx(t))
+					if err != nil || id.ActorType != tt.actor {
+						t.Errorf("the new key's whoami: %+v, %v", id, err)
+					}
+				})
+			}
+			t.Run("never expires, no description", func(t *testing.T) {
+				secret, err := s.CreateProvisioningKey(ctx(t), e.fleetID(t, "acme/lab"), NewKey{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k := e.findKey(t, secret); k.ExpiryDate != nil || k.Name != nil || k.Description != nil {
+					t.Errorf("stored %+v", k)
+				}
+			})
+		})
+	}
+}
+
+func TestCreateKeyErrors(t *testing.T) {
+	e := newEnv(t, balenasim.Options{})
+	s := e.session(t, balenasim.DemoEmail)
+	stale, err := e.sim.IssueToken(balenasim.DemoEmail, e.now.Add(-21*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	userKey, err := s.CreateUserKey(ctx(t), NewKey{Name: "as key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := e.session(t, balenasim.DemoOtherEmail)
+	tests := []struct {
+		name    string
+		create  func() (string, error)
+		code    Code
+		message string
+	}{
+		{"stale sign-in", func() (string, error) { return e.c.As(stale).CreateUserKey(ctx(t), NewKey{Name: "x"}) }, CodeFreshAuth, "Fresh authentication token required"},
+		{"API key", func() (string, error) { return e.c.As(userKey).CreateUserKey(ctx(t), NewKey{Name: "x"}) }, CodeUnauthorized, ""},
+		{"no name", func() (string, error) { return s.CreateUserKey(ctx(t), NewKey{}) }, CodeInvalid, "a user key needs a name"},
+		{"name too long", func() (string, error) { return s.CreateUserKey(ctx(t), NewKey{Name: strings.Repeat("n", 51)}) }, CodeInvalid,
+			"It is necessary that each api key that has a name, has a name that has a Length (Type) that is less than or equal to 50."},
+		{"fleet not managed", func() (string, error) {
+			return bob.CreateProvisioningKey(ctx(t), e.fleetID(t, "balena_os/raspberrypi4-64"), NewKey{})
+		}, CodeForbidden, ""},
+		{"unknown fleet", func() (string, error) { return s.CreateProvisioningKey(ctx(t), 99999, NewKey{}) }, CodeUpstream, "Internal Server Error"},
+		{"unknown device", func() (string, error) { return s.CreateDeviceKey(ctx(t), 99999, NewKey{}) }, CodeUpstream, "Internal Server Error"},
+		{"signed out", func() (string, error) { return e.c.As("").CreateDeviceKey(ctx(t), 1, NewKey{}) }, CodeUnauthorized, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			secret, err := tt.create()
+			var e *Error
+			if secret != "" || !errors.As(err, &e) || e.Code != tt.code || e.Message != tt.message {
+				t.Fatalf("got %q, %v; want %s %q", secret, err, tt.code, tt.message)
+			}
+		})
+	}
+	// Stale sign-ins still make fleet keys; renewing with the password
+	// makes user keys possible again.
+	staleSession := e.c.As(stale)
+	if _, err := staleSession.CreateProvisioningKey(ctx(t), e.fleetID(t, "acme/lab"), NewKey{}); err != nil {
+		t.Errorf("stale token, provisioning key: %v", err)
+	}
+	fresh, err := staleSession.RefreshToken(ctx(t), balenasim.DemoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.As(fresh).CreateUserKey(ctx(t), NewKey{Name: "after refresh"}); err != nil {
+		t.Errorf("refreshed token, user key: %v", err)
+	}
+}
+
+func TestUpdateKey(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newModeEnv(t, m, balenasim.Options{})
+			s := e.session(t, balenasim.DemoEmail)
+			secret, err := s.CreateUserKey(ctx(t), NewKey{Name: "before", Description: "old"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := e.findKey(t, secret).ID
+			when := time.Date(2030, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+			steps := []struct {
+				name string
+				u    KeyUpdate
+				want APIKey
+			}{
+				{"rename", KeyUpdate{Name: ptr("after & 'more'")}, APIKey{Name: "after & 'more'", Description: "old"}},
+				{"describe", KeyUpdate{Description: ptr("new")}, APIKey{Name: "after & 'more'", Description: "new"}},
+				{"set expiry", KeyUpdate{ExpiryDate: &when}, APIKey{Name: "after & 'more'", Description: "new", ExpiryDate: &when}},
+				{"clear expiry and description", KeyUpdate{ClearExpiry: true, Description: ptr("")}, APIKey{Name: "after & 'more'"}},
+			}
+			for _, st := range steps {
+				t.Run(st.name, func(t *testing.T) {
+					if err := s.UpdateKey(ctx(t), id, st.u); err != nil {
+						t.Fatal(err)
+					}
+					got, err := s.GetKey(ctx(t), id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got.Name != st.want.Name || got.Description != st.want.Description || !equalTime(got.ExpiryDate, st.want.ExpiryDate) {
+						t.Errorf("got %+v, want %+v", got, st.want)
+					}
+				})
+			}
+			for _, bad := range []KeyUpdate{{}, {ClearExpiry: true, ExpiryDate: &when}} {
+				if err := s.UpdateKey(ctx(t), id, bad); ErrorCode(err) != CodeInvalid {
+					t.Errorf("UpdateKey(%+v) = %v, want invalid", bad, err)
+				}
+			}
+			tooLong := strings.Repeat("d", 151)
+			if err := s.UpdateKey(ctx(t), id, KeyUpdate{Description: &tooLong}); ErrorCode(err) != CodeInvalid || !strings.Contains(err.Error(), "less than or equal to 150") {
+				t.Errorf("long description: %v", err)
+			}
+			if err := e.c.As(secret).UpdateKey(ctx(t), id, KeyUpdate{Name: ptr("by key")}); ErrorCode(err) != CodeUnauthorized {
+				t.Errorf("update with an API key: %v, want unauthorized", err)
+			}
+		})
+	}
+}
+
+func TestUpdateAndDeleteOfInvisibleKeysChangeNothing(t *testing.T) {
+	e := newEnv(t, balenasim.Options{})
+	bob := e.session(t, balenasim.DemoOtherEmail)
+	var adminKey balenasim.KeyRecord
+	for _, k := range e.sim.Keys() {
+		if k.OwnerEmail == balenasim.DemoEmail && k.Name != nil {
+			adminKey = k
+			break
+		}
+	}
+	if err := bob.UpdateKey(ctx(t), adminKey.ID, KeyUpdate{Name: ptr("mine now")}); err != nil {
+		t.Errorf("update: %v", err)
+	}
+	if err := bob.DeleteKey(ctx(t), adminKey.ID); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	got, err := e.session(t, balenasim.DemoEmail).GetKey(ctx(t), adminKey.ID)
+	if err != nil || got.Name != *adminKey.Name {
+		t.Errorf("admin's key after bob's attempts: %+v, %v", got, err)
+	}
+}
+
+func TestDeleteKey(t *testing.T) {
+	for _, p := range profiles {
+		t.Run(string(p), func(t *testing.T) {
+			e := newEnv(t, balenasim.Options{Profile: p})
+			s := e.session(t, balenasim.DemoEmail)
+			secret, err := s.CreateUserKey(ctx(t), NewKey{Name: "doomed"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := e.findKey(t, secret).ID
+			for range 2 { // idempotent, like balena
+				if err := s.DeleteKey(ctx(t), id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.GetKey(ctx(t), id); ErrorCode(err) != CodeNotFound {
+				t.Errorf("deleted key: %v, want not found", err)
+			}
+			if _, err := e.c.As(secret).WhoAmI(ctx(t)); ErrorCode(err) != CodeUnauthorized {
+				t.Errorf("deleted key still works: %v", err)
+			}
+		})
+	}
+}
