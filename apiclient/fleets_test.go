@@ -1,0 +1,100 @@
+package apiclient
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+)
+
+func TestFleets(t *testing.T) {
+	for _, p := range profiles {
+		t.Run(string(p), func(t *testing.T) {
+			e := newEnv(t, balenasim.Options{Profile: p})
+			tests := []struct {
+				email string
+				want  []string
+			}{
+				// The public fleet is readable by all, but nobody's own.
+				{balenasim.DemoEmail, []string{"acme/lab", "acme/plant-1", "acme/plant-3", "acme/warehouse"}},
+				{balenasim.DemoOtherEmail, []string{"acme/plant-1"}},
+				{"eve@example.com", []string{"globex/hq"}},
+			}
+			for _, tt := range tests {
+				t.Run(tt.email, func(t *testing.T) {
+					fleets, err := e.session(t, tt.email).Fleets(ctx(t))
+					if err != nil {
+						t.Fatal(err)
+					}
+					var slugs []string
+					for _, f := range fleets {
+						slugs = append(slugs, f.Slug)
+						if f.ID != e.fleetID(t, f.Slug) || f.ActorID == 0 || f.AppName == "" {
+							t.Errorf("fleet %+v", f)
+						}
+					}
+					if !slices.Equal(slugs, tt.want) {
+						t.Errorf("fleets %v, want %v", slugs, tt.want)
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestDevices(t *testing.T) {
+	e := newEnv(t, balenasim.Options{})
+	s := e.session(t, balenasim.DemoEmail)
+	byName := map[string]Device{}
+	all, err := s.DevicesByFleet(ctx(t), e.fleetID(t, "acme/plant-3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range all {
+		byName[d.DeviceName] = d
+		if d.FleetID != e.fleetID(t, "acme/plant-3") || d.ActorID == 0 || d.UUID != e.deviceUUID(t, d.DeviceName) {
+			t.Errorf("device %+v", d)
+		}
+	}
+	names := func(ds []Device) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.DeviceName)
+		}
+		return out
+	}
+	if got := names(all); !slices.Equal(got, []string{"gw-17", "gw-18", "press-ctrl"}) {
+		t.Fatalf("plant-3 devices %v", got)
+	}
+	tests := []struct {
+		name string
+		get  func() ([]Device, error)
+		want []string
+	}{
+		{"one uuid", func() ([]Device, error) { return s.DevicesByUUID(ctx(t), byName["gw-18"].UUID) }, []string{"gw-18"}},
+		{"two uuids and an unknown", func() ([]Device, error) {
+			return s.DevicesByUUID(ctx(t), byName["gw-18"].UUID, byName["gw-17"].UUID, "nope'")
+		}, []string{"gw-17", "gw-18"}},
+		{"no uuids", func() ([]Device, error) { return s.DevicesByUUID(ctx(t)) }, nil},
+		{"actors", func() ([]Device, error) {
+			return s.DevicesByActor(ctx(t), byName["press-ctrl"].ActorID, byName["gw-17"].ActorID, 1)
+		}, []string{"gw-17", "press-ctrl"}},
+		{"no actors", func() ([]Device, error) { return s.DevicesByActor(ctx(t)) }, nil},
+		{"unknown fleet", func() ([]Device, error) { return s.DevicesByFleet(ctx(t), 99999) }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.sim.ResetCounters()
+			got, err := tt.get()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(names(got), tt.want) {
+				t.Errorf("got %v, want %v", names(got), tt.want)
+			}
+			if n := e.sim.Counters().Total(); n > 1 {
+				t.Errorf("%d requests, want at most one", n)
+			}
+		})
+	}
+}
