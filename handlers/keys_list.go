@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -11,13 +12,6 @@ import (
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/views"
 )
-
-// keys serves the keys page and its actions.
-type keys struct{ *Server }
-
-func (h keys) routes(g *echo.Group) {
-	g.GET("/keys", h.list).Name = routeKeys
-}
 
 // list shows one page of keys. Filtering, sorting, paging and counting all
 // happen at balena; the list, its count and the fleet names for the
@@ -65,10 +59,12 @@ func (h keys) list(c echo.Context) error {
 		return render(c, status, views.KeyResultsFragment(results))
 	}
 	m := views.Keys{
-		Page:    h.page(c, "API keys"),
-		Action:  h.url(routeKeys),
-		Filter:  f.form(),
-		Results: results,
+		Page:      h.page(c, "API keys"),
+		Action:    h.url(routeKeys),
+		Filter:    f.form(),
+		Results:   results,
+		Flash:     h.flash.take(c),
+		CreateURL: h.url(routeKeyNew),
 	}
 	if fleetErr == nil {
 		for _, fl := range fleets {
@@ -82,7 +78,7 @@ func (h keys) list(c echo.Context) error {
 func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclient.KeyPage) views.KeyResults {
 	now := h.now()
 	base := h.url(routeKeys)
-	r := views.KeyResults{Total: page.Total, Page: f.Page}
+	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base)}
 	r.Pages = (page.Total + f.PerPage - 1) / f.PerPage
 	if len(page.Keys) > 0 {
 		r.From = (f.Page-1)*f.PerPage + 1
@@ -107,7 +103,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclien
 		label string
 		field apiclient.SortField
 	}{{"Name", apiclient.SortName}, {"Kind", ""}, {"Owner", ""}, {"Description", ""},
-		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}} {
+		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"Actions", ""}} {
 		v := views.Column{Label: col.label}
 		if col.field != "" {
 			g := f
@@ -123,7 +119,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclien
 		r.Columns = append(r.Columns, v)
 	}
 	for _, k := range page.Keys {
-		r.Rows = append(r.Rows, keyRow(k, u.Identity, now))
+		r.Rows = append(r.Rows, h.row(k, u.Identity, now, r.Return))
 	}
 	return r
 }
@@ -131,7 +127,21 @@ func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclien
 // soon is how close an expiry must be to be shown as a warning.
 const soon = 7 * 24 * time.Hour
 
-// keyRow formats one key for the table.
+// row formats one key for the table, with the URLs of its actions.
+func (h keys) row(k apiclient.APIKey, me apiclient.Identity, now time.Time, view string) views.KeyRow {
+	row := keyRow(k, me, now)
+	row.EditURL = h.url(routeKeyEdit, k.ID)
+	row.RevokeURL = h.url(routeKeyRevoke, k.ID) + "?" + url.Values{"return": {view}}.Encode()
+	if !k.Expired(now) {
+		row.ExpireURL = h.url(routeKeyExpire, k.ID)
+	}
+	if k.ExpiryDate != nil {
+		row.ClearURL = h.url(routeKeyExpiry, k.ID)
+	}
+	return row
+}
+
+// keyRow formats one key for display.
 func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
 	row := views.KeyRow{
 		ID: k.ID, Name: k.Name, Kind: string(k.Kind), Description: k.Description,

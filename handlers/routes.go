@@ -8,6 +8,14 @@ const (
 	routeTOTPSubmit   = "signin.totp.submit"
 	routeSignOut      = "signout"
 	routeKeys         = "keys"
+	routeKeyNew       = "keys.new"
+	routeKeyCreate    = "keys.create"
+	routeKeyEdit      = "keys.edit"
+	routeKeyUpdate    = "keys.update"
+	routeKeyExpire    = "keys.expire"
+	routeKeyExpiry    = "keys.expiry"
+	routeKeyRevoke    = "keys.revoke"
+	routeKeyDelete    = "keys.delete"
 )
 
 // Form field and header names shared with the views and static/app.js.

@@ -71,7 +71,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}), s.loadSession)
 	signin{s}.routes(app)
 	signedIn := app.Group("", s.requireUser)
-	keys{s}.routes(signedIn)
+	newKeys(s).routes(signedIn)
 	e.GET("/", func(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, c.Echo().Reverse(routeKeys))
 	})

@@ -56,10 +56,13 @@ func (b *browser) get(path string, header ...string) page {
 	return b.do(req)
 }
 
-func (b *browser) post(path string, form url.Values) page {
+func (b *browser) post(path string, form url.Values, header ...string) page {
 	b.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, b.env.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	return b.do(req)
 }
 
@@ -72,8 +75,15 @@ func (b *browser) submit(p page, selector string, fields map[string]string) page
 		b.t.Fatalf("no form %s on %s", selector, p.url)
 	}
 	v := url.Values{}
-	form.Find("input[type=hidden]").Each(func(_ int, s *goquery.Selection) {
-		v.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
+	form.Find("input[type=hidden], input:not([type]), input[type=text], input[type=radio]:checked, textarea, select").Each(func(_ int, s *goquery.Selection) {
+		switch {
+		case goquery.NodeName(s) == "textarea":
+			v.Set(s.AttrOr("name", ""), s.Text())
+		case goquery.NodeName(s) == "select":
+			v.Set(s.AttrOr("name", ""), s.Find("option[selected]").AttrOr("value", ""))
+		default:
+			v.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
+		}
 	})
 	for k, val := range fields {
 		v.Set(k, val)
@@ -140,7 +150,7 @@ func TestSignInShowsKeysAndSignOutEndsSession(t *testing.T) {
 	p.doc.Find("table.keys thead th").Each(func(_ int, s *goquery.Selection) {
 		headers = append(headers, strings.Fields(s.Text())[0])
 	})
-	if strings.Join(headers, ",") != "Name,Kind,Owner,Description,Created,Expires" {
+	if strings.Join(headers, ",") != "Name,Kind,Owner,Description,Created,Expires,Actions" {
 		t.Errorf("headers = %v", headers)
 	}
 	kinds := map[string]int{}

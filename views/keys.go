@@ -6,7 +6,9 @@ type Keys struct {
 	Action  string // the form's GET target: the keys page itself
 	Filter  KeyFilter
 	Fleets  []Option
-	Results KeyResults
+	Results   KeyResults
+	Flash     Flash // the outcome of the change that led here
+	CreateURL string
 }
 
 // KeyFilter holds the filter form's values exactly as the URL had them, so
@@ -46,6 +48,8 @@ type KeyResults struct {
 	Columns []Column
 	Empty   string // what to say when there are no rows
 	Failed  bool   // the list could not be loaded at all
+	CSRF    string // for the row actions' forms
+	Return  string // this view's URL, where row actions come back to
 }
 
 // Column is a table header; sortable ones link to their sort.
@@ -70,6 +74,11 @@ type KeyRow struct {
 	ExpiresExact string
 	ExpiresISO   string
 	ExpiryState  string // "never", "active", "soon", "expired"
+
+	EditURL   string
+	RevokeURL string
+	ExpireURL string // "" when the key has already expired
+	ClearURL  string // "" when the key never expires
 }
 
 // Sizes offered for a page of keys.

@@ -1,0 +1,164 @@
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"slices"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/views"
+)
+
+// newForm shows the create-key form; ?kind= preselects a kind.
+func (h keys) newForm(c echo.Context) error {
+	u := currentUser(c)
+	f := keyForm{Kind: c.QueryParam("kind"), Expiry: "30d", Errors: map[string]string{}}
+	if !slices.Contains([]string{"user", "provisioning", "device"}, f.Kind) || (f.Kind == "user" && u.APIKey) {
+		f.Kind = "user"
+		if u.APIKey {
+			f.Kind = "provisioning"
+		}
+	}
+	f.Fleet = c.QueryParam("fleet")
+	f.Device = c.QueryParam("device")
+	return h.createPage(c, http.StatusOK, f, nil, views.Flash{})
+}
+
+// createPage renders the create page, or only its card for htmx.
+func (h keys) createPage(c echo.Context, status int, f keyForm, change func(*views.KeyCreate), flash views.Flash) error {
+	u := currentUser(c)
+	m := views.KeyCreate{
+		Page:          h.page(c, "Create key"),
+		Action:        h.url(routeKeyCreate),
+		Form:          f.view(),
+		Flash:         flash,
+		CanCreateUser: !u.APIKey,
+		CancelURL:     h.url(routeKeys),
+	}
+	if change != nil {
+		change(&m)
+	}
+	if m.Created == nil && !m.ConfirmPassword {
+		fleets, err := h.api(c).Fleets(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		for _, fl := range fleets {
+			m.Fleets = append(m.Fleets, views.Option{Value: fl.Slug, Label: fl.Slug})
+		}
+	}
+	if isHTMX(c) {
+		return render(c, status, views.KeyCreateFragment(m))
+	}
+	return render(c, status, views.KeyCreatePage(m))
+}
+
+// create makes a key of the chosen kind and shows its secret, once.
+func (h keys) create(c echo.Context) error {
+	u := currentUser(c)
+	ctx := c.Request().Context()
+	now := h.now()
+	f := readKeyForm(c.FormValue)
+	api := h.api(c)
+
+	// Who the key is for: the user, a fleet or a device.
+	var target apiclient.APIKey
+	switch f.Kind {
+	case "user":
+		if u.APIKey {
+			f.Errors["kind"] = "A session signed in with an API key cannot create user keys; sign in with your password or a session token."
+		}
+		target.Kind, target.Owner.Username = apiclient.KindUser, u.Identity.Username
+	case "provisioning":
+		target.Kind = apiclient.KindProvisioning
+		if f.Fleet == "" {
+			f.Errors["fleet"] = "Choose the fleet whose devices this key will register."
+			break
+		}
+		fleets, err := api.Fleets(ctx)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(fleets, func(fl apiclient.Fleet) bool { return fl.Slug == f.Fleet })
+		if i < 0 {
+			f.Errors["fleet"] = "You cannot reach a fleet " + quote(f.Fleet) + "."
+			break
+		}
+		target.Owner.FleetID, target.Owner.FleetSlug = fleets[i].ID, fleets[i].Slug
+	case "device":
+		target.Kind = apiclient.KindDevice
+		if !deviceUUID.MatchString(f.Device) {
+			f.Errors["device"] = "Enter the device's UUID (7 to 62 hexadecimal characters)."
+			break
+		}
+		devs, err := api.DevicesByUUID(ctx, f.Device)
+		if err != nil {
+			return err
+		}
+		if len(devs) != 1 {
+			f.Errors["device"] = "You cannot reach a device with UUID " + quote(f.Device) + "."
+			break
+		}
+		target.Owner.DeviceID, target.Owner.DeviceUUID, target.Owner.DeviceName = devs[0].ID, devs[0].UUID, devs[0].DeviceName
+	default:
+		f.Errors["kind"] = "Choose the kind of key."
+	}
+	f.validateText(f.Kind == "user")
+	expiry, _ := f.expiry(now, false)
+	if len(f.Errors) > 0 {
+		return h.createPage(c, http.StatusUnprocessableEntity, f, nil, views.Flash{})
+	}
+
+	// balena wants a recent password for user keys; the confirmation form
+	// sends it along with everything else the user typed.
+	if password := c.FormValue("password"); password != "" && f.Kind == "user" {
+		token, err := api.RefreshToken(ctx, password)
+		if err != nil {
+			if apiclient.ErrorCode(err) == apiclient.CodeUnauthorized {
+				f.Errors["password"] = "That password is not right."
+				return h.createPage(c, http.StatusUnauthorized, f, func(m *views.KeyCreate) { m.ConfirmPassword = true }, views.Flash{})
+			}
+			return err
+		}
+		u.Token = token
+		if claims, ok := apiclient.ParseClaims(token); ok {
+			u.Expires = claims.Expires
+		}
+		if err := h.sessions.save(c, u); err != nil {
+			return err
+		}
+		api = h.api(c)
+	}
+
+	nk := apiclient.NewKey{Name: f.Name, Description: f.Description, ExpiryDate: expiry}
+	var secret string
+	var err error
+	switch target.Kind {
+	case apiclient.KindUser:
+		secret, err = api.CreateUserKey(ctx, nk)
+	case apiclient.KindProvisioning:
+		secret, err = api.CreateProvisioningKey(ctx, target.Owner.FleetID, nk)
+	case apiclient.KindDevice:
+		secret, err = api.CreateDeviceKey(ctx, target.Owner.DeviceID, nk)
+	}
+	target.Name, target.Description, target.ExpiryDate = f.Name, f.Description, expiry
+	if apiclient.ErrorCode(err) == apiclient.CodeFreshAuth {
+		return h.createPage(c, http.StatusOK, f, func(m *views.KeyCreate) { m.ConfirmPassword = true }, views.Flash{})
+	}
+	h.audit(c, "create", target, []slog.Attr{
+		slog.String("new_name", f.Name), slog.String("new_description", f.Description),
+		slog.String("new_expiry", optTime(expiry)),
+	}, err)
+	if err != nil {
+		if err = h.writeFailed(c, err); apiclient.ErrorCode(err) == apiclient.CodeUnauthorized {
+			return err // the session is over
+		}
+		p := describe(err)
+		return h.createPage(c, p.Status, f, nil, views.Flash{Kind: "error", Text: "The key was not created. " + p.Message})
+	}
+	return h.createPage(c, http.StatusCreated, f, func(m *views.KeyCreate) {
+		m.Created = &views.CreatedKey{Secret: secret, Name: f.Name, Kind: f.Kind, Owner: ownerOf(target), Expires: expiryText(expiry, now)}
+	}, views.Flash{})
+}

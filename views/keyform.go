@@ -1,0 +1,63 @@
+package views
+
+// KeyForm is the create or edit form's values as typed, with a message per
+// field that balena's rules refused.
+type KeyForm struct {
+	Kind        string
+	Name        string
+	Description string
+	Fleet       string
+	Device      string
+	Expiry      string
+	ExpiryDate  string
+	Errors      map[string]string
+}
+
+// KeyCreate is the create-key page, in one of three states: the form, the
+// password prompt balena's freshness rule needs, or the new secret.
+type KeyCreate struct {
+	Page
+	Action          string
+	Form            KeyForm
+	Fleets          []Option
+	Flash           Flash
+	CanCreateUser   bool // false when signed in with an API key
+	ConfirmPassword bool // balena wants the password again first
+	Created         *CreatedKey
+	CancelURL       string
+}
+
+// CreatedKey is a new key and its secret, shown exactly once.
+type CreatedKey struct {
+	Secret  string
+	Name    string
+	Kind    string
+	Owner   string
+	Expires string
+}
+
+// KeyEdit is the edit page of one key.
+type KeyEdit struct {
+	Page
+	Action    string
+	Key       KeyRow
+	Form      KeyForm
+	Flash     Flash
+	CancelURL string
+}
+
+// KeyRevoke asks to confirm a revocation, naming the key.
+type KeyRevoke struct {
+	Page
+	Action    string
+	Key       KeyRow
+	Label     string
+	Return    string
+	CancelURL string
+}
+
+// ExpiryOptions are the expiry choices for a new key, in order.
+var ExpiryOptions = []Option{
+	{"1d", "1 day"}, {"7d", "7 days"}, {"30d", "30 days"}, {"90d", "90 days"},
+	{"1y", "1 year"}, {"custom", "Custom date…"}, {"never", "Never"},
+}
