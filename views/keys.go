@@ -3,9 +3,9 @@ package views
 // Keys is the keys page: the filter form and the results.
 type Keys struct {
 	Page
-	Action  string // the form's GET target: the keys page itself
-	Filter  KeyFilter
-	Fleets  []Option
+	Action    string // the form's GET target: the keys page itself
+	Filter    KeyFilter
+	Fleets    []Option
 	Results   KeyResults
 	Flash     Flash // the outcome of the change that led here
 	CreateURL string
