@@ -3,6 +3,7 @@ package apiclient
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -76,8 +77,13 @@ func (q KeyQuery) kinds() []KeyKind {
 func (q KeyQuery) plainFilter() string {
 	var text string
 	if q.Text != "" {
-		// The server lowercases both sides, so its idea of case is the only one.
-		lit := "tolower(" + quote(q.Text) + ")"
+		// Outside ASCII, let the server lowercase both sides, so that its
+		// idea of case is the only one. ASCII is lowered here: everyone
+		// agrees on it, and a plain literal lets a server use an index.
+		lit := quote(strings.ToLower(q.Text))
+		if !isASCII(q.Text) {
+			lit = "tolower(" + quote(q.Text) + ")"
+		}
 		text = or(
 			"contains(tolower(name),"+lit+")",
 			"contains(tolower(description),"+lit+")",
@@ -187,4 +193,13 @@ func (q KeyQuery) actorFilter(ax *actorSet) (filter string, none bool) {
 		conds = append(conds, in("is_of__actor", ids))
 	}
 	return and(conds...), false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
