@@ -28,8 +28,51 @@ type Config struct {
 	LogLevel        slog.Level    // KEYPORTAL_LOG_LEVEL: debug, info, warn, error
 	LogFormat       string        // KEYPORTAL_LOG_FORMAT: text or json
 
+	// SessionStore is KEYPORTAL_SESSION_STORE(_FILE): empty for files under
+	// DataDir, or a redis:// or rediss:// URL that several replicas share.
+	SessionStore string
+	// TrustedProxies (KEYPORTAL_TRUSTED_PROXIES, comma-separated CIDRs) are
+	// the reverse proxies whose X-Forwarded-For names the client; without
+	// any, the client is the connection's peer address.
+	TrustedProxies []*net.IPNet
+	// Sign-in attempts each client address and each account may make
+	// (KEYPORTAL_SIGNIN_LIMIT_IP, KEYPORTAL_SIGNIN_LIMIT_ACCOUNT), checked
+	// before balena is asked.
+	SignInLimitIP      Limit
+	SignInLimitAccount Limit
+
 	// Demo is set by `keyportal demo`: a missing session key is then generated.
 	Demo bool
+	// Now is the portal's clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// Limit is a number of attempts per period: a burst of N, refilled evenly
+// over Per. It reads and prints as "N/period", e.g. "5/15m".
+type Limit struct {
+	N   int
+	Per time.Duration
+}
+
+func (l Limit) String() string { return fmt.Sprintf("%d/%s", l.N, l.Per) }
+
+// parseLimit reads "N/period".
+func parseLimit(s string) (Limit, error) {
+	n, per, ok := strings.Cut(s, "/")
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	d, derr := time.ParseDuration(strings.TrimSpace(per))
+	if !ok || err != nil || derr != nil || count < 1 || d <= 0 {
+		return Limit{}, errors.New("want attempts/period such as 5/15m")
+	}
+	return Limit{N: count, Per: d}, nil
+}
+
+// clock is the portal's time source.
+func (c *Config) clock() func() time.Time {
+	if c.Now != nil {
+		return c.Now
+	}
+	return time.Now
 }
 
 // DefaultConfig is what LoadConfig starts from.
@@ -40,8 +83,12 @@ func DefaultConfig() Config {
 		DataDir:         ".data",
 		UpstreamTimeout: 10 * time.Second,
 		IdleTimeout:     8 * time.Hour,
-		LogLevel:        slog.LevelInfo,
-		LogFormat:       "text",
+		// A person mistyping a password a few times is never stopped; a
+		// script guessing is slowed to one try every few minutes per account.
+		SignInLimitIP:      Limit{N: 30, Per: 15 * time.Minute},
+		SignInLimitAccount: Limit{N: 5, Per: 15 * time.Minute},
+		LogLevel:           slog.LevelInfo,
+		LogFormat:          "text",
 	}
 }
 
@@ -89,6 +136,36 @@ func LoadConfig(getenv func(string) string, demo bool) (Config, error) {
 		}
 	}
 	str("LOG_FORMAT", &cfg.LogFormat)
+	limit := func(name string, dst *Limit) {
+		if v := strings.TrimSpace(getenv("KEYPORTAL_" + name)); v != "" {
+			l, err := parseLimit(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("KEYPORTAL_%s=%q: %w", name, v, err))
+			}
+			*dst = l
+		}
+	}
+	limit("SIGNIN_LIMIT_IP", &cfg.SignInLimitIP)
+	limit("SIGNIN_LIMIT_ACCOUNT", &cfg.SignInLimitAccount)
+	for _, v := range strings.FieldsFunc(getenv("KEYPORTAL_TRUSTED_PROXIES"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		if ip := net.ParseIP(v); ip != nil { // one address
+			v = ip.String() + "/" + strconv.Itoa(8*len(ip.To16()))
+			if ip.To4() != nil {
+				v = ip.String() + "/32"
+			}
+		}
+		_, n, err := net.ParseCIDR(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_TRUSTED_PROXIES: %q is not an address or CIDR such as 10.0.0.0/8", v))
+			continue
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, n)
+	}
+	store, err := secret(getenv, "SESSION_STORE")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.SessionStore = strings.TrimSpace(store)
 
 	keys, err := secret(getenv, "SESSION_KEYS")
 	if err != nil {
@@ -137,6 +214,12 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("KEYPORTAL_LOG_FORMAT=%q: want text or json", c.LogFormat))
+	}
+	if c.SessionStore != "" {
+		// The URL may hold a password: name only its scheme.
+		if u, err := url.Parse(c.SessionStore); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			errs = append(errs, errors.New("KEYPORTAL_SESSION_STORE: want empty (files under KEYPORTAL_DATA_DIR) or a redis:// or rediss:// URL such as redis://:password@redis:6379/0"))
+		}
 	}
 	if len(c.SessionKeys) == 0 && !c.Demo {
 		errs = append(errs, errors.New("KEYPORTAL_SESSION_KEYS (or KEYPORTAL_SESSION_KEYS_FILE) is required: one or more secrets of at least 32 characters, newest first (try: openssl rand -base64 48)"))

@@ -31,6 +31,9 @@ func describe(err error) problem {
 		}
 		return problem{he.Code, msg}
 	}
+	if errors.As(err, new(errSessionStore)) {
+		return problem{http.StatusServiceUnavailable, "Sign-in is unavailable for a moment: the portal cannot reach its session store. Try again shortly."}
+	}
 	var ae *apiclient.Error
 	if !errors.As(err, &ae) {
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -35,7 +35,8 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 		KeysURL:    s.url(routeKeys),
 	}
 	if u := currentUser(c); u.signedIn() {
-		p.User = &views.User{Name: displayName(u.Identity), Detail: u.Identity.Email, APIKey: u.APIKey}
+		p.User = &views.User{Name: displayName(u.Identity), Detail: u.Identity.Email, APIKey: u.APIKey,
+			CanCreateUserKeys: u.CanCreateUserKeys, CanChangeKeys: u.CanChangeKeys}
 	}
 	return p
 }

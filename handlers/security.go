@@ -3,10 +3,15 @@ package handlers
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"net/http"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 )
+
+// csrfCookie holds the CSRF token that forms and htmx send back.
+const csrfCookie = "keyportal_csrf"
 
 // securityHeaders sets the headers every response carries, and a fresh CSP
 // nonce that templ writes onto the page's script and style tags. The policy
@@ -38,4 +43,39 @@ func newNonce() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
 	return base64.RawStdEncoding.EncodeToString(b)
+}
+
+// csrfProtection refuses a state-changing request that lacks the token of
+// its browser's CSRF cookie (header X-CSRF-Token from htmx, field _csrf
+// from a plain form), and, through Echo's Sec-Fetch-Site check, any
+// cross-site one. The refusal is a 403 before any handler or balena call.
+func csrfProtection(cfg Config) echo.MiddlewareFunc {
+	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup:    "header:" + headerCSRF + ",form:" + fieldCSRF,
+		CookieName:     csrfCookie,
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   cfg.CookieSecure,
+		CookieSameSite: http.SameSiteLaxMode,
+		ContextKey:     ctxCSRF,
+		// Echo answers 400 for a missing token and 403 for a wrong one; to
+		// the user both mean the same, and both are a refusal.
+		ErrorHandler: func(error, echo.Context) error {
+			return echo.NewHTTPError(http.StatusForbidden, "This form has expired or came from another site. Go back, reload the page and try again.")
+		},
+	})
+}
+
+// clientIP is how the portal tells clients apart, for the sign-in limits:
+// the connection's peer, or, behind the configured proxies only, the
+// address they put in X-Forwarded-For. A client cannot pick its own.
+func clientIP(cfg Config) echo.IPExtractor {
+	if len(cfg.TrustedProxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range cfg.TrustedProxies {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }

@@ -21,6 +21,7 @@ type Server struct {
 	echo     *echo.Echo
 	balena   *apiclient.Client
 	sessions *sessionStore
+	throttle *signInThrottle
 	now      func() time.Time
 }
 
@@ -31,15 +32,17 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("balena client: %w", err)
 	}
-	sessions, err := newSessionStore(cfg)
+	sessions, err := newSessionStore(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: time.Now}
+	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.clock(),
+		throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = clientIP(cfg)
 	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently}))
 	e.Use(
 		middleware.RequestID(),
@@ -55,20 +58,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	health{balena: balena}.routes(e)
 	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()))
 
-	app := e.Group("", middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:" + headerCSRF + ",form:" + fieldCSRF,
-		CookieName:     "keyportal_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   cfg.CookieSecure,
-		CookieSameSite: http.SameSiteLaxMode,
-		ContextKey:     ctxCSRF,
-		// Echo answers 400 for a missing token and 403 for a wrong one; to
-		// the user both mean the same, and both are a refusal.
-		ErrorHandler: func(error, echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "This form has expired or came from another site. Go back, reload the page and try again.")
-		},
-	}), s.loadSession)
+	app := e.Group("", csrfProtection(cfg), s.loadSession)
 	signin{s}.routes(app)
 	signedIn := app.Group("", s.requireUser)
 	newKeys(s).routes(signedIn)
@@ -80,8 +70,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
-// Close releases what the server holds.
-func (s *Server) Close(ctx context.Context) error { return nil }
+// Close releases what the server holds: the session store's connections
+// and its sweeper.
+func (s *Server) Close(ctx context.Context) error { return s.sessions.close() }
 
 // url is the path of a named route.
 func (s *Server) url(name string, params ...any) string { return s.echo.Reverse(name, params...) }

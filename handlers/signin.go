@@ -1,9 +1,11 @@
 package handlers
 
 import (
-	"context"
+	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,6 +32,7 @@ var reasons = map[string]views.Flash{
 	reasonExpired:   {Kind: "info", Text: "Your balena session has expired. Sign in again."},
 	reasonIdle:      {Kind: "info", Text: "You were signed out after a period of inactivity."},
 	reasonRevoked:   {Kind: "warning", Text: "balena no longer accepts your token (it expired or was revoked). Sign in again."},
+	reasonCodeLate:  {Kind: "info", Text: "The sign-in waited too long for its two-factor code. Sign in again."},
 }
 
 func (h signin) show(c echo.Context) error {
@@ -54,6 +57,9 @@ func (h signin) submit(c echo.Context) error {
 		if token == "" {
 			return h.form(c, http.StatusBadRequest, "", "token", views.Flash{Kind: "error", Text: "Paste a session token or an API key."})
 		}
+		if wait, which := h.throttle.allow(h.now(), c.RealIP(), ""); wait > 0 {
+			return h.form(c, tooMany(c, wait), "", "token", throttled(wait, which))
+		}
 		return h.startSession(c, token, "token")
 	}
 
@@ -62,6 +68,9 @@ func (h signin) submit(c echo.Context) error {
 	if email == "" || password == "" {
 		return h.form(c, http.StatusBadRequest, email, "password", views.Flash{Kind: "error", Text: "Enter your email and password."})
 	}
+	if wait, which := h.throttle.allow(h.now(), c.RealIP(), email); wait > 0 {
+		return h.form(c, tooMany(c, wait), email, "password", throttled(wait, which))
+	}
 	token, err := h.balena.Login(ctx, email, password)
 	if err != nil {
 		return h.failed(c, err, email, "password")
@@ -69,12 +78,42 @@ func (h signin) submit(c echo.Context) error {
 	if claims, ok := apiclient.ParseClaims(token); ok && claims.TwoFactorRequired {
 		// Keep the partial token server-side under a fresh session id until
 		// the code arrives.
-		if err := h.sessions.start(c, &userSession{PartialToken: token, PartialEmail: email, LastSeen: h.now()}); err != nil {
+		now := h.now()
+		if err := h.sessions.start(c, &userSession{PartialToken: token, PartialEmail: email, SignedInAt: now, LastSeen: now}); err != nil {
 			return err
 		}
 		return c.Redirect(http.StatusSeeOther, h.url(routeTOTP))
 	}
 	return h.startSession(c, token, "password")
+}
+
+// tooMany sets Retry-After for a refused attempt and returns 429.
+func tooMany(c echo.Context, wait time.Duration) int {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	return http.StatusTooManyRequests
+}
+
+// throttled words the portal's own sign-in limit.
+func throttled(wait time.Duration, which string) views.Flash {
+	text := "Too many sign-in attempts from your network address. "
+	if which == limitedAccount {
+		text = "Too many sign-in attempts for this account. "
+	}
+	return views.Flash{Kind: "error", Text: text + retryIn(wait)}
+}
+
+// balenaThrottled words balena's own throttle (a 429 from it) after what,
+// and passes its Retry-After on.
+func balenaThrottled(c echo.Context, err error, what string) string {
+	var wait time.Duration
+	var e *apiclient.Error
+	if errors.As(err, &e) {
+		wait = e.RetryAfter
+	}
+	if wait > 0 {
+		tooMany(c, wait)
+	}
+	return what + retryIn(wait)
 }
 
 // failed shows the sign-in form again with what went wrong.
@@ -88,37 +127,60 @@ func (h signin) failed(c echo.Context, err error, email, errorFor string) error 
 			msg = "balena does not accept that token: it is unknown, expired or revoked."
 		}
 	case apiclient.CodeRateLimited:
-		var ae *apiclient.Error
-		if e, ok := err.(*apiclient.Error); ok {
-			ae = e
-		}
-		msg = "Too many sign-in attempts for this account. "
-		if ae != nil {
-			msg += retryIn(ae.RetryAfter)
+		msg = balenaThrottled(c, err, "balena refuses sign-ins for this account for now, after too many attempts. ")
+		if errorFor == "token" {
+			msg = balenaThrottled(c, err, "balena is refusing requests for now. ")
 		}
 	}
 	return h.form(c, p.Status, email, errorFor, views.Flash{Kind: "error", Text: msg})
+}
+
+// tokenProblem is why a pasted token cannot work, read from its claims
+// before balena is asked; "" when it may.
+func tokenProblem(token string, now time.Time) string {
+	claims, ok := apiclient.ParseClaims(token)
+	switch {
+	case !ok:
+		return ""
+	case claims.TwoFactorRequired:
+		return "That token is still waiting for its two-factor code. Sign in with your email and password instead."
+	case claims.Expired(now):
+		return "That session token expired on " + claims.Expires.UTC().Format("2 January 2006 at 15:04 UTC") +
+			". Copy a new one from the balena dashboard, or sign in with your email and password."
+	}
+	return ""
 }
 
 // startSession checks token with balena and, if it is good, makes a new
 // session for it.
 func (h signin) startSession(c echo.Context, token, via string) error {
 	ctx := c.Request().Context()
+	now := h.now()
+	email := ""
+	if via == "password" {
+		email = c.FormValue("email")
+	}
+	if via == "token" {
+		if msg := tokenProblem(token, now); msg != "" {
+			return h.form(c, http.StatusUnauthorized, "", via, views.Flash{Kind: "error", Text: msg})
+		}
+	}
 	id, err := h.balena.As(token).WhoAmI(ctx)
 	if err != nil {
-		email := ""
-		if via == "password" {
-			email = c.FormValue("email")
-		}
 		return h.failed(c, err, email, via)
 	}
-	now := h.now()
-	u := &userSession{Token: token, Identity: id, SignedInAt: now, LastSeen: now}
-	if claims, ok := apiclient.ParseClaims(token); ok {
-		u.Expires = claims.Expires
-	} else {
-		u.APIKey = true
+	if id.ActorType != "user" {
+		// A fleet's provisioning key or a device key: balena lets it list
+		// no API keys at all, so a session with it could show nothing.
+		what := "a fleet's provisioning key (" + id.Slug + ")"
+		if id.ActorType == "device" {
+			what = "a device's key (" + id.UUID + ")"
+		}
+		return h.form(c, http.StatusForbidden, "", via, views.Flash{Kind: "error",
+			Text: "That is " + what + ", which cannot list API keys. Sign in with your balena account: email and password, a session token, or one of your own API keys."})
 	}
+	u := &userSession{Identity: id, SignedInAt: now, LastSeen: now}
+	u.setToken(token, now)
 	if err := h.sessions.start(c, u); err != nil {
 		return err
 	}
@@ -126,10 +188,23 @@ func (h signin) startSession(c echo.Context, token, via string) error {
 	return c.Redirect(http.StatusSeeOther, h.url(routeKeys))
 }
 
-func (h signin) showTOTP(c echo.Context) error {
-	u := currentUser(c)
+// partial is the sign-in waiting for a code, or nil; one that waited
+// longer than partialFor is ended (and the response written, ended true).
+func (h signin) partial(c echo.Context) (u *userSession, ended bool, err error) {
+	u = currentUser(c)
 	if u == nil || u.PartialToken == "" {
-		return c.Redirect(http.StatusSeeOther, h.url(routeSignIn))
+		return nil, true, c.Redirect(http.StatusSeeOther, h.url(routeSignIn))
+	}
+	if h.now().Sub(u.SignedInAt) > partialFor {
+		return nil, true, h.endSession(c, reasonCodeLate)
+	}
+	return u, false, nil
+}
+
+func (h signin) showTOTP(c echo.Context) error {
+	u, ended, err := h.partial(c)
+	if ended {
+		return err
 	}
 	return h.totpForm(c, http.StatusOK, u, views.Flash{})
 }
@@ -143,20 +218,29 @@ func (h signin) totpForm(c echo.Context, status int, u *userSession, flash views
 }
 
 func (h signin) submitTOTP(c echo.Context) error {
-	u := currentUser(c)
-	if u == nil || u.PartialToken == "" {
-		return c.Redirect(http.StatusSeeOther, h.url(routeSignIn))
+	u, ended, err := h.partial(c)
+	if ended {
+		return err
 	}
 	code := strings.TrimSpace(c.FormValue("code"))
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
 		return h.totpForm(c, http.StatusBadRequest, u, views.Flash{Kind: "error", Text: "Enter the 6-digit code from your authenticator app."})
 	}
+	if wait, which := h.throttle.allow(h.now(), c.RealIP(), u.PartialEmail); wait > 0 {
+		return h.totpForm(c, tooMany(c, wait), u, throttled(wait, which))
+	}
 	token, err := h.balena.VerifyTOTP(c.Request().Context(), u.PartialToken, code)
 	if err != nil {
 		p := describe(err)
 		msg := p.Message
-		if c := apiclient.ErrorCode(err); c == apiclient.CodeUnauthorized || c == apiclient.CodeTwoFactor {
+		switch apiclient.ErrorCode(err) {
+		case apiclient.CodeTwoFactor:
 			msg = "That code is not right. Enter the current code from your authenticator app."
+		case apiclient.CodeUnauthorized:
+			// The partial token itself is no longer good.
+			return h.endSession(c, reasonCodeLate)
+		case apiclient.CodeRateLimited:
+			msg = balenaThrottled(c, err, "balena refuses codes for this account for now, after too many attempts. ")
 		}
 		return h.totpForm(c, p.Status, u, views.Flash{Kind: "error", Text: msg})
 	}
@@ -169,5 +253,3 @@ func (h signin) signOut(c echo.Context) error {
 	}
 	return h.endSession(c, reasonSignedOut)
 }
-
-var _ = context.Background

@@ -1,5 +1,7 @@
 package views
 
+import "strings"
+
 // Page is what every full page needs besides its own content.
 type Page struct {
 	Title      string
@@ -9,11 +11,38 @@ type Page struct {
 	KeysURL    string
 }
 
-// User is the signed-in account as the header shows it.
+// User is the signed-in account as the header shows it, and what its
+// sign-in lets it do: views disable the controls it cannot use.
 type User struct {
 	Name   string // username, fleet slug or device uuid
 	Detail string // email, when balena told us
 	APIKey bool   // signed in with an API key rather than a session
+
+	CanCreateUserKeys bool // false for API keys: balena refuses them auth.create_token
+	CanChangeKeys     bool // false for API keys: no PATCH or DELETE of api_key
+}
+
+// Limits says in one sentence what this sign-in cannot do, "" when nothing.
+func (u *User) Limits() string {
+	if u == nil {
+		return ""
+	}
+	var cannot []string
+	if !u.CanCreateUserKeys {
+		cannot = append(cannot, "create user keys")
+	}
+	if !u.CanChangeKeys {
+		cannot = append(cannot, "change, expire or revoke keys")
+	}
+	if len(cannot) == 0 {
+		return ""
+	}
+	how := "this sign-in"
+	if u.APIKey {
+		how = "an API key"
+	}
+	return "Signed in with " + how + ": you can see keys but not " + strings.Join(cannot, ", or ") +
+		". Sign in with your password or a session token for that."
 }
 
 // Flash is a one-line message at the top of a page.

@@ -167,7 +167,7 @@ func SignInPage(m SignIn) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, " aria-describedby=\"token-help\"><p id=\"token-help\" class=\"muted small\">Copy a session token from the balena dashboard (Preferences → Access tokens), or paste an API key. An API key cannot create user keys.</p><button type=\"submit\" class=\"button\">Sign in</button></form></details></section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, " aria-describedby=\"token-help\"><p id=\"token-help\" class=\"muted small\">Copy a session token from the balena dashboard (Preferences → Access tokens), or paste one of your API keys. With an API key you can see keys, but not create user keys nor change or revoke keys.</p><button type=\"submit\" class=\"button\">Sign in</button></form></details></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -24,8 +24,45 @@ import (
 type Options struct {
 	Profile balenasim.Profile
 	Dataset string
+	// Sim, if set, may change the stand-in's options (login throttle, token
+	// lifetime) before it starts.
+	Sim func(*balenasim.Options)
+	// Clock, if set, is the time of both the stand-in and the portal.
+	Clock *Clock
+	// SessionKeys replaces the random session key (newest first).
+	SessionKeys []string
+	// SessionStore is KEYPORTAL_SESSION_STORE, e.g. a redis:// URL.
+	SessionStore string
+	// ReplicaOf starts a second portal beside that Env's: the same
+	// stand-in, data directory and (unless SessionKeys says otherwise)
+	// session keys, as another replica behind a load balancer would have.
+	ReplicaOf *Env
 	// Config, if set, may change the portal's settings before it starts.
 	Config func(*handlers.Config)
+}
+
+// Clock is a settable time shared by the stand-in and the portal, so tests
+// move through days without waiting.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock starts a Clock at now.
+func NewClock(now time.Time) *Clock { return &Clock{now: now} }
+
+// Now is the Clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the Clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // Env is a running stand-in and a portal that talks to it.
@@ -35,32 +72,26 @@ type Env struct {
 	URL     string // the portal's base URL
 	Logs    *Buffer
 	Config  handlers.Config
-	portal  *handlers.Server
+	Portal  *handlers.Server
 	simSrv  *httptest.Server
 	httpSrv *httptest.Server
 	dataDir string
+	keys    []string
+	replica bool // the stand-in and data directory belong to another Env
 }
 
 // New starts an Env. Close stops it.
 func New(opts Options) (*Env, error) {
-	if opts.Dataset == "" {
-		opts.Dataset = "demo"
-	}
-	sim, err := balenasim.New(balenasim.Options{Profile: opts.Profile, Dataset: opts.Dataset})
-	if err != nil {
-		return nil, err
-	}
-	env := &Env{Sim: sim, Logs: &Buffer{}}
-	env.simSrv = httptest.NewServer(sim)
-	env.SimURL = env.simSrv.URL
-
-	env.dataDir, err = os.MkdirTemp("", "keyportal-test-")
-	if err != nil {
+	env := &Env{Logs: &Buffer{}}
+	if r := opts.ReplicaOf; r != nil {
+		env.Sim, env.SimURL, env.dataDir, env.keys, env.replica = r.Sim, r.SimURL, r.dataDir, r.keys, true
+	} else if err := env.startSim(opts); err != nil {
 		env.Close()
 		return nil, err
 	}
-	key := make([]byte, 48)
-	_, _ = rand.Read(key)
+	if len(opts.SessionKeys) > 0 {
+		env.keys = opts.SessionKeys
+	}
 	getenv := func(k string) string {
 		switch k {
 		case "KEYPORTAL_BALENA_API_URL":
@@ -68,7 +99,9 @@ func New(opts Options) (*Env, error) {
 		case "KEYPORTAL_DATA_DIR":
 			return env.dataDir
 		case "KEYPORTAL_SESSION_KEYS":
-			return base64.StdEncoding.EncodeToString(key)
+			return strings.Join(env.keys, ",")
+		case "KEYPORTAL_SESSION_STORE":
+			return opts.SessionStore
 		case "KEYPORTAL_UPSTREAM_TIMEOUT":
 			return "5s"
 		}
@@ -79,35 +112,74 @@ func New(opts Options) (*Env, error) {
 		env.Close()
 		return nil, err
 	}
+	if opts.Clock != nil {
+		cfg.Now = opts.Clock.Now
+	}
 	if opts.Config != nil {
 		opts.Config(&cfg)
 	}
 	env.Config = cfg
 	log := slog.New(slog.NewTextHandler(env.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	env.portal, err = handlers.New(cfg, log)
+	env.Portal, err = handlers.New(cfg, log)
 	if err != nil {
 		env.Close()
 		return nil, err
 	}
-	env.httpSrv = httptest.NewServer(env.portal)
+	env.httpSrv = httptest.NewServer(env.Portal)
 	env.URL = env.httpSrv.URL
 	return env, nil
 }
+
+// startSim starts the stand-in, a data directory and a session key.
+func (env *Env) startSim(opts Options) error {
+	so := balenasim.Options{Profile: opts.Profile, Dataset: opts.Dataset}
+	if so.Dataset == "" {
+		so.Dataset = "demo"
+	}
+	if opts.Clock != nil {
+		so.Now = opts.Clock.Now
+	}
+	if opts.Sim != nil {
+		opts.Sim(&so)
+	}
+	sim, err := balenasim.New(so)
+	if err != nil {
+		return err
+	}
+	env.Sim = sim
+	env.simSrv = httptest.NewServer(sim)
+	env.SimURL = env.simSrv.URL
+	if env.dataDir, err = os.MkdirTemp("", "keyportal-test-"); err != nil {
+		return err
+	}
+	env.keys = []string{NewSessionKey()}
+	return nil
+}
+
+// NewSessionKey is a random session secret as an operator would make one.
+func NewSessionKey() string {
+	key := make([]byte, 48)
+	_, _ = rand.Read(key)
+	return base64.StdEncoding.EncodeToString(key)
+}
+
+// DataDir is where the portal keeps its session files.
+func (e *Env) DataDir() string { return e.dataDir }
 
 // Close stops the portal and the stand-in and removes the session files.
 func (e *Env) Close() {
 	if e.httpSrv != nil {
 		e.httpSrv.Close()
 	}
-	if e.portal != nil {
+	if e.Portal != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = e.portal.Close(ctx)
+		_ = e.Portal.Close(ctx)
 		cancel()
 	}
 	if e.simSrv != nil {
 		e.simSrv.Close()
 	}
-	if e.dataDir != "" {
+	if e.dataDir != "" && !e.replica {
 		_ = os.RemoveAll(e.dataDir)
 	}
 }
