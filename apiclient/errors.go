@@ -49,6 +49,9 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		msg += ": " + e.Message
 	}
+	if e.Err != nil && (e.Code == CodeUpstream || e.Code == CodeTimeout) {
+		msg += ": " + e.Err.Error()
+	}
 	return msg
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -144,6 +145,11 @@ func transportError(ctx context.Context, op string, err error) *Error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return contextError(op, err)
+	}
+	// url.Error repeats the URL, search text and all; the cause is enough.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
 	}
 	return upstreamError(op, "connection failed", err)
 }

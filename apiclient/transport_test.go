@@ -269,3 +269,40 @@ func TestNewValidatesOptions(t *testing.T) {
 		t.Errorf("New: %+v, %v", c, err)
 	}
 }
+
+// TestSecretsAreNeverRead: open-balena returns the key itself in listings
+// unless told otherwise; no answer the client asks for may carry one.
+func TestSecretsAreNeverRead(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newModeEnv(t, m, balenasim.Options{})
+			var mu sync.Mutex
+			var bodies strings.Builder
+			e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rec := httptest.NewRecorder()
+				e.sim.ServeHTTP(rec, r)
+				mu.Lock()
+				bodies.Write(rec.Body.Bytes())
+				mu.Unlock()
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(rec.Code)
+				w.Write(rec.Body.Bytes())
+			})
+			s := e.session(t, balenasim.DemoEmail)
+			page, err := s.ListKeys(ctx(t), KeyQuery{})
+			if err != nil || len(page.Keys) == 0 {
+				t.Fatal(page, err)
+			}
+			if _, err := s.GetKey(ctx(t), page.Keys[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range e.sim.Keys() {
+				if strings.Contains(bodies.String(), k.Secret) {
+					t.Fatalf("the secret of key %d was read", k.ID)
+				}
+			}
+		})
+	}
+}
