@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# package@version  file-in-tarball  destination
+# package@version  file-in-tarball  destination (relative to this folder)
 PINS=(
   "htmx.org@2.0.11 package/dist/htmx.min.js htmx.min.js"
+  "axe-core@4.14.1 package/axe.min.js ../../e2e/testdata/axe.min.js"
 )
 
 if [ "${1:-}" != check ]; then

@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	_ "embed"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/playwright-community/playwright-go"
+
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+	"github.com/keyportal/keyportal/handlers/portaltest"
+)
+
+//go:embed testdata/axe.min.js
+var axeSource string
+
+// checkA11y runs axe-core's WCAG 2.1 A and AA rules on the page as it is
+// now and fails the test on any violation.
+func checkA11y(t *testing.T, page playwright.Page, what string) {
+	t.Helper()
+	if _, err := page.Evaluate(axeSource); err != nil {
+		t.Fatalf("load axe: %v", err)
+	}
+	res, err := page.Evaluate(`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+		.then(r => r.violations.map(v => v.id + ": " + v.help + " [" + v.nodes.map(n => n.target.join(" ")).join(", ") + "]"))`)
+	must(t, err)
+	if list, _ := res.([]any); len(list) > 0 {
+		for _, v := range list {
+			t.Errorf("axe, %s: %v", what, v)
+		}
+	}
+}
+
+func signedInPage(t *testing.T, env *portaltest.Env, opts ...playwright.BrowserNewContextOptions) playwright.Page {
+	t.Helper()
+	page := newPage(t, opts...)
+	signIn(t, page, env.URL, balenasim.DemoEmail, balenasim.DemoPassword)
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys$`)))
+	return page
+}
+
+func secretOf(env *portaltest.Env, name string) string {
+	for _, k := range env.Sim.Keys() {
+		if k.Name != nil && *k.Name == name {
+			return k.Secret
+		}
+	}
+	return ""
+}
+
+func TestCreateProvisioningKeySecretShownOnce(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	checkA11y(t, page, "keys page")
+
+	must(t, page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys/new$`)))
+	checkA11y(t, page, "create form")
+	must(t, page.GetByLabel("Provisioning key").Check())
+	fleet := page.GetByLabel("Fleet", playwright.PageGetByLabelOptions{Exact: playwright.Bool(true)})
+	must(t, expect.Locator(fleet).ToBeVisible())
+	options, err := fleet.Locator("option").AllTextContents()
+	must(t, err)
+	_, err = fleet.SelectOption(playwright.SelectOptionValues{Values: &[]string{options[1]}})
+	must(t, err)
+	must(t, page.GetByLabel("Name").Fill("e2e provisioning"))
+	must(t, page.GetByLabel("Description").Fill("made in Chromium"))
+	_, err = page.GetByLabel("Expires").SelectOption(playwright.SelectOptionValues{Labels: &[]string{"7 days"}})
+	must(t, err)
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
+
+	secretBox := page.GetByLabel("Your new key")
+	must(t, expect.Locator(secretBox).ToBeVisible())
+	secret := secretOf(env, "e2e provisioning")
+	if secret == "" {
+		t.Fatal("balena has no such key")
+	}
+	must(t, expect.Locator(secretBox).ToHaveValue(secret))
+	must(t, expect.Locator(page.GetByRole("alert")).ToContainText("will not be shown again"))
+	checkA11y(t, page, "new key")
+
+	// htmx swapped the card in place: the address is still the form's, so
+	// reloading gives an empty form, and going back never shows the secret.
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys/new$`)))
+	_, err = page.Reload()
+	must(t, err)
+	must(t, expect.Locator(page.GetByLabel("Your new key")).ToHaveCount(0))
+	goTo(t, page, env.URL+"/keys")
+	_, err = page.GoBack()
+	must(t, err)
+	must(t, expect.Locator(page.GetByLabel("Your new key")).ToHaveCount(0))
+	content, err := page.Content()
+	must(t, err)
+	stored, err := page.Evaluate(`JSON.stringify(localStorage) + JSON.stringify(sessionStorage)`)
+	must(t, err)
+	if strings.Contains(content, secret) || strings.Contains(fmt.Sprint(stored), secret) {
+		t.Error("the secret survives in the page or in browser storage")
+	}
+	goTo(t, page, env.URL+"/keys?q=e2e+provisioning")
+	must(t, expect.Locator(page.GetByRole("cell", playwright.PageGetByRoleOptions{Name: "e2e provisioning"})).ToBeVisible())
+}
+
+func TestCreateFormKeepsInputAndSaysWhatIsWrong(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys/new?kind=user")
+	must(t, page.GetByLabel("Description").Fill("no name given"))
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
+	must(t, expect.Locator(page.GetByText("A user key needs a name")).ToBeVisible())
+	must(t, expect.Locator(page.GetByLabel("Description")).ToHaveValue("no name given"))
+	checkA11y(t, page, "create form with an error")
+}
+
+func TestExpireAndRevokeFromTheRowMenu(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys?kind=user&status=active&sort=name")
+	row := page.Locator("tbody tr").First()
+	name, err := row.Locator("td.name").TextContent()
+	must(t, err)
+	name = strings.TrimSpace(name)
+
+	must(t, row.GetByRole("group").Or(row.Locator("summary")).First().Click())
+	checkA11y(t, page, "row menu")
+	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
+	// The row is replaced in place, still on the same filtered view.
+	expired := page.Locator("tbody tr", playwright.PageLocatorOptions{HasText: name})
+	must(t, expect.Locator(expired.Locator("td").Nth(5)).ToContainText("expired"))
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`status=active`)))
+
+	must(t, expired.Locator("summary").Click())
+	must(t, expired.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Revoke…"}).Click())
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Revoke “" + name + "”?"))
+	checkA11y(t, page, "revoke confirmation")
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Revoke key"}).Click())
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Revoked “" + name + "”."))
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?.*kind=user`)))
+	must(t, expect.Locator(page.Locator("tbody tr", playwright.PageLocatorOptions{HasText: name})).ToHaveCount(0))
+	if secretOf(env, name) != "" {
+		t.Error("the stand-in still has the key")
+	}
+}
+
+func TestFiltersLiveInTheURL(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+
+	// Typing filters in place (htmx) and the address bar follows.
+	must(t, page.GetByRole("checkbox", playwright.PageGetByRoleOptions{Name: "Device", Exact: playwright.Bool(true)}).Check())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`kind=device`)))
+	must(t, page.GetByLabel("Search").Fill("gw"))
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`q=gw`)))
+	must(t, expect.Locator(page.Locator("tbody tr").First()).ToContainText("gw"))
+	shown, err := page.Locator("tbody tr").AllTextContents()
+	must(t, err)
+	link := page.URL()
+
+	// A copied link opens the same view in another browser.
+	other := signedInPage(t, env)
+	goTo(t, other, link)
+	again, err := other.Locator("tbody tr").AllTextContents()
+	must(t, err)
+	if strings.Join(again, "|") != strings.Join(shown, "|") {
+		t.Errorf("the copied link shows other rows:\n%v\n%v", again, shown)
+	}
+
+	// Sorting by a header, and the kind column agrees with the filter.
+	must(t, page.GetByRole("columnheader", playwright.PageGetByRoleOptions{Name: "Name"}).GetByRole("link").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`sort=name`)))
+	kinds, err := page.Locator("tbody td:nth-child(2)").AllTextContents()
+	must(t, err)
+	for _, k := range kinds {
+		if strings.TrimSpace(k) != "device" {
+			t.Errorf("kind=device shows a %q key", k)
+		}
+	}
+}
+
+func TestFiltersWorkWithoutJavaScript(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env, playwright.BrowserNewContextOptions{JavaScriptEnabled: playwright.Bool(false)})
+	must(t, page.GetByRole("checkbox", playwright.PageGetByRoleOptions{Name: "Provisioning", Exact: playwright.Bool(true)}).Check())
+	_, err := page.GetByLabel("Sort").SelectOption(playwright.SelectOptionValues{Values: &[]string{"name"}})
+	must(t, err)
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Apply"}).Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`kind=provisioning`)))
+	u, err := url.Parse(page.URL())
+	must(t, err)
+	if u.Query().Get("sort") != "name" {
+		t.Errorf("sort not in the URL: %s", page.URL())
+	}
+	names, err := page.Locator("tbody td.name").AllTextContents()
+	must(t, err)
+	kinds, err := page.Locator("tbody td:nth-child(2)").AllTextContents()
+	must(t, err)
+	for i, k := range kinds {
+		if strings.TrimSpace(k) != "provisioning" {
+			t.Errorf("row %d (%s) is a %s key", i, names[i], k)
+		}
+	}
+	for i := 1; i < len(names); i++ {
+		a, b := strings.TrimSpace(names[i-1]), strings.TrimSpace(names[i])
+		if a != "(unnamed)" && b != "(unnamed)" && strings.ToLower(a) > strings.ToLower(b) {
+			t.Errorf("not sorted by name: %q before %q", a, b)
+		}
+	}
+}
+
+func TestDarkThemeAndPhoneLayoutAreAccessible(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env, playwright.BrowserNewContextOptions{
+		ColorScheme: playwright.ColorSchemeDark,
+		Viewport:    &playwright.Size{Width: 390, Height: 844},
+	})
+	checkA11y(t, page, "keys page, dark, phone")
+	bg, err := page.Evaluate(`getComputedStyle(document.body).backgroundColor`)
+	must(t, err)
+	if bg != "rgb(13, 17, 23)" {
+		t.Errorf("dark theme not applied: body background %v", bg)
+	}
+	goTo(t, page, env.URL+"/keys/new")
+	checkA11y(t, page, "create form, dark, phone")
+}
