@@ -133,10 +133,10 @@ func TestExpireAndRevokeFromTheRowMenu(t *testing.T) {
 
 	must(t, expired.Locator("summary").Click())
 	must(t, expired.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Revoke…"}).Click())
-	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Revoke “" + name + "”?"))
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Revoke “"+name+"”?"))
 	checkA11y(t, page, "revoke confirmation")
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Revoke key"}).Click())
-	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Revoked “" + name + "”."))
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Revoked “"+name+"”."))
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?.*kind=user`)))
 	must(t, expect.Locator(page.Locator("tbody tr", playwright.PageLocatorOptions{HasText: name})).ToHaveCount(0))
 	if secretOf(env, name) != "" {
