@@ -52,8 +52,10 @@ check-vendor: ## Verify the vendored front-end files against their checksums
 e2e-deps: ## Install Chromium (apt) and the Playwright driver (npm) when missing
 	e2e/setup.sh
 
-bench: ## Benchmarks (loopback only); see docs/performance.md
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
+bench: ## Measure a keys view against its balena call and write docs/performance.md (loopback, ~2 min), then run each Go benchmark once
+	$(GO) build -o bin/keyportal-bench ./cmd/keyportal-bench
+	bin/keyportal-bench -out docs/performance.md
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
 
 docker: ## Build the container image
 	docker build -t keyportal:$(VERSION) --build-arg VERSION=$(VERSION) .

@@ -1,0 +1,156 @@
+// Command keyportal-bench measures what a keys view costs, side by side
+// with the balena call it is made of, and writes the figures to
+// docs/performance.md:
+//
+//	go run ./cmd/keyportal-bench                  # or make bench
+//	go run ./cmd/keyportal-bench -quick -out ''   # a smoke run, nothing written
+//
+// It starts the balena stand-in (dataset large) and the portal as two child
+// processes of its own binary on loopback, so that the CPU time,
+// allocations and memory it reads from each are that process's alone, and
+// drives them as browsers would: signed-in sessions with their own cookies,
+// gzip, htmx headers. Every phase is bounded in requests and in time; the
+// whole run stops by itself in about two minutes. Nothing leaves loopback.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	switch os.Getenv(roleEnv) {
+	case "sim":
+		exitOn(runSim())
+		return
+	case "portal":
+		exitOn(runPortal())
+		return
+	}
+	out := flag.String("out", "docs/performance.md", "write the report here as well as to stdout ('' for stdout only)")
+	quick := flag.Bool("quick", false, "a few requests per phase: checks that the bench works, measures nothing")
+	profile := flag.String("cpuprofile", "", "write the portal's CPU profile during the 16-client full-page run here")
+	limit := flag.Duration("limit", 170*time.Second, "stop measuring after this long, whatever is left")
+	flag.Parse()
+	exitOn(run(os.Stdout, *out, *quick, *profile, *limit))
+}
+
+func exitOn(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "keyportal-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// counts are the requests each phase makes.
+type counts struct {
+	lat0, lat50 int           // per kind of request, at 0 and 50 ms of added latency
+	warm        int           // unmeasured requests of each kind first
+	loadFor     time.Duration // each throughput run
+	loadMax     int           // requests, at most, per throughput run
+	sessions    int           // signed in for the memory figure
+	scale       int           // per view and kind in the scale phase
+}
+
+var full = counts{lat0: 200, lat50: 60, warm: 10, loadFor: 5 * time.Second, loadMax: 20_000, sessions: 100, scale: 20}
+var smoke = counts{lat0: 5, lat50: 3, warm: 1, loadFor: 200 * time.Millisecond, loadMax: 50, sessions: 20, scale: 2}
+
+type bench struct {
+	ctx    context.Context
+	n      counts
+	sim    *child
+	portal *child
+	direct *direct
+	user   *browser // the one browser of the sequential phases
+	rep    *report
+	prof   string
+}
+
+func run(stdout io.Writer, out string, quick bool, profile string, limit time.Duration) (err error) {
+	started := time.Now()
+	loadBefore := loadavg()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	b := &bench{ctx: ctx, n: full, rep: &report{}, prof: profile}
+	if quick {
+		b.n = smoke
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			be, ok := p.(benchError)
+			if !ok {
+				panic(p)
+			}
+			err = be.error
+		}
+	}()
+
+	progress("starting the stand-in (dataset large) and the portal")
+	if b.sim, err = startChild("sim", datasetEnv+"=large"); err != nil {
+		return err
+	}
+	defer b.sim.stop()
+	if b.portal, err = startChild("portal", simURLEnv+"="+b.sim.URL); err != nil {
+		return err
+	}
+	defer b.portal.stop()
+	idle := b.portal.stats()
+	if b.direct, err = newDirect(ctx, b.sim.URL); err != nil {
+		return fmt.Errorf("direct sign-in: %w", err)
+	}
+	if b.user, err = signIn(ctx, b.portal.URL); err != nil {
+		return err
+	}
+
+	b.latency()
+	b.upstreamCalls()
+	b.throughput(idle)
+	b.wire()
+	b.scale()
+
+	r := b.rep
+	var doc strings.Builder
+	doc.WriteString("# Performance\n\n")
+	doc.WriteString("What a keys view costs, measured side by side with the balena call it is made of. ")
+	doc.WriteString("Written by `make bench` (`cmd/keyportal-bench`); every figure below comes from one run on one machine, ")
+	doc.WriteString("so compare ratios rather than milliseconds across machines.\n\n")
+	fmt.Fprintf(&doc, "- **Run:** %s UTC, %s in all%s\n", started.UTC().Format("2006-01-02 15:04"),
+		time.Since(started).Round(time.Second), map[bool]string{true: " (**-quick: not a measurement**)"}[quick])
+	fmt.Fprintf(&doc, "- **Machine:** %s; load average %s before the run, %s after (other work on the machine shows in the p99s more than anywhere else)\n",
+		machine(), loadBefore, loadavg())
+	doc.WriteString("- **Setup:** the balena stand-in (`apiclient/balenasim`, dataset `large`: 200 fleets, 20,000 device keys, " +
+		"1,000 user keys) and the portal each run in a child process of the bench on loopback; the bench is the browser " +
+		"(gzip, cookies, htmx headers) and the baseline client. All three share the machine's cores. The portal logs at " +
+		"info level as in production, to a discarded writer.\n")
+	doc.WriteString("- **Baseline (a):** `apiclient.Session.ListKeys` called directly for the same view: the page of keys and its `/$count`, in parallel.\n\n")
+	if ctx.Err() != nil {
+		doc.WriteString("**This run hit its time limit; later phases are incomplete.**\n\n")
+	}
+	doc.WriteString("## Targets\n\n")
+	tr := report{}
+	tr.table([]string{"target", "this run", "verdict"}, r.verdicts)
+	doc.WriteString(tr.String())
+	doc.WriteString(r.String())
+	doc.WriteString("## Running it\n\n`make bench` builds and runs this program (about two minutes; it writes this file), then runs every Go " +
+		"benchmark once (`go test -run '^$' -bench . -benchtime 1x ./...`) to keep them working. " +
+		"`go run ./cmd/keyportal-bench -quick -out ''` is a smoke run; `-cpuprofile portal.pprof` saves the portal's CPU " +
+		"profile during the 16-client full-page run for `go tool pprof`.\n")
+
+	fmt.Fprint(stdout, doc.String())
+	if out != "" && !quick {
+		if err := os.WriteFile(out, []byte(doc.String()), 0o644); err != nil {
+			return err
+		}
+		progress("wrote " + out)
+	}
+	return nil
+}
+
+func progress(msg string) {
+	fmt.Fprintf(os.Stderr, "keyportal-bench: %s\n", msg)
+}
