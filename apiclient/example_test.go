@@ -10,7 +10,7 @@ import (
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 )
 
-// Sign in, list a fleet's provisioning keys by name, and tell a missing key
+// Sign in, learn who you are, list a fleet's provisioning keys by name, and tell a missing key
 // by its error code. The stand-in plays balenaCloud here.
 func Example() {
 	sim, err := balenasim.New(balenasim.Options{Dataset: "demo"})
@@ -30,6 +30,11 @@ func Example() {
 		log.Fatal(err)
 	}
 	s := client.As(token)
+	me, err := s.WhoAmI(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("signed in as", me.Username)
 
 	page, err := s.ListKeys(ctx, apiclient.KeyQuery{
 		Kinds:     []apiclient.KeyKind{apiclient.KindProvisioning},
@@ -48,6 +53,7 @@ func Example() {
 	_, err = s.GetKey(ctx, 424242)
 	fmt.Println(apiclient.ErrorCode(err) == apiclient.CodeNotFound)
 	// Output:
+	// signed in as admin
 	// 2 keys
 	// plant-1 batch 2024: provisioning key of acme/plant-1
 	// plant-1 provisioning: provisioning key of acme/plant-1

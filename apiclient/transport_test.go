@@ -26,6 +26,7 @@ func TestReadsAreRetried(t *testing.T) {
 	} {
 		e := newEnv(t, balenasim.Options{})
 		s := e.session(t, balenasim.DemoEmail)
+		sent := e.countAttempts()
 		f.Routes = []string{whoamiRoute}
 		e.sim.SetFaults(f)
 		for i := range 20 {
@@ -33,7 +34,7 @@ func TestReadsAreRetried(t *testing.T) {
 				t.Fatalf("%+v, call %d: %v", f, i, err)
 			}
 		}
-		if n := e.sim.Counters().Get(whoamiRoute); n == 20 {
+		if n := len(sent.list()); n == 20 {
 			t.Errorf("%+v: no fault was injected", f)
 		}
 	}
@@ -68,19 +69,20 @@ func TestFailuresAfterRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, balenasim.Options{})
 			s := e.session(t, balenasim.DemoEmail)
+			sent := e.countAttempts()
 			e.sim.SetFaults(tt.faults)
 			err := tt.call(s)
 			if ErrorCode(err) != tt.code {
 				t.Fatalf("got %v, want %s", err, tt.code)
 			}
-			c := e.sim.Counters()
-			if n := c.Total(); (tt.requests != 0 && n != tt.requests) || n < 1 || n > maxAttempts {
-				t.Errorf("%d requests, want %d", n, tt.requests)
+			statuses := sent.list()
+			if n := len(statuses); (tt.requests != 0 && n != tt.requests) || n < 1 || n > maxAttempts {
+				t.Fatalf("%d requests, want %d", n, tt.requests)
 			}
 			// Only the statuses worth a retry were retried.
-			for _, sp := range c.Spans[:len(c.Spans)-1] {
-				if sp.Status != 0 && sp.Status != 502 && sp.Status != 503 {
-					t.Errorf("retried after %d", sp.Status)
+			for _, status := range statuses[:len(statuses)-1] {
+				if status != 0 && status != 502 && status != 503 {
+					t.Errorf("retried after %d", status)
 				}
 			}
 		})
@@ -174,6 +176,9 @@ func TestConnectionsAreReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.As(tok)
+	if _, err := s.WhoAmI(ctx(t)); err != nil { // see env.session
+		t.Fatal(err)
+	}
 	for range 20 {
 		if _, err := s.ListKeys(ctx(t), KeyQuery{Status: StatusExpired}); err != nil { // a small page: a quick error body is drained as well
 			t.Fatal(err)
@@ -182,7 +187,9 @@ func TestConnectionsAreReused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := conns.Load(); n > 2 {
+	// A page needs two at once; a connection goes back to the pool a moment
+	// after its body is read, so an extra dial or two can happen.
+	if n := conns.Load(); n > 4 {
 		t.Errorf("%d connections for 60 requests", n)
 	}
 }
