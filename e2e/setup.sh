@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests need, only when it is missing:
-# Debian's Chromium and the Playwright driver that playwright-go expects
-# (playwright-core from npm, run by the system's node). Nothing is
-# downloaded from anywhere but apt and npm.
+# Installs what the end-to-end and integration tests need, only when it is
+# missing: Debian's Chromium and redis-server (the Go tests start their own
+# Redis on a free loopback port and stop it), and the Playwright driver that
+# playwright-go expects (playwright-core from npm, run by the system's node).
+# Nothing is downloaded from anywhere but apt and npm.
 set -euo pipefail
 
 PW_VERSION=1.52.0
 DRV=${PLAYWRIGHT_DRIVER_PATH:-$HOME/.cache/keyportal/pw-driver-$PW_VERSION}
 CHROMIUM=${KEYPORTAL_CHROMIUM:-/usr/bin/chromium}
 
-if [ ! -x "$CHROMIUM" ]; then
-  echo "e2e/setup: installing chromium from apt"
+missing=()
+[ -x "$CHROMIUM" ] || missing+=(chromium)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "e2e/setup: installing ${missing[*]} from apt"
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if [ "$("$DRV/node" "$DRV/package/cli.js" --version 2>/dev/null)" != "Version $PW_VERSION" ]; then

@@ -103,6 +103,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		slog.String("id", c.Response().Header().Get(echo.HeaderXRequestID)),
 		slog.Int("status", p.Status), slog.String("error", err.Error()))
 
+	// An error page is about this request only: no cache keeps it.
+	c.Response().Header().Set("Cache-Control", "no-store")
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(p.Status)
 		return

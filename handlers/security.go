@@ -60,10 +60,20 @@ func csrfProtection(cfg Config) echo.MiddlewareFunc {
 		ContextKey:     ctxCSRF,
 		// Echo answers 400 for a missing token and 403 for a wrong one; to
 		// the user both mean the same, and both are a refusal.
-		ErrorHandler: func(error, echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "This form has expired or came from another site. Go back, reload the page and try again.")
+		ErrorHandler: func(error, echo.Context) error { return errCSRF() },
+		// A browser that says the request is cross-site is refused outright;
+		// same-site (another port or subdomain) must show the token.
+		AllowSecFetchSiteFunc: func(c echo.Context) (bool, error) {
+			if c.Request().Header.Get(echo.HeaderSecFetchSite) == "same-site" {
+				return false, nil
+			}
+			return false, errCSRF()
 		},
 	})
+}
+
+func errCSRF() error {
+	return echo.NewHTTPError(http.StatusForbidden, "This form has expired or came from another site. Go back, reload the page and try again.")
 }
 
 // clientIP is how the portal tells clients apart, for the sign-in limits:
