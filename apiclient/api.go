@@ -121,19 +121,23 @@ const (
 
 // KeyQuery is a typed view of /v7/api_key; it compiles to $filter,
 // $orderby, $top and $skip (and /$count). The zero value lists every
-// visible key, newest first.
+// visible key, newest first. Conditions combine with "and".
+//
+// Date ranges include their After bound and exclude their Before bound;
+// an expiry range never matches keys that do not expire. Every sort ends
+// with the key id in the same direction, so pages are stable.
 type KeyQuery struct {
-	Kinds         []KeyKind // empty: all kinds
+	Kinds         []KeyKind // any of these; empty: all kinds
 	FleetSlug     string    // keys of this fleet and of its devices
-	DeviceUUID    string    // keys of this device
+	DeviceUUID    string    // keys of this device (full uuid)
 	Text          string    // substring of name or description, case-insensitive
 	Status        Status
-	WithinDays    int // for StatusExpiring
+	WithinDays    int // for StatusExpiring; 0 means DefaultWithinDays
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	ExpiresAfter  *time.Time
 	ExpiresBefore *time.Time
-	Sort          SortField // "" means created_at
+	Sort          SortField // "": created_at descending, whatever Desc says
 	Desc          bool
 	Top           int // page size; 0 means no $top
 	Skip          int

@@ -59,6 +59,11 @@ func (q KeyQuery) orderBy() []string {
 	return []string{field + " " + dir, "id " + dir}
 }
 
+// page is the request for q's page of keys matching filter.
+func (q KeyQuery) page(filter string) odata {
+	return odata{Filter: filter, OrderBy: q.orderBy(), Top: q.Top, Skip: q.Skip}
+}
+
 // kinds returns the wanted kinds, or nil when every kind is.
 func (q KeyQuery) kinds() []KeyKind {
 	var ks []KeyKind
@@ -77,9 +82,9 @@ func (q KeyQuery) kinds() []KeyKind {
 func (q KeyQuery) plainFilter() string {
 	var text string
 	if q.Text != "" {
-		// Outside ASCII, let the server lowercase both sides, so that its
-		// idea of case is the only one. ASCII is lowered here: everyone
-		// agrees on it, and a plain literal lets a server use an index.
+		// Outside ASCII the server lowercases both sides, so that its idea
+		// of case is the only one. ASCII is lowered here, where everyone
+		// agrees on it, which leaves the server a plain literal to match.
 		lit := quote(strings.ToLower(q.Text))
 		if !isASCII(q.Text) {
 			lit = "tolower(" + quote(q.Text) + ")"

@@ -9,7 +9,12 @@ import (
 
 // keyFields is what is read of a key. Never "key": the secret is shown
 // once, by the create call, even where a server would return it again.
-var keyFields = []string{"id", "name", "description", "created_at", "expiry_date"}
+// The owner comes expanded (ownerExpand) or, where actor cannot be read,
+// as the bare actor id (keyFieldsAndActor).
+var (
+	keyFields         = []string{"id", "name", "description", "created_at", "expiry_date"}
+	keyFieldsAndActor = []string{"id", "name", "description", "created_at", "expiry_date", "is_of__actor"}
+)
 
 // keyRow is an api_key row as balena sends it.
 type keyRow struct {
@@ -46,8 +51,8 @@ func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
 	defer cancel()
 
 	if s.c.actorAccess.Load() != actorHidden {
-		o := odata{Select: keyFields, Filter: q.lambdaFilter(), Expand: ownerExpand,
-			OrderBy: q.orderBy(), Top: q.Top, Skip: q.Skip}
+		o := q.page(q.lambdaFilter())
+		o.Select, o.Expand = keyFields, ownerExpand
 		page, err := s.listAndCount(ctx, op, o)
 		if !s.actorHidden(ctx, err) {
 			return page, err
@@ -62,8 +67,8 @@ func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
 	if none {
 		return KeyPage{Keys: []APIKey{}}, nil
 	}
-	o := odata{Select: append(keyFields[:len(keyFields):len(keyFields)], "is_of__actor"),
-		Filter: filter, OrderBy: q.orderBy(), Top: q.Top, Skip: q.Skip}
+	o := q.page(filter)
+	o.Select = keyFieldsAndActor
 	page, err := s.listAndCount(ctx, op, o)
 	if err != nil {
 		return KeyPage{}, err
@@ -128,8 +133,7 @@ func (s *Session) GetKey(ctx context.Context, id int64) (APIKey, error) {
 			return firstKey(op, keys, err)
 		}
 	}
-	o := odata{Select: append(keyFields[:len(keyFields):len(keyFields)], "is_of__actor")}
-	if keys, err = s.keys(ctx, op, keyPath(id), o); err != nil || len(keys) == 0 {
+	if keys, err = s.keys(ctx, op, keyPath(id), odata{Select: keyFieldsAndActor}); err != nil || len(keys) == 0 {
 		return firstKey(op, keys, err)
 	}
 	me, err := s.identity(ctx)
