@@ -253,18 +253,14 @@ func (b *bench) throughput(idle procStats) {
 
 	// Memory with many sessions: each signs in, then all load the page at once.
 	progress(fmt.Sprintf("memory with %d sessions", len(browsers)))
-	var wg sync.WaitGroup
-	for _, u := range browsers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 3 {
-				_, err := u.page(b.ctx, mainView.path(), false)
-				b.check(err)
+	b.fanOut(len(browsers), len(browsers), func(i int) error {
+		for range 3 {
+			if _, err := browsers[i].page(b.ctx, mainView.path(), false); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		return nil
+	})
 	end := b.portal.stats()
 	if b.prof != "" {
 		must(b.portal.call("POST", "/profile/heap?path="+b.prof+".heap", nil))
@@ -299,20 +295,33 @@ func (b *bench) loadRow(name string, conc int, res loadResult, baseRate float64)
 func (b *bench) sessions(n int) []*browser {
 	progress(fmt.Sprintf("signing in %d sessions", n))
 	out := make([]*browser, n)
-	sem := make(chan struct{}, 8)
+	b.fanOut(n, 8, func(i int) error {
+		u, err := signIn(b.ctx, b.portal.URL)
+		out[i] = u
+		return err
+	})
+	return out
+}
+
+// fanOut runs fn(0..n-1), conc at a time, and fails the run on the first
+// error once all have ended.
+func (b *bench) fanOut(n, conc int, fn func(i int) error) {
+	sem := make(chan struct{}, conc)
+	errs := make(chan error, n)
 	var wg sync.WaitGroup
-	for i := range out {
+	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			u, err := signIn(b.ctx, b.portal.URL)
-			must(err)
-			out[i] = u
+			errs <- fn(i)
 		}()
 	}
 	wg.Wait()
-	return out
+	close(errs)
+	for err := range errs {
+		b.check(err)
+	}
 }
 
 var assetRef = regexp.MustCompile(`<(?:link|script)\b[^>]*?\b(?:href|src)="([^"]+)"`)
