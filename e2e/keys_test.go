@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -100,7 +101,7 @@ func TestCreateProvisioningKeySecretShownOnce(t *testing.T) {
 		t.Error("the secret survives in the page or in browser storage")
 	}
 	goTo(t, page, env.URL+"/keys?q=e2e+provisioning")
-	must(t, expect.Locator(page.GetByRole("cell", playwright.PageGetByRoleOptions{Name: "e2e provisioning"})).ToBeVisible())
+	must(t, expect.Locator(page.GetByRole("cell", playwright.PageGetByRoleOptions{Name: "e2e provisioning", Exact: playwright.Bool(true)})).ToBeVisible())
 }
 
 func TestCreateFormKeepsInputAndSaysWhatIsWrong(t *testing.T) {
@@ -128,7 +129,7 @@ func TestExpireAndRevokeFromTheRowMenu(t *testing.T) {
 	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
 	// The row is replaced in place, still on the same filtered view.
 	expired := page.Locator("tbody tr", playwright.PageLocatorOptions{HasText: name})
-	must(t, expect.Locator(expired.Locator("td").Nth(5)).ToContainText("expired"))
+	must(t, expect.Locator(expired.Locator("td.expires")).ToContainText("expired"))
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`status=active`)))
 
 	must(t, expired.Locator("summary").Click())
@@ -170,7 +171,7 @@ func TestFiltersLiveInTheURL(t *testing.T) {
 	// Sorting by a header, and the kind column agrees with the filter.
 	must(t, page.GetByRole("columnheader", playwright.PageGetByRoleOptions{Name: "Name"}).GetByRole("link").Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`sort=name`)))
-	kinds, err := page.Locator("tbody td:nth-child(2)").AllTextContents()
+	kinds, err := page.Locator("tbody td.kind-cell").AllTextContents()
 	must(t, err)
 	for _, k := range kinds {
 		if strings.TrimSpace(k) != "device" {
@@ -194,7 +195,7 @@ func TestFiltersWorkWithoutJavaScript(t *testing.T) {
 	}
 	names, err := page.Locator("tbody td.name").AllTextContents()
 	must(t, err)
-	kinds, err := page.Locator("tbody td:nth-child(2)").AllTextContents()
+	kinds, err := page.Locator("tbody td.kind-cell").AllTextContents()
 	must(t, err)
 	for i, k := range kinds {
 		if strings.TrimSpace(k) != "provisioning" {
@@ -223,4 +224,59 @@ func TestDarkThemeAndPhoneLayoutAreAccessible(t *testing.T) {
 	}
 	goTo(t, page, env.URL+"/keys/new")
 	checkA11y(t, page, "create form, dark, phone")
+}
+
+func TestBulkExpireReportsAPartialFailure(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys?kind=device&status=active&sort=name")
+	boxes := page.Locator("tbody td.select input")
+	for i := range 4 {
+		must(t, boxes.Nth(i).Check())
+	}
+	must(t, page.Locator("#bulk").GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Expire 4 keys?"))
+	checkA11y(t, page, "bulk confirmation")
+
+	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 0.5, Seed: 7, Routes: []string{"PATCH /v7/api_key(id)"}})
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Expire 4 keys"}).Click())
+	must(t, expect.Locator(page.GetByRole("alert")).ToContainText("could not be changed"))
+	failed, err := page.Locator("tbody tr").Count()
+	must(t, err)
+	if failed == 0 || failed == 4 {
+		t.Errorf("want a partial failure, %d of 4 failed", failed)
+	}
+	heading := fmt.Sprintf("Expired %d keys", 4-failed)
+	if failed == 3 {
+		heading = "Expired 1 key"
+	}
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText(heading))
+	checkA11y(t, page, "bulk result")
+	must(t, page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Back to keys"}).Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`kind=device`)))
+}
+
+func TestExportDownloadsTheView(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys?kind=provisioning&sort=name")
+	names, err := page.Locator("tbody td.name").AllTextContents()
+	must(t, err)
+	dl, err := page.ExpectDownload(func() error {
+		return page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "CSV"}).Click()
+	})
+	must(t, err)
+	path, err := dl.Path()
+	must(t, err)
+	body, err := os.ReadFile(path)
+	must(t, err)
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if len(lines) != len(names)+1 {
+		t.Fatalf("export has %d rows, the view %d:\n%s", len(lines)-1, len(names), body)
+	}
+	for i, n := range names {
+		if n = strings.TrimSpace(n); n != "(unnamed)" && !strings.Contains(lines[i+1], n) {
+			t.Errorf("row %d: %q lacks %q", i+1, lines[i+1], n)
+		}
+	}
 }

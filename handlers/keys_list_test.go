@@ -93,7 +93,7 @@ func TestHTMXGetsTheFragmentAndTheURLToPush(t *testing.T) {
 	if vary := strings.Join(p.header.Values("Vary"), ","); !strings.Contains(vary, "HX-Request") {
 		t.Errorf("Vary = %q", vary)
 	}
-	kinds := p.doc.Find("table.keys tbody td:nth-child(2)").Text()
+	kinds := p.doc.Find("table.keys tbody td.kind-cell").Text()
 	if strings.Contains(kinds, "user") || strings.Contains(kinds, "provisioning") || !strings.Contains(kinds, "device") {
 		t.Errorf("kind=device showed kinds %q", kinds)
 	}

@@ -16,6 +16,10 @@ const (
 	routeKeyExpiry    = "keys.expiry"
 	routeKeyRevoke    = "keys.revoke"
 	routeKeyDelete    = "keys.delete"
+	routeKeyBulk      = "keys.bulk"
+	routeKeyExport    = "keys.export"
+	routeKeyRotate    = "keys.rotate"
+	routeKeyRotateDo  = "keys.rotate.submit"
 )
 
 // Form field and header names shared with the views and static/app.js.

@@ -78,11 +78,11 @@ func (b *browser) submit(p page, selector string, fields map[string]string) page
 	form.Find("input[type=hidden], input:not([type]), input[type=text], input[type=radio]:checked, textarea, select").Each(func(_ int, s *goquery.Selection) {
 		switch {
 		case goquery.NodeName(s) == "textarea":
-			v.Set(s.AttrOr("name", ""), s.Text())
+			v.Add(s.AttrOr("name", ""), s.Text())
 		case goquery.NodeName(s) == "select":
-			v.Set(s.AttrOr("name", ""), s.Find("option[selected]").AttrOr("value", ""))
+			v.Add(s.AttrOr("name", ""), s.Find("option[selected]").AttrOr("value", ""))
 		default:
-			v.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
+			v.Add(s.AttrOr("name", ""), s.AttrOr("value", ""))
 		}
 	})
 	for k, val := range fields {
@@ -147,14 +147,14 @@ func TestSignInShowsKeysAndSignOutEndsSession(t *testing.T) {
 		t.Fatalf("after sign-in: %s %d\n%s", p.url, p.status, p.body)
 	}
 	var headers []string
-	p.doc.Find("table.keys thead th").Each(func(_ int, s *goquery.Selection) {
+	p.doc.Find("table.keys thead th:not(.select)").Each(func(_ int, s *goquery.Selection) {
 		headers = append(headers, strings.Fields(s.Text())[0])
 	})
 	if strings.Join(headers, ",") != "Name,Kind,Owner,Description,Created,Expires,Actions" {
 		t.Errorf("headers = %v", headers)
 	}
 	kinds := map[string]int{}
-	p.doc.Find("table.keys tbody tr td:nth-child(2)").Each(func(_ int, s *goquery.Selection) {
+	p.doc.Find("table.keys tbody tr td.kind-cell").Each(func(_ int, s *goquery.Selection) {
 		kinds[strings.TrimSpace(s.Text())]++
 	})
 	for _, k := range []string{"user", "provisioning", "device"} {

@@ -22,6 +22,15 @@
     if (r && e.detail.target === r) r.setAttribute("aria-busy", "true");
   });
 
+  // The header checkbox ticks every row on the page; the server reads it
+  // too (page_all), so it also works without this script.
+  document.addEventListener("change", function (e) {
+    var all = e.target;
+    if (!all.matches || !all.matches("input[data-select-all]")) return;
+    var boxes = document.querySelectorAll("#results td.select input[type=checkbox]");
+    for (var i = 0; i < boxes.length; i++) boxes[i].checked = all.checked;
+  });
+
   // Copy buttons: <button data-copy="#id">.
   document.addEventListener("click", function (e) {
     var b = e.target.closest && e.target.closest("button[data-copy]");

@@ -50,6 +50,10 @@ type KeyResults struct {
 	Failed  bool   // the list could not be loaded at all
 	CSRF    string // for the row actions' forms
 	Return  string // this view's URL, where row actions come back to
+
+	BulkURL    string
+	ExportCSV  string
+	ExportJSON string
 }
 
 // Column is a table header; sortable ones link to their sort.

@@ -1,0 +1,141 @@
+package handlers
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keyportal/keyportal/apiclient"
+)
+
+// exportPage is how many keys each upstream call of an export fetches.
+const exportPage = 500
+
+// exportURL is the export of the view f in format.
+func (h keys) exportURL(f keyFilter, format string) string {
+	v := f.values()
+	v.Del("page")
+	v.Del("per_page")
+	v.Set("format", format)
+	return h.url(routeKeyExport) + "?" + v.Encode()
+}
+
+// exportRow is one key as exported: never a secret, which balena does not
+// hand out anyway.
+type exportRow struct {
+	ID          int64      `json:"id"`
+	Name        string     `json:"name"`
+	Kind        string     `json:"kind"`
+	Owner       string     `json:"owner"`
+	Description string     `json:"description"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiryDate  *time.Time `json:"expiry_date"`
+	Status      string     `json:"status"`
+}
+
+// export streams every key of the view, all pages, as CSV or JSON, one
+// upstream page at a time so that memory stays flat however many keys.
+func (h keys) export(c echo.Context) error {
+	format := c.QueryParam("format")
+	if format != "csv" && format != "json" {
+		return echo.NewHTTPError(http.StatusBadRequest, "Export as format=csv or format=json.")
+	}
+	f := parseKeyFilter(c.QueryParams())
+	if len(f.Errors) > 0 {
+		for _, msg := range f.Errors {
+			return echo.NewHTTPError(http.StatusBadRequest, msg)
+		}
+	}
+	q := f.query()
+	q.Top, q.Skip = exportPage, 0
+	api := h.api(c)
+	ctx := c.Request().Context()
+	now := h.now()
+
+	// The first page is fetched before anything is written, so that a
+	// failure can still be an error page.
+	page, err := api.ListKeys(ctx, q)
+	if err != nil {
+		return err
+	}
+	name := "keys-" + now.UTC().Format("20060102-150405") + "." + format
+	hd := c.Response().Header()
+	hd.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
+	hd.Set(echo.HeaderContentType, map[string]string{"csv": "text/csv; charset=utf-8", "json": echo.MIMEApplicationJSONCharsetUTF8}[format])
+	c.Response().WriteHeader(http.StatusOK)
+
+	w := c.Response()
+	cw := csv.NewWriter(w)
+	if format == "csv" {
+		_ = cw.Write([]string{"id", "name", "kind", "owner", "description", "created_at", "expiry_date", "status"})
+	} else {
+		_, _ = w.Write([]byte("[\n"))
+	}
+	first := true
+	for {
+		for _, k := range page.Keys {
+			row := toExportRow(k, now)
+			if format == "csv" {
+				exp := ""
+				if row.ExpiryDate != nil {
+					exp = row.ExpiryDate.Format(time.RFC3339)
+				}
+				_ = cw.Write([]string{strconv.FormatInt(row.ID, 10), safeCell(row.Name), row.Kind, safeCell(row.Owner),
+					safeCell(row.Description), row.CreatedAt.Format(time.RFC3339), exp, row.Status})
+				continue
+			}
+			b, _ := json.Marshal(row)
+			if !first {
+				_, _ = w.Write([]byte(",\n"))
+			}
+			first = false
+			_, _ = w.Write(b)
+		}
+		cw.Flush()
+		w.Flush()
+		q.Skip += len(page.Keys)
+		if len(page.Keys) == 0 || q.Skip >= page.Total {
+			break
+		}
+		if page, err = api.ListKeys(ctx, q); err != nil {
+			// Headers are gone; a truncated file must not look complete.
+			h.log.Warn("export stopped", "error", err, "after", q.Skip)
+			panic(http.ErrAbortHandler)
+		}
+	}
+	if format == "json" {
+		_, _ = w.Write([]byte("\n]\n"))
+	}
+	return nil
+}
+
+func toExportRow(k apiclient.APIKey, now time.Time) exportRow {
+	status := "active"
+	switch {
+	case k.Expired(now):
+		status = "expired"
+	case k.ExpiryDate == nil:
+		status = "never expires"
+	}
+	var exp *time.Time
+	if k.ExpiryDate != nil {
+		e := k.ExpiryDate.UTC()
+		exp = &e
+	}
+	return exportRow{ID: k.ID, Name: k.Name, Kind: string(k.Kind), Owner: ownerOf(k), Description: k.Description,
+		CreatedAt: k.CreatedAt.UTC(), ExpiryDate: exp, Status: status}
+}
+
+// safeCell keeps a spreadsheet from running text that starts like a
+// formula (CSV injection): such a cell gets a leading apostrophe.
+func safeCell(s string) string {
+	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r') {
+		return "'" + s
+	}
+	return s
+}
+
