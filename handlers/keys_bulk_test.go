@@ -205,4 +205,3 @@ func formatCount(n int) string {
 	}
 	return s
 }
-

@@ -138,4 +138,3 @@ func safeCell(s string) string {
 	}
 	return s
 }
-
