@@ -2,7 +2,6 @@ package apiclient
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -169,12 +168,10 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 }
 
 // contextError classifies a failure caused by the call's context.
+// The code is CodeTimeout for a cancelled context too: either way the
+// answer did not come in time for whoever asked; Err tells them apart.
 func contextError(op string, err error) *Error {
-	msg := "deadline exceeded"
-	if errors.Is(err, context.Canceled) {
-		msg = "cancelled"
-	}
-	return &Error{Op: op, Code: CodeTimeout, Message: msg, Err: err}
+	return &Error{Op: op, Code: CodeTimeout, Err: err}
 }
 
 func upstreamError(op, msg string, err error) *Error {

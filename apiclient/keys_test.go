@@ -292,16 +292,23 @@ func TestActorAccessIsLearntOnce(t *testing.T) {
 	}
 }
 
-// TestBadTokenIsNotMistakenForHiddenActor: a 401 from a dead token must not
-// switch the Client to the id-based form.
+// TestBadTokenIsNotMistakenForHiddenActor: a 401 for a dead token, or for
+// a fleet's key (which may not list keys at all), must not switch the
+// Client to the id-based form.
 func TestBadTokenIsNotMistakenForHiddenActor(t *testing.T) {
 	e := newEnv(t, balenasim.Options{})
-	_, err := e.c.As("not-a-key").ListKeys(ctx(t), KeyQuery{})
-	if ErrorCode(err) != CodeUnauthorized {
-		t.Fatalf("got %v, want unauthorized", err)
+	fleetKey, err := e.session(t, balenasim.DemoEmail).CreateProvisioningKey(ctx(t), e.fleetID(t, "acme/lab"), NewKey{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if e.c.actorAccess.Load() != actorUnknown {
-		t.Error("a bad token changed what the Client knows about actor")
+	for _, tok := range []string{"not-a-key", fleetKey} {
+		_, err := e.c.As(tok).ListKeys(ctx(t), KeyQuery{})
+		if ErrorCode(err) != CodeUnauthorized {
+			t.Fatalf("got %v, want unauthorized", err)
+		}
+		if e.c.actorAccess.Load() != actorUnknown {
+			t.Error("a 401 that was not about actor changed what the Client knows")
+		}
 	}
 }
 
