@@ -12,21 +12,21 @@ import (
 // Wrong credentials are CodeUnauthorized; too many tries CodeRateLimited.
 func (c *Client) Login(ctx context.Context, username, password string) (string, error) {
 	const op = "login"
-	res, err := c.do(ctx, request{
+	body, err := c.do(ctx, request{
 		op: op, method: http.MethodPost, path: "/login_",
 		body: map[string]string{"username": username, "password": password},
 	})
 	if err != nil {
 		return "", err
 	}
-	return decodeToken(op, res.body)
+	return decodeToken(op, body)
 }
 
 // VerifyTOTP completes a two-factor login and returns the full token. A
 // wrong code is CodeTwoFactor.
 func (c *Client) VerifyTOTP(ctx context.Context, partialToken, code string) (string, error) {
 	const op = "verify 2FA code"
-	res, err := c.do(ctx, request{
+	body, err := c.do(ctx, request{
 		op: op, method: http.MethodPost, path: "/auth/totp/verify", token: partialToken,
 		body: map[string]string{"code": code},
 	})
@@ -41,7 +41,7 @@ func (c *Client) VerifyTOTP(ctx context.Context, partialToken, code string) (str
 		}
 		return "", err
 	}
-	return decodeToken(op, res.body)
+	return decodeToken(op, body)
 }
 
 // Ping checks that balena answers at all (for /readyz).
@@ -54,7 +54,7 @@ func (c *Client) Ping(ctx context.Context) error {
 // device of an API key) and remembers the answer for this Session.
 func (s *Session) WhoAmI(ctx context.Context) (Identity, error) {
 	const op = "whoami"
-	res, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/actor/v1/whoami", token: s.token})
+	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/actor/v1/whoami", token: s.token})
 	if err != nil {
 		return Identity{}, err
 	}
@@ -67,7 +67,7 @@ func (s *Session) WhoAmI(ctx context.Context) (Identity, error) {
 		Slug        string  `json:"slug"`
 		UUID        string  `json:"uuid"`
 	}
-	if err := decodeJSON(op, res.body, &w); err != nil {
+	if err := decodeJSON(op, body, &w); err != nil {
 		return Identity{}, err
 	}
 	if w.ID == 0 || w.ActorType == "" {
@@ -95,7 +95,7 @@ type User struct {
 // keys get CodeUnauthorized: it is how to tell a user's token from theirs.
 func (s *Session) User(ctx context.Context) (User, error) {
 	const op = "user whoami"
-	res, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/user/v1/whoami", token: s.token})
+	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/user/v1/whoami", token: s.token})
 	if err != nil {
 		return User{}, err
 	}
@@ -104,7 +104,7 @@ func (s *Session) User(ctx context.Context) (User, error) {
 		Username string  `json:"username"`
 		Email    *string `json:"email"`
 	}
-	if err := decodeJSON(op, res.body, &w); err != nil {
+	if err := decodeJSON(op, body, &w); err != nil {
 		return User{}, err
 	}
 	u := User{ID: w.ID, Username: w.Username}
@@ -125,9 +125,9 @@ func (s *Session) RefreshToken(ctx context.Context, password string) (string, er
 		r.method = http.MethodPost
 		r.body = map[string]string{"password": password}
 	}
-	res, err := s.c.do(ctx, r)
+	body, err := s.c.do(ctx, r)
 	if err != nil {
 		return "", err
 	}
-	return decodeToken(op, res.body)
+	return decodeToken(op, body)
 }

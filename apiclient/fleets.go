@@ -35,11 +35,11 @@ func (s *Session) Fleets(ctx context.Context) ([]Fleet, error) {
 		Filter:  "is_directly_accessible_by__user/any(dau:true)",
 		OrderBy: []string{"slug asc", "id asc"},
 	}
-	res, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/v7/application", query: o.encode(), token: s.token})
+	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/v7/application", query: o.encode(), token: s.token})
 	if err != nil {
 		return nil, err
 	}
-	rows, err := decodeRows[fleetRow](op, res.body)
+	rows, err := decodeRows[fleetRow](op, body)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +87,11 @@ func (s *Session) devices(ctx context.Context, op, filter string) ([]Device, err
 		Filter:  filter,
 		OrderBy: []string{"device_name asc", "id asc"},
 	}
-	res, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/v7/device", query: o.encode(), token: s.token})
+	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/v7/device", query: o.encode(), token: s.token})
 	if err != nil {
 		return nil, err
 	}
-	rows, err := decodeRows[deviceRow](op, res.body)
+	rows, err := decodeRows[deviceRow](op, body)
 	if err != nil {
 		return nil, err
 	}

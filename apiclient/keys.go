@@ -88,12 +88,12 @@ func (s *Session) listAndCount(ctx context.Context, op string, o odata) (KeyPage
 			return err
 		},
 		func(ctx context.Context) error {
-			res, err := s.c.do(ctx, request{op: op, method: http.MethodGet, token: s.token,
+			body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, token: s.token,
 				path: "/v7/api_key/$count", query: odata{Filter: o.Filter}.encode()})
 			if err != nil {
 				return err
 			}
-			page.Total, err = decodeCount(op, res.body)
+			page.Total, err = decodeCount(op, body)
 			return err
 		})
 	if err != nil {
@@ -103,11 +103,11 @@ func (s *Session) listAndCount(ctx context.Context, op string, o odata) (KeyPage
 }
 
 func (s *Session) keys(ctx context.Context, op, path string, o odata) ([]APIKey, error) {
-	res, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: o.encode(), token: s.token})
+	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: o.encode(), token: s.token})
 	if err != nil {
 		return nil, err
 	}
-	rows, err := decodeRows[keyRow](op, res.body)
+	rows, err := decodeRows[keyRow](op, body)
 	if err != nil {
 		return nil, err
 	}
@@ -217,12 +217,12 @@ func (s *Session) CreateDeviceKey(ctx context.Context, deviceID int64, k NewKey)
 	return s.create(ctx, "create device key", fmt.Sprintf("/api-key/device/%d/device-key", deviceID), newKeyBody(k))
 }
 
-func (s *Session) create(ctx context.Context, op, path string, body map[string]any) (string, error) {
-	res, err := s.c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: body, token: s.token})
+func (s *Session) create(ctx context.Context, op, path string, fields map[string]any) (string, error) {
+	body, err := s.c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: fields, token: s.token})
 	if err != nil {
 		return "", err
 	}
-	return decodeToken(op, res.body)
+	return decodeToken(op, body)
 }
 
 // newKeyBody is the body every create endpoint takes. expiryDate is always

@@ -30,43 +30,37 @@ type request struct {
 	token  string // "" for anonymous calls
 }
 
-// response is a 2xx answer.
-type response struct {
-	header http.Header
-	body   []byte
-}
-
 // withTimeout bounds a whole public call, retries and sub-requests included.
 func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// do sends r and returns its 2xx answer or an *Error. GETs are retried on
-// 429, 502, 503, 504 and broken connections while the deadline allows;
-// writes never are, as balena may have applied them.
-func (c *Client) do(ctx context.Context, r request) (response, error) {
+// do sends r and returns the body of its 2xx answer or an *Error. GETs
+// are retried on 429, 502, 503, 504 and broken connections while the
+// deadline allows; writes never are, as balena may have applied them.
+func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		res, err, retryable := c.once(ctx, r)
+		body, retryable, err := c.once(ctx, r)
 		if err == nil {
-			return res, nil
+			return body, nil
 		}
 		if r.method != http.MethodGet || !retryable || attempt == maxAttempts || err.Code == CodeTimeout {
-			return response{}, err
+			return nil, err
 		}
 		wait := c.backoff(attempt)
 		if err.Code == CodeRateLimited && err.RetryAfter > 0 {
 			wait = err.RetryAfter
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return response{}, err
+			return nil, err
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return response{}, contextError(r.op, ctx.Err())
+			return nil, contextError(r.op, ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -81,55 +75,55 @@ func (c *Client) backoff(attempt int) time.Duration {
 
 // once makes one attempt. retryable says whether the failure is of a kind
 // that a repeat of an idempotent request may cure.
-func (c *Client) once(ctx context.Context, r request) (_ response, _ *Error, retryable bool) {
-	var body io.Reader
+func (c *Client) once(ctx context.Context, r request) (body []byte, retryable bool, err *Error) {
+	var payload io.Reader
 	if r.body != nil {
-		b, err := json.Marshal(r.body)
-		if err != nil {
-			return response{}, &Error{Op: r.op, Code: CodeInvalid, Err: err}, false
+		b, jerr := json.Marshal(r.body)
+		if jerr != nil {
+			return nil, false, &Error{Op: r.op, Code: CodeInvalid, Err: jerr}
 		}
-		body = bytes.NewReader(b)
+		payload = bytes.NewReader(b)
 	}
 	u := c.base + r.path
 	if r.query != "" {
 		u += "?" + r.query
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
-	if err != nil {
-		return response{}, &Error{Op: r.op, Code: CodeInvalid, Message: "bad request URL", Err: err}, false
+	req, rerr := http.NewRequestWithContext(ctx, r.method, u, payload)
+	if rerr != nil {
+		return nil, false, &Error{Op: r.op, Code: CodeInvalid, Message: "bad request URL", Err: rerr}
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
+	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if r.token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
 
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return response{}, transportError(ctx, r.op, err), true
+	resp, herr := c.http.Do(req)
+	if herr != nil {
+		return nil, true, transportError(ctx, r.op, herr)
 	}
 	defer drainClose(resp.Body)
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return response{}, transportError(ctx, r.op, err), true
+	body, herr = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if herr != nil {
+		return nil, true, transportError(ctx, r.op, herr)
 	}
-	if len(data) > maxBody {
-		return response{}, upstreamError(r.op, "response too large", nil), false
+	if len(body) > maxBody {
+		return nil, false, upstreamError(r.op, "response too large", nil)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := statusError(r.op, resp.StatusCode, resp.Header, data)
-		e.Message = redact(e.Message, r.token)
-		switch resp.StatusCode {
-		case http.StatusTooManyRequests, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return response{}, e, true
-		}
-		return response{}, e, false
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return body, false, nil
 	}
-	return response{header: resp.Header, body: data}, nil, false
+	err = statusError(r.op, resp.StatusCode, resp.Header, body)
+	err.Message = redact(err.Message, r.token)
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return nil, true, err
+	}
+	return nil, false, err
 }
 
 // drainClose lets the connection go back to the pool: Go reuses it only
