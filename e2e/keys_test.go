@@ -3,6 +3,7 @@ package e2e
 import (
 	_ "embed"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"regexp"
@@ -279,4 +280,42 @@ func TestExportDownloadsTheView(t *testing.T) {
 			t.Errorf("row %d: %q lacks %q", i+1, lines[i+1], n)
 		}
 	}
+}
+
+func TestRotateFromTheRowMenu(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys?kind=provisioning&status=active&sort=name")
+	row := page.Locator("tbody tr").First()
+	name, err := row.Locator("td.name").TextContent()
+	must(t, err)
+	name = strings.TrimSpace(name)
+	must(t, row.Locator("summary").Click())
+	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Rotate…"}).Click())
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToContainText("Rotate"))
+	checkA11y(t, page, "rotate form")
+	_, err = page.GetByLabel("The old key stops working").SelectOption(playwright.SelectOptionValues{Labels: &[]string{"Now"}})
+	must(t, err)
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Rotate key"}).Click())
+	must(t, expect.Locator(page.GetByLabel("Your new key")).ToBeVisible())
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("The old key has stopped working."))
+	secret, err := page.GetByLabel("Your new key").InputValue()
+	must(t, err)
+	if status := whoami(t, env, secret); status != http.StatusOK {
+		t.Errorf("balena answers the shown secret with %d", status)
+	}
+	must(t, page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Done"}).Click())
+	goTo(t, page, env.URL+"/keys?kind=provisioning&sort=name&q="+url.QueryEscape(name))
+	must(t, expect.Locator(page.Locator("tbody td.expires", playwright.PageLocatorOptions{HasText: "expired"})).ToHaveCount(1))
+}
+
+// whoami is the status balena gives a request signed with token.
+func whoami(t *testing.T, env *portaltest.Env, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, env.SimURL+"/actor/v1/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	must(t, err)
+	res.Body.Close()
+	return res.StatusCode
 }

@@ -34,6 +34,8 @@ func (h keys) routes(g *echo.Group) {
 	g.POST("/keys/:id/expiry", h.setExpiry).Name = routeKeyExpiry
 	g.GET("/keys/:id/revoke", h.confirmRevoke).Name = routeKeyRevoke
 	g.POST("/keys/:id/revoke", h.revoke).Name = routeKeyDelete
+	g.GET("/keys/:id/rotate", h.rotateForm).Name = routeKeyRotate
+	g.POST("/keys/:id/rotate", h.rotate).Name = routeKeyRotateDo
 	g.POST("/keys/bulk", h.bulk).Name = routeKeyBulk
 	g.GET("/keys/export", h.export).Name = routeKeyExport
 }

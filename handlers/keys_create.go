@@ -114,20 +114,12 @@ func (h keys) create(c echo.Context) error {
 	// balena wants a recent password for user keys; the confirmation form
 	// sends it along with everything else the user typed.
 	if password := c.FormValue("password"); password != "" && f.Kind == "user" {
-		token, err := api.RefreshToken(ctx, password)
-		if err != nil {
-			if apiclient.ErrorCode(err) == apiclient.CodeUnauthorized {
-				f.Errors["password"] = "That password is not right."
-				return h.createPage(c, http.StatusUnauthorized, f, func(m *views.KeyCreate) { m.ConfirmPassword = true }, views.Flash{})
+		if err := h.refreshWithPassword(c, password); err != nil {
+			if apiclient.ErrorCode(err) != apiclient.CodeUnauthorized {
+				return err
 			}
-			return err
-		}
-		u.Token = token
-		if claims, ok := apiclient.ParseClaims(token); ok {
-			u.Expires = claims.Expires
-		}
-		if err := h.sessions.save(c, u); err != nil {
-			return err
+			f.Errors["password"] = "That password is not right."
+			return h.createPage(c, http.StatusUnauthorized, f, func(m *views.KeyCreate) { m.ConfirmPassword = true }, views.Flash{})
 		}
 		api = h.api(c)
 	}

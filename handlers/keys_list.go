@@ -132,6 +132,7 @@ const soon = 7 * 24 * time.Hour
 func (h keys) row(k apiclient.APIKey, me apiclient.Identity, now time.Time, view string) views.KeyRow {
 	row := keyRow(k, me, now)
 	row.EditURL = h.url(routeKeyEdit, k.ID)
+	row.RotateURL = h.url(routeKeyRotate, k.ID)
 	row.RevokeURL = h.url(routeKeyRevoke, k.ID) + "?" + url.Values{"return": {view}}.Encode()
 	if !k.Expired(now) {
 		row.ExpireURL = h.url(routeKeyExpire, k.ID)

@@ -80,6 +80,7 @@ type KeyRow struct {
 	ExpiryState  string // "never", "active", "soon", "expired"
 
 	EditURL   string
+	RotateURL string
 	RevokeURL string
 	ExpireURL string // "" when the key has already expired
 	ClearURL  string // "" when the key never expires
