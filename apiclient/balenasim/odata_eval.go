@@ -333,7 +333,14 @@ func (cp *compiler) compileBinary(a *ast) (expr, ftype, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		return &cmpExpr{op: a.op, l: l, r: r, nullL: lt == tNull, nullR: rt == tNull}, tBool, nil
+		op := cmpOps[a.op]
+		if op <= opNe && (lt == tNull || rt == tNull) {
+			if lt == tNull {
+				l = r
+			}
+			return &nullCheck{e: l, wantNull: op == opEq}, tBool, nil
+		}
+		return &cmpExpr{op: op, l: l, r: r}, tBool, nil
 	default:
 		return arith(a.op, l, lt, r, rt)
 	}
@@ -394,46 +401,61 @@ func (e *logicExpr) eval(ec *evalCtx) value {
 	return vBool(e.and)
 }
 
+type cmpOp uint8
+
+const (
+	opEq cmpOp = iota
+	opNe
+	opGt
+	opGe
+	opLt
+	opLe
+)
+
+var cmpOps = map[string]cmpOp{"eq": opEq, "ne": opNe, "gt": opGt, "ge": opGe, "lt": opLt, "le": opLe}
+
 type cmpExpr struct {
-	op           string
-	l, r         expr
-	nullL, nullR bool
+	op   cmpOp
+	l, r expr
 }
 
 // eval implements pinejs's comparison semantics: "x eq v" is
 // "x IS NOT NULL AND x = v" (never true for null), "x ne v" its negation
-// (true for null), "eq null" / "ne null" are IS [NOT] NULL, and ordering
-// comparisons with a null are unknown.
+// (true for null), and ordering comparisons with a null are unknown.
 func (e *cmpExpr) eval(ec *evalCtx) value {
 	a, b := e.l.eval(ec), e.r.eval(ec)
-	switch e.op {
-	case "eq", "ne":
-		var eq bool
-		switch {
-		case e.nullL || e.nullR:
-			eq = a.t == tNull && b.t == tNull
-		case a.t == tNull || b.t == tNull:
-			eq = false
-		default:
-			eq = compareValues(a, b) == 0
-		}
-		return vBool(eq == (e.op == "eq"))
-	}
 	if a.t == tNull || b.t == tNull {
+		switch e.op {
+		case opEq:
+			return vBool(false)
+		case opNe:
+			return vBool(true)
+		}
 		return null
 	}
 	c := compareValues(a, b)
 	switch e.op {
-	case "gt":
+	case opEq:
+		return vBool(c == 0)
+	case opNe:
+		return vBool(c != 0)
+	case opGt:
 		return vBool(c > 0)
-	case "ge":
+	case opGe:
 		return vBool(c >= 0)
-	case "lt":
+	case opLt:
 		return vBool(c < 0)
-	default:
-		return vBool(c <= 0)
 	}
+	return vBool(c <= 0)
 }
+
+// nullCheck is "x eq null" (IS NULL) or "x ne null" (IS NOT NULL).
+type nullCheck struct {
+	e        expr
+	wantNull bool
+}
+
+func (n *nullCheck) eval(ec *evalCtx) value { return vBool((n.e.eval(ec).t == tNull) == n.wantNull) }
 
 // compareValues orders two non-null values of comparable types; text
 // compares bytewise (C collation).
@@ -610,6 +632,11 @@ func (cp *compiler) compileCall(a *ast) (expr, ftype, error) {
 	return callNode(a.op, args, types)
 }
 
+// nowExpr is now(): the request's clock, read once per request.
+type nowExpr struct{}
+
+func (nowExpr) eval(ec *evalCtx) value { return vTime(ec.now) }
+
 type callExpr struct {
 	name string
 	fn   func(ec *evalCtx, v []value) value
@@ -666,7 +693,7 @@ var signatures = map[string]struct {
 		t := time.UnixMilli(v[0].i).UTC()
 		return vTime(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).UnixMilli())
 	}},
-	"now":          {nil, tTime, func(ec *evalCtx, _ []value) value { return vTime(ec.now) }},
+	"now":          {nil, tTime, nil}, // compiled to nowExpr
 	"maxdatetime":  {nil, tTime, func(*evalCtx, []value) value { return vTime(253402300799999) }},
 	"mindatetime":  {nil, tTime, func(*evalCtx, []value) value { return vTime(-62135596800000) }},
 	"totalseconds": {[]ftype{tDur}, tNum, func(_ *evalCtx, v []value) value { return value{t: tNum, f: float64(v[0].i) / 1000} }},
@@ -706,6 +733,9 @@ func callNode(name string, args []expr, types []ftype) (expr, ftype, error) {
 			continue
 		}
 		return nil, 0, errTranslate
+	}
+	if name == "now" {
+		return nowExpr{}, tTime, nil
 	}
 	if name == "contains" || name == "startswith" || name == "endswith" {
 		if e, ok := foldedMatch(name, args); ok {
@@ -758,8 +788,16 @@ func (e *foldExpr) eval(ec *evalCtx) value {
 	case "endswith":
 		return vBool(len(s) >= len(e.lit) && foldEqualASCII(s[len(s)-len(e.lit):], e.lit))
 	}
+	if e.lit == "" {
+		return vBool(true)
+	}
+	first := e.lit[0]
 	for i := 0; i+len(e.lit) <= len(s); i++ {
-		if foldEqualASCII(s[i:i+len(e.lit)], e.lit) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c == first && foldEqualASCII(s[i+1:i+len(e.lit)], e.lit[1:]) {
 			return vBool(true)
 		}
 	}

@@ -54,20 +54,12 @@ func (s *Sim) serveOData(w http.ResponseWriter, r *http.Request, version, rest, 
 		return
 	}
 	ec := &evalCtx{st: st, c: c, now: s.now().UnixMilli()}
-	if p.count {
-		q.asCount = true
-	}
-	rows := q.run(ec, candidates)
-	if ec.failed {
-		writeEmpty(w, http.StatusInternalServerError)
-		return
-	}
-	buf := make([]byte, 0, 256+len(rows)*160)
+	buf := make([]byte, 0, 4096)
 	buf = append(buf, `{"d":`...)
 	if p.count {
-		buf = strconv.AppendInt(buf, int64(len(rows)), 10)
+		buf = strconv.AppendInt(buf, int64(q.count(ec, candidates)), 10)
 	} else {
-		buf = q.render(ec, buf, rows, version == "v6")
+		buf = q.render(ec, buf, q.rows(ec, candidates), version == "v6")
 	}
 	buf = append(buf, '}')
 	if ec.failed {
@@ -196,9 +188,9 @@ func (s *Sim) mutate(w http.ResponseWriter, r *http.Request, st *store, c *calle
 		writeODataError(w, err)
 		return
 	}
-	q.asCount = true
 	ec := &evalCtx{st: st, c: c, now: s.now().UnixMilli()}
-	rows := q.run(ec, candidates)
+	var rows []int32
+	q.each(ec, candidates, func(row int32) bool { rows = append(rows, row); return true })
 	if ec.failed {
 		writeEmpty(w, http.StatusInternalServerError)
 		return

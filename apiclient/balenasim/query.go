@@ -17,8 +17,7 @@ type query struct {
 	top     int64
 	hasTop  bool
 	skip    int64
-	nslots  int
-	asCount bool
+	nslots int
 }
 
 type orderKey struct {
@@ -70,7 +69,6 @@ func compileQuery(c *caller, res *resource, o *queryOpts, aliases map[string]*as
 		if err != nil {
 			return nil, err
 		}
-		sub.asCount = it.count
 		q.expand = append(q.expand, &expansion{name: it.name, nav: nav, count: it.count, sub: sub})
 		expanded[it.name] = true
 	}
@@ -98,47 +96,77 @@ func compileQuery(c *caller, res *resource, o *queryOpts, aliases map[string]*as
 	return q, nil
 }
 
-// run returns the rows of q (all of res, or those related to the parent row
-// when nav is set), filtered, sorted and paged.
-func (q *query) run(ec *evalCtx, candidates func(fn func(int32) bool)) []int32 {
-	var matches []int32
+// each calls fn for every candidate row the caller may see and the filter
+// accepts, until fn returns false. ec.rows holds the query's slots while fn
+// runs, with the row in slot 0.
+func (q *query) each(ec *evalCtx, candidates func(fn func(int32) bool), fn func(int32) bool) {
 	saved := ec.rows
 	ec.rows = make([]int32, q.nslots)
+	defer func() { ec.rows = saved }()
 	candidates(func(row int32) bool {
 		if !q.res.visible(ec.c, ec.st, row) {
 			return true
 		}
+		ec.rows[0] = row
 		if q.filter != nil {
-			ec.rows[0] = row
 			if v := q.filter.eval(ec); v.t != tBool || v.i != 1 {
 				return true
 			}
+			ec.rows[0] = row
 		}
-		matches = append(matches, row)
-		return true
+		return fn(row)
 	})
-	if q.asCount {
-		ec.rows = saved
-		return matches
-	}
-	if len(q.order) > 0 {
-		limit := len(matches)
-		if q.hasTop && q.skip+q.top < int64(limit) {
-			limit = int(q.skip + q.top)
-		}
-		matches = topK(ec, q.order, matches, limit)
-	}
-	ec.rows = saved
-	if q.skip > 0 {
-		if q.skip >= int64(len(matches)) {
+}
+
+// count is /$count: the filter applies, $top, $skip and $orderby do not.
+func (q *query) count(ec *evalCtx, candidates func(fn func(int32) bool)) int {
+	n := 0
+	q.each(ec, candidates, func(int32) bool { n++; return true })
+	return n
+}
+
+// rows returns the matching rows, sorted and paged. Without $orderby rows
+// come in id order and the scan stops once the page is full; with it, a
+// bounded heap keeps only the first $skip+$top.
+func (q *query) rows(ec *evalCtx, candidates func(fn func(int32) bool)) []int32 {
+	limit := int64(-1)
+	if q.hasTop {
+		limit = q.skip + q.top
+		if limit == 0 {
 			return nil
 		}
-		matches = matches[q.skip:]
 	}
-	if q.hasTop && q.top < int64(len(matches)) {
-		matches = matches[:q.top]
+	var out []int32
+	switch {
+	case len(q.order) == 0:
+		q.each(ec, candidates, func(row int32) bool {
+			out = append(out, row)
+			return limit < 0 || int64(len(out)) < limit
+		})
+	case limit >= 0 && limit < 1<<16:
+		h := newTopK(q.order, int(limit))
+		q.each(ec, candidates, func(row int32) bool { h.push(ec, row); return true })
+		out = h.sorted()
+	default:
+		var all []int32
+		q.each(ec, candidates, func(row int32) bool { all = append(all, row); return true })
+		h := newTopK(q.order, len(all))
+		saved := ec.rows
+		ec.rows = make([]int32, q.nslots)
+		for _, row := range all {
+			ec.rows[0] = row
+			h.push(ec, row)
+		}
+		ec.rows = saved
+		out = h.sorted()
 	}
-	return matches
+	if q.skip > 0 {
+		if q.skip >= int64(len(out)) {
+			return nil
+		}
+		out = out[q.skip:]
+	}
+	return out
 }
 
 func allRows(st *store, res *resource) func(fn func(int32) bool) {
@@ -184,66 +212,81 @@ func lessEntry(order []orderKey, a, b *sortEntry) bool {
 	return a.row < b.row
 }
 
-// topK sorts rows by order and keeps the first k, with a bounded max-heap
-// so a page of 50 out of 20,000 rows costs one key evaluation per row.
-func topK(ec *evalCtx, order []orderKey, rows []int32, k int) []int32 {
-	if k == 0 {
-		return nil
-	}
+// topK keeps the first k rows in sort order in a bounded max-heap, so a
+// page of 50 out of 20,000 rows costs one key evaluation per row.
+type topK struct {
+	order   []orderKey
+	k       int
+	slab    []value
+	heap    []sortEntry
+	scratch sortEntry
+}
+
+func newTopK(order []orderKey, k int) *topK {
 	nk := len(order)
 	slab := make([]value, (k+1)*nk)
-	heap := make([]sortEntry, 0, k+1)
-	scratch := sortEntry{keys: slab[k*nk:]}
-	less := func(a, b *sortEntry) bool { return lessEntry(order, a, b) }
-	down := func(i int) {
-		for {
-			l, r, big := 2*i+1, 2*i+2, i
-			if l < len(heap) && less(&heap[big], &heap[l]) {
-				big = l
-			}
-			if r < len(heap) && less(&heap[big], &heap[r]) {
-				big = r
-			}
-			if big == i {
-				return
-			}
-			heap[i], heap[big] = heap[big], heap[i]
-			i = big
+	return &topK{order: order, k: k, slab: slab, heap: make([]sortEntry, 0, k), scratch: sortEntry{keys: slab[k*nk:]}}
+}
+
+func (h *topK) less(a, b *sortEntry) bool { return lessEntry(h.order, a, b) }
+
+func (h *topK) down(i int) {
+	for {
+		l, r, big := 2*i+1, 2*i+2, i
+		if l < len(h.heap) && h.less(&h.heap[big], &h.heap[l]) {
+			big = l
 		}
+		if r < len(h.heap) && h.less(&h.heap[big], &h.heap[r]) {
+			big = r
+		}
+		if big == i {
+			return
+		}
+		h.heap[i], h.heap[big] = h.heap[big], h.heap[i]
+		i = big
 	}
-	for _, row := range rows {
-		ec.rows[0] = row
-		scratch.row = row
-		for i, o := range order {
-			scratch.keys[i] = o.e.eval(ec)
-		}
-		if len(heap) < k {
-			keys := slab[len(heap)*nk : (len(heap)+1)*nk]
-			copy(keys, scratch.keys)
-			heap = append(heap, sortEntry{row: row, keys: keys})
-			for i := len(heap) - 1; i > 0; {
-				p := (i - 1) / 2
-				if !less(&heap[p], &heap[i]) {
-					break
-				}
-				heap[i], heap[p] = heap[p], heap[i]
-				i = p
-			}
-			continue
-		}
-		if less(&scratch, &heap[0]) {
-			copy(heap[0].keys, scratch.keys)
-			heap[0].row = row
-			down(0)
-		}
+}
+
+// push offers a row; its sort keys are evaluated with the row in slot 0.
+func (h *topK) push(ec *evalCtx, row int32) {
+	if h.k == 0 {
+		return
 	}
-	out := make([]int32, len(heap))
-	for i := len(heap) - 1; i >= 0; i-- {
-		out[i] = heap[0].row
-		last := len(heap) - 1
-		heap[0], heap[last] = heap[last], heap[0]
-		heap = heap[:last]
-		down(0)
+	h.scratch.row = row
+	for i, o := range h.order {
+		h.scratch.keys[i] = o.e.eval(ec)
+	}
+	if len(h.heap) < h.k {
+		nk := len(h.order)
+		keys := h.slab[len(h.heap)*nk : (len(h.heap)+1)*nk]
+		copy(keys, h.scratch.keys)
+		h.heap = append(h.heap, sortEntry{row: row, keys: keys})
+		for i := len(h.heap) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !h.less(&h.heap[p], &h.heap[i]) {
+				break
+			}
+			h.heap[i], h.heap[p] = h.heap[p], h.heap[i]
+			i = p
+		}
+		return
+	}
+	if h.less(&h.scratch, &h.heap[0]) {
+		copy(h.heap[0].keys, h.scratch.keys)
+		h.heap[0].row = row
+		h.down(0)
+	}
+}
+
+// sorted empties the heap into ascending order.
+func (h *topK) sorted() []int32 {
+	out := make([]int32, len(h.heap))
+	for i := len(h.heap) - 1; i >= 0; i-- {
+		out[i] = h.heap[0].row
+		last := len(h.heap) - 1
+		h.heap[0], h.heap[last] = h.heap[last], h.heap[0]
+		h.heap = h.heap[:last]
+		h.down(0)
 	}
 	return out
 }
@@ -287,10 +330,10 @@ func (q *query) renderRow(ec *evalCtx, buf []byte, row int32, v6 bool) []byte {
 			x.nav.each(ec.st, row, fn)
 		}
 		if x.count {
-			buf = strconv.AppendInt(buf, int64(len(x.sub.run(ec, related))), 10)
+			buf = strconv.AppendInt(buf, int64(x.sub.count(ec, related)), 10)
 			continue
 		}
-		buf = x.sub.render(ec, buf, x.sub.run(ec, related), v6)
+		buf = x.sub.render(ec, buf, x.sub.rows(ec, related), v6)
 	}
 	for _, f := range q.fields {
 		sep()

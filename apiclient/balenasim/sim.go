@@ -197,6 +197,18 @@ func (s *Sim) route(w http.ResponseWriter, r *http.Request, rawURL string) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(nil, r.Body, s.opts.MaxBodyBytes)
 	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		// open-balena's CORS settings, so browser clients work too.
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Methods", "GET, PUT, POST, PATCH, DELETE, OPTIONS, HEAD")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, Application-Record-Count, MaxDataServiceVersion, X-Requested-With, X-Balena-Client")
+		h.Set("Access-Control-Expose-Headers", "Retry-After")
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+	}
 	switch {
 	case path == "/ping":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
