@@ -9,14 +9,14 @@ import (
 // A compiled query: the $filter, $orderby, $select, $top/$skip and $expand
 // of one resource, ready to run under the store's read lock.
 type query struct {
-	res     *resource
-	filter  expr
-	order   []orderKey
-	fields  []*field // in output order, expanded foreign keys removed
-	expand  []*expansion
-	top     int64
-	hasTop  bool
-	skip    int64
+	res    *resource
+	filter expr
+	order  []orderKey
+	fields []*field // in output order, expanded foreign keys removed
+	expand []*expansion
+	top    int64
+	hasTop bool
+	skip   int64
 	nslots int
 }
 
