@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,6 +12,14 @@ import (
 // fails the test on any script error or CSP violation the page reports.
 func newPage(t *testing.T, opts ...playwright.BrowserNewContextOptions) playwright.Page {
 	t.Helper()
+	page, _ := openPage(t, true, opts...)
+	return page
+}
+
+// openPage is newPage that also returns the CSP violations Chromium
+// reports, as they come. With strict, each one fails the test as well.
+func openPage(t *testing.T, strict bool, opts ...playwright.BrowserNewContextOptions) (playwright.Page, <-chan string) {
+	t.Helper()
 	if browser == nil {
 		t.Skip("KEYPORTAL_E2E is not set")
 	}
@@ -18,20 +27,43 @@ func newPage(t *testing.T, opts ...playwright.BrowserNewContextOptions) playwrig
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = bc.Close() })
+	violations := make(chan string, 64)
+	// Every document reports its securitypolicyviolation events to the
+	// test through an exposed binding; the init script runs before any of
+	// the page's own scripts, and CSP does not apply to it.
+	must(t, bc.ExposeBinding("__keyportalCSPViolation", func(_ *playwright.BindingSource, args ...any) any {
+		msg := fmt.Sprint(args...)
+		if strict {
+			t.Errorf("CSP violation: %s", msg)
+		}
+		select {
+		case violations <- msg:
+		default:
+		}
+		return nil
+	}))
+	must(t, bc.AddInitScript(playwright.Script{Content: playwright.String(`document.addEventListener("securitypolicyviolation", (e) =>
+		window.__keyportalCSPViolation(e.violatedDirective + " blocked " + (e.blockedURI || "inline code") + " on " + e.documentURI +
+			(e.sourceFile ? " (" + e.sourceFile + ":" + e.lineNumber + ")" : "")), true);`)}))
 	page, err := bc.NewPage()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		// A round trip to the page lets reports still in flight arrive
+		// before the context goes.
+		_, _ = page.Evaluate("() => 0")
+		_ = bc.Close()
+	})
 	page.OnPageError(func(err error) { t.Errorf("page error: %v", err) })
 	page.OnConsole(func(m playwright.ConsoleMessage) {
 		// Chromium reports every 4xx answer as a console error; those are
 		// pages doing their job (a wrong password is a 401).
-		if m.Type() == "error" && !strings.HasPrefix(m.Text(), "Failed to load resource: the server responded with a status of 4") {
+		if strict && m.Type() == "error" && !strings.HasPrefix(m.Text(), "Failed to load resource: the server responded with a status of 4") {
 			t.Errorf("console error on %s: %s", page.URL(), m.Text())
 		}
 	})
-	return page
+	return page, violations
 }
 
 func must(t *testing.T, err error) {
