@@ -14,23 +14,45 @@ const goodKey = "0123456789abcdef0123456789abcdef01234567"
 
 func TestLoadConfigReadsEverySetting(t *testing.T) {
 	cfg, err := LoadConfig(env(map[string]string{
-		"KEYPORTAL_ADDR":             "0.0.0.0:9000",
-		"KEYPORTAL_BALENA_API_URL":   "https://api.example.com",
-		"KEYPORTAL_DATA_DIR":         "/var/lib/keyportal",
-		"KEYPORTAL_UPSTREAM_TIMEOUT": "3s",
-		"KEYPORTAL_IDLE_TIMEOUT":     "30m",
-		"KEYPORTAL_SESSION_KEYS":     goodKey + ", " + strings.Repeat("z", 32),
-		"KEYPORTAL_COOKIE_SECURE":    "true",
-		"KEYPORTAL_LOG_LEVEL":        "debug",
-		"KEYPORTAL_LOG_FORMAT":       "json",
+		"KEYPORTAL_ADDR":                 "0.0.0.0:9000",
+		"KEYPORTAL_BALENA_API_URL":       "https://api.example.com",
+		"KEYPORTAL_DATA_DIR":             "/var/lib/keyportal",
+		"KEYPORTAL_UPSTREAM_TIMEOUT":     "3s",
+		"KEYPORTAL_IDLE_TIMEOUT":         "30m",
+		"KEYPORTAL_SESSION_KEYS":         goodKey + ", " + strings.Repeat("z", 32),
+		"KEYPORTAL_COOKIE_SECURE":        "true",
+		"KEYPORTAL_LOG_LEVEL":            "debug",
+		"KEYPORTAL_LOG_FORMAT":           "json",
+		"KEYPORTAL_SESSION_STORE":        "redis://:pw@redis:6379/2",
+		"KEYPORTAL_TRUSTED_PROXIES":      "10.0.0.0/8, 192.168.1.7,fd00::1",
+		"KEYPORTAL_SIGNIN_LIMIT_IP":      "100/1h",
+		"KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "3/10m",
 	}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Addr != "0.0.0.0:9000" || cfg.BalenaAPIURL != "https://api.example.com" || cfg.DataDir != "/var/lib/keyportal" ||
 		cfg.UpstreamTimeout != 3*time.Second || cfg.IdleTimeout != 30*time.Minute || len(cfg.SessionKeys) != 2 ||
-		!cfg.CookieSecure || cfg.LogLevel.String() != "DEBUG" || cfg.LogFormat != "json" {
+		!cfg.CookieSecure || cfg.LogLevel.String() != "DEBUG" || cfg.LogFormat != "json" ||
+		cfg.SessionStore != "redis://:pw@redis:6379/2" || cfg.SignInLimitIP.String() != "100/1h0m0s" || cfg.SignInLimitAccount.String() != "3/10m0s" {
 		t.Errorf("config = %+v", cfg)
+	}
+	var proxies []string
+	for _, n := range cfg.TrustedProxies {
+		proxies = append(proxies, n.String())
+	}
+	if strings.Join(proxies, " ") != "10.0.0.0/8 192.168.1.7/32 fd00::1/128" {
+		t.Errorf("trusted proxies = %v", proxies)
+	}
+}
+
+func TestDefaultsKeepSessionsInFilesAndLimitSignIns(t *testing.T) {
+	cfg, err := LoadConfig(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SessionStore != "" || len(cfg.TrustedProxies) != 0 || cfg.SignInLimitIP.String() != "30/15m0s" || cfg.SignInLimitAccount.String() != "5/15m0s" {
+		t.Errorf("defaults: %+v", cfg)
 	}
 }
 
@@ -63,11 +85,19 @@ func TestLoadConfigRefusesBadSettingsWithClearMessages(t *testing.T) {
 		"bad bool":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_COOKIE_SECURE": "yes please"}, "KEYPORTAL_COOKIE_SECURE"},
 		"bad level":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_LOG_LEVEL": "loud"}, "KEYPORTAL_LOG_LEVEL"},
 		"bad format":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_LOG_FORMAT": "xml"}, "KEYPORTAL_LOG_FORMAT"},
+		"bad store":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_STORE": "memcached://x:1"}, "KEYPORTAL_SESSION_STORE: want empty"},
+		"store password": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_STORE": "http://:hunter2@x"}, "KEYPORTAL_SESSION_STORE: want empty"},
+		"bad proxy":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_TRUSTED_PROXIES": "proxy.local"}, "KEYPORTAL_TRUSTED_PROXIES"},
+		"bad limit":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SIGNIN_LIMIT_IP": "5 per minute"}, "KEYPORTAL_SIGNIN_LIMIT_IP"},
+		"zero limit":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "0/1m"}, "KEYPORTAL_SIGNIN_LIMIT_ACCOUNT"},
 	}
 	for name, c := range cases {
 		_, err := LoadConfig(env(c.env), false)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want it to mention %q", name, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows a password: %v", name, err)
 		}
 	}
 }
