@@ -41,6 +41,10 @@ type Config struct {
 	SignInLimitIP      Limit
 	SignInLimitAccount Limit
 
+	// AuditFile (KEYPORTAL_AUDIT_FILE), if set, receives every change made
+	// through the portal as a JSON line, besides the log.
+	AuditFile string
+
 	// Demo is set by `keyportal demo`: a missing session key is then generated.
 	Demo bool
 	// Now is the portal's clock; nil means time.Now. Tests set it.
@@ -136,6 +140,7 @@ func LoadConfig(getenv func(string) string, demo bool) (Config, error) {
 		}
 	}
 	str("LOG_FORMAT", &cfg.LogFormat)
+	str("AUDIT_FILE", &cfg.AuditFile)
 	limit := func(name string, dst *Limit) {
 		if v := strings.TrimSpace(getenv("KEYPORTAL_" + name)); v != "" {
 			l, err := parseLimit(v)

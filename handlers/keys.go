@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -103,7 +102,7 @@ func (h keys) audit(c echo.Context, action string, k apiclient.APIKey, change []
 		slog.String("outcome", outcome),
 		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 	}, change...)
-	h.log.LogAttrs(context.WithoutCancel(c.Request().Context()), level, "audit", attrs...)
+	h.trail.record(c.Request().Context(), level, attrs...)
 }
 
 // expiryText says when a new key expires, for the page showing its secret.

@@ -1,13 +1,16 @@
 package handlers_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
+	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/handlers/portaltest"
 )
 
@@ -259,4 +262,46 @@ func formWithCSRF(p page, kv ...string) map[string][]string {
 		v[kv[i]] = []string{kv[i+1]}
 	}
 	return v
+}
+
+func TestAuditFileGetsOneJSONLinePerChange(t *testing.T) {
+	path := t.TempDir() + "/audit.jsonl"
+	env, b := signedIn(t, portaltest.Options{Config: func(c *handlers.Config) { c.AuditFile = path }})
+	p := b.submit(b.get("/keys/new"), "form.keyform", map[string]string{"kind": "user", "name": "audited", "expiry": "never"})
+	secret, _ := p.doc.Find("#secret").Attr("value")
+	rec, _ := record(t, env, "audited")
+	b.post("/keys/"+strconv.FormatInt(rec.ID, 10)+"/expire", formWithCSRF(p))
+	b.post("/keys/"+strconv.FormatInt(rec.ID, 10)+"/revoke", formWithCSRF(p))
+
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secret == "" || strings.Contains(string(data), secret) {
+		t.Fatalf("no secret shown, or the secret is in the audit file")
+	}
+	var actions []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var ev struct {
+			Msg, Action, Username, Outcome, Kind string
+			Key                                  int64
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		if ev.Msg != "audit" || ev.Username != "admin" || ev.Outcome != "ok" || ev.Kind != "user" {
+			t.Errorf("event %+v", ev)
+		}
+		actions = append(actions, ev.Action)
+	}
+	if strings.Join(actions, ",") != "create,expire,revoke" {
+		t.Errorf("actions %v", actions)
+	}
+}
+
+func TestUnwritableAuditFileStopsStartWithItsName(t *testing.T) {
+	_, err := portaltest.New(portaltest.Options{Config: func(c *handlers.Config) { c.AuditFile = "/nonexistent/dir/audit.jsonl" }})
+	if err == nil || !strings.Contains(err.Error(), "KEYPORTAL_AUDIT_FILE") {
+		t.Errorf("got %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ type Server struct {
 	balena   *apiclient.Client
 	sessions *sessionStore
 	throttle *signInThrottle
+	trail    *auditLog
 	now      func() time.Time
 }
 
@@ -36,7 +38,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.clock(),
+	audit, err := openAudit(cfg.AuditFile, log)
+	if err != nil {
+		return nil, errors.Join(err, sessions.close())
+	}
+	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.clock(), trail: audit,
 		throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount)}
 
 	e := echo.New()
@@ -71,8 +77,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 // Close releases what the server holds: the session store's connections
-// and its sweeper.
-func (s *Server) Close(ctx context.Context) error { return s.sessions.close() }
+// and its sweeper, and the audit file.
+func (s *Server) Close(ctx context.Context) error {
+	return errors.Join(s.sessions.close(), s.trail.close())
+}
 
 // url is the path of a named route.
 func (s *Server) url(name string, params ...any) string { return s.echo.Reverse(name, params...) }
