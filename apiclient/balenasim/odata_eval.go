@@ -236,10 +236,24 @@ func followFK(ec *evalCtx, nav *navigation, from int32) (int32, bool) {
 	return row, true
 }
 
+// single finds the visible related row of a navigation that holds at most
+// one; ok reports whether nav is such a navigation.
+func single(ec *evalCtx, nav *navigation, from int32) (row int32, found, ok bool) {
+	switch {
+	case nav.fk != nil:
+		row, found = followFK(ec, nav, from)
+		return row, found, true
+	case nav.one != nil:
+		row, found = nav.one(ec.st, from)
+		return row, found && nav.target.visible(ec.c, ec.st, row), true
+	}
+	return 0, false, false
+}
+
 // eachRelated calls fn for every visible row related through nav.
 func eachRelated(ec *evalCtx, nav *navigation, from int32, fn func(int32) bool) {
-	if nav.fk != nil {
-		if row, ok := followFK(ec, nav, from); ok {
+	if row, found, ok := single(ec, nav, from); ok {
+		if found {
 			fn(row)
 		}
 		return
@@ -262,6 +276,17 @@ type lambdaEval struct {
 // any is EXISTS(related AND expr); all is NOT EXISTS(related AND NOT expr),
 // so a related row whose expression is unknown does not spoil "all".
 func (e *lambdaEval) eval(ec *evalCtx) value {
+	if row, found, ok := single(ec, e.nav, ec.rows[e.from]); ok {
+		if !found {
+			return vBool(e.all)
+		}
+		ec.rows[e.to] = row
+		v := e.inner.eval(ec)
+		if e.all {
+			return vBool(!(v.t == tBool && v.i == 0))
+		}
+		return vBool(v.t == tBool && v.i == 1)
+	}
 	found := false
 	eachRelated(ec, e.nav, ec.rows[e.from], func(row int32) bool {
 		ec.rows[e.to] = row

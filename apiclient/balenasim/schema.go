@@ -61,6 +61,11 @@ type navigation struct {
 	fk     *field // to-one through this resource's own foreign key
 	// each calls fn for every related row until fn returns false.
 	each func(st *store, row int32, fn func(int32) bool)
+	// one, when set, finds the single related row without a callback: the
+	// reverse navigations from actor to its user, fleet or device are
+	// arrays in OData but hold at most one row, and lambdas through them
+	// run for every key a query scans.
+	one func(st *store, row int32) (int32, bool)
 }
 
 type resource struct {
@@ -185,16 +190,21 @@ func newSchema(profile Profile) *schema {
 
 	// actor
 	common(actors, func(st *store, row int32) int64 { return st.actors[row].created })
-	ownerNav := func(kind actorKind) func(st *store, row int32, fn func(int32) bool) {
-		return func(st *store, row int32, fn func(int32) bool) {
-			if a := st.actors[row]; a.kind == kind {
-				fn(int32(a.id - 1))
-			}
+	ownerNav := func(name string, target *resource, kind actorKind) {
+		one := func(st *store, row int32) (int32, bool) {
+			a := st.actors[row]
+			return int32(a.id - 1), a.kind == kind
 		}
+		actors.addNav(name, target, func(st *store, row int32, fn func(int32) bool) {
+			if r, ok := one(st, row); ok {
+				fn(r)
+			}
+		})
+		actors.navs[name].one = one
 	}
-	actors.addNav("is_of__user", users, ownerNav(actorUser))
-	actors.addNav("is_of__application", apps, ownerNav(actorApp))
-	actors.addNav("is_of__device", devices, ownerNav(actorDevice))
+	ownerNav("is_of__user", users, actorUser)
+	ownerNav("is_of__application", apps, actorApp)
+	ownerNav("is_of__device", devices, actorDevice)
 	actors.addNav("api_key", keys, func(st *store, row int32, fn func(int32) bool) {
 		for _, i := range st.keysByActor[int64(row)+1] {
 			if !fn(i) {
