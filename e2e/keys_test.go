@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/playwright-community/playwright-go"
 
@@ -318,4 +319,69 @@ func whoami(t *testing.T, env *portaltest.Env, token string) int {
 	must(t, err)
 	res.Body.Close()
 	return res.StatusCode
+}
+
+func TestCreateUserAndDeviceKeys(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	var device string
+	for _, k := range env.Sim.Keys() {
+		if k.Kind == balenasim.KindDevice && k.FleetSlug != "" {
+			device = k.DeviceUUID
+		}
+	}
+	for _, c := range []struct{ kind, label, name string }{
+		{"user", "User key", "e2e user key"},
+		{"device", "Device key", "e2e device key"},
+	} {
+		goTo(t, page, env.URL+"/keys/new")
+		must(t, page.GetByLabel(c.label).Check())
+		if c.kind == "device" {
+			must(t, page.GetByLabel("Device UUID").Fill(device))
+		}
+		must(t, page.GetByLabel("Name").Fill(c.name))
+		_, err := page.GetByLabel("Expires").SelectOption(playwright.SelectOptionValues{Labels: &[]string{"Custom date…"}})
+		must(t, err)
+		must(t, page.GetByLabel("Expiry date").Fill("2031-06-30"))
+		must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
+		must(t, expect.Locator(page.GetByLabel("Your new key")).ToHaveValue(secretOf(env, c.name)))
+		must(t, expect.Locator(page.Locator(".created")).ToContainText("expires on 30 June 2031"))
+		if status := whoami(t, env, secretOf(env, c.name)); status != http.StatusOK {
+			t.Errorf("%s: balena answers the new key with %d", c.kind, status)
+		}
+	}
+}
+
+func TestFreshSignInPromptFinishesTheCreation(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	stale, err := env.Sim.IssueToken(balenasim.DemoEmail, time.Now().Add(-45*time.Minute))
+	must(t, err)
+	page := newPage(t)
+	goTo(t, page, env.URL+"/signin")
+	must(t, page.GetByText("Or sign in with a session token or API key").Click())
+	must(t, page.GetByLabel("Token").Fill(stale))
+	must(t, page.Locator("#signin-token").GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Sign in"}).Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys$`)))
+
+	goTo(t, page, env.URL+"/keys/new?kind=user")
+	must(t, page.GetByLabel("Name").Fill("needs a fresh sign-in"))
+	must(t, page.GetByLabel("Description").Fill("typed once"))
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Name: "Confirm your password"})).ToBeVisible())
+	checkA11y(t, page, "password prompt")
+	must(t, page.GetByLabel("Password").Fill(balenasim.DemoPassword))
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Confirm and create key"}).Click())
+	must(t, expect.Locator(page.GetByLabel("Your new key")).ToHaveValue(secretOf(env, "needs a fresh sign-in")))
+}
+
+func TestClearExpiryFromTheRowMenu(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys?kind=user&status=expired")
+	row := page.Locator("tbody tr").First()
+	id, err := row.GetAttribute("data-key-id")
+	must(t, err)
+	must(t, row.Locator("summary").Click())
+	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Clear expiry"}).Click())
+	must(t, expect.Locator(page.Locator(`tr[data-key-id="`+id+`"] td.expires`)).ToHaveText("never"))
 }
