@@ -18,7 +18,7 @@ help: ## List the targets
 demo: ## Run the portal with the built-in balena stand-in on 127.0.0.1:8080
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/keyportal demo
 
-test: vet check-generated check-vendor e2e-deps ## Everything: vet, generated and vendored files, unit, integration and end-to-end tests
+test: vet check-generated check-vendor e2e-deps ## Everything: vet, generated and vendored files, unit, integration (with a real Redis) and end-to-end tests
 	KEYPORTAL_E2E=1 $(GO) test -count=1 -timeout 8m ./...
 
 unit: ## Unit and integration tests only (no browser)
@@ -49,7 +49,7 @@ vendor: ## Fetch the pinned front-end files from npm and verify their checksums
 check-vendor: ## Verify the vendored front-end files against their checksums
 	static/vendor/vendor.sh check
 
-e2e-deps: ## Install Chromium (apt) and the Playwright driver (npm) when missing
+e2e-deps: ## Install Chromium and redis-server (apt) and the Playwright driver (npm) when missing
 	e2e/setup.sh
 
 bench: ## Measure a keys view against its balena call and write docs/performance.md (loopback, ~2 min), then run each Go benchmark once
