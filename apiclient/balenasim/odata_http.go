@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -84,6 +85,11 @@ func writeODataError(w http.ResponseWriter, err error) {
 // rows matching a named key such as device(uuid='…'), else all of them.
 func candidatesOf(st *store, res *resource, p *odataPath) (func(fn func(int32) bool), error) {
 	if !p.hasKey {
+		if res.name == "api_key" {
+			if actors, ok := actorConstraint(p.opts.filter); ok {
+				return keysOfActors(st, actors), nil
+			}
+		}
 		return allRows(st, res), nil
 	}
 	if p.key != nil {
@@ -335,4 +341,63 @@ func parseDateValue(raw json.RawMessage) (ms int64, isNull, ok bool) {
 		return d.UnixMilli(), false, true
 	}
 	return 0, false, false
+}
+
+// actorConstraint finds "is_of__actor eq N" or "is_of__actor in (…)" among
+// the top-level conjuncts of a filter, so that the query can start from the
+// keys-by-actor index instead of scanning every key. The whole filter still
+// runs on each candidate.
+func actorConstraint(f *ast) ([]int64, bool) {
+	if f == nil {
+		return nil, false
+	}
+	isActor := func(a *ast) bool {
+		return a.kind == aPath && a.path.name == "is_of__actor" && a.path.next == nil &&
+			a.path.lambda == nil && !a.path.count && a.path.call == nil
+	}
+	number := func(a *ast) (int64, bool) {
+		return integerKey(a, nil)
+	}
+	switch {
+	case f.kind == aBinary && f.op == "and":
+		if ids, ok := actorConstraint(f.args[0]); ok {
+			return ids, true
+		}
+		return actorConstraint(f.args[1])
+	case f.kind == aBinary && f.op == "eq" && isActor(f.args[0]):
+		if n, ok := number(f.args[1]); ok {
+			return []int64{n}, true
+		}
+	case f.kind == aIn && isActor(f.args[0]):
+		ids := make([]int64, 0, len(f.args)-1)
+		for _, item := range f.args[1:] {
+			n, ok := number(item)
+			if !ok {
+				return nil, false
+			}
+			ids = append(ids, n)
+		}
+		return ids, true
+	}
+	return nil, false
+}
+
+// keysOfActors yields the keys of the given actors in row (id) order.
+func keysOfActors(st *store, actors []int64) func(fn func(int32) bool) {
+	return func(fn func(int32) bool) {
+		var rows []int32
+		seen := map[int64]bool{}
+		for _, a := range actors {
+			if !seen[a] {
+				seen[a] = true
+				rows = append(rows, st.keysByActor[a]...)
+			}
+		}
+		slices.Sort(rows)
+		for _, row := range rows {
+			if !fn(row) {
+				return
+			}
+		}
+	}
 }
