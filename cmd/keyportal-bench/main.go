@@ -143,6 +143,13 @@ func run(stdout io.Writer, out string, quick bool, profile string, limit time.Du
 
 	fmt.Fprint(stdout, doc.String())
 	if out != "" && !quick {
+		// Notes written by hand below the marker survive a new run.
+		doc.WriteString("\n" + notesMarker + "\n")
+		if old, err := os.ReadFile(out); err == nil {
+			if _, notes, ok := strings.Cut(string(old), notesMarker+"\n"); ok {
+				doc.WriteString(notes)
+			}
+		}
 		if err := os.WriteFile(out, []byte(doc.String()), 0o644); err != nil {
 			return err
 		}
@@ -150,6 +157,10 @@ func run(stdout io.Writer, out string, quick bool, profile string, limit time.Du
 	}
 	return nil
 }
+
+// notesMarker separates the measured part of docs/performance.md from the
+// notes under it, which the bench keeps.
+const notesMarker = "<!-- Above: written by make bench. Below: notes by hand, kept by make bench. -->"
 
 func progress(msg string) {
 	fmt.Fprintf(os.Stderr, "keyportal-bench: %s\n", msg)
