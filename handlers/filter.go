@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/views"
@@ -55,9 +56,13 @@ func parseKeyFilter(v url.Values) keyFilter {
 	bad := func(field, msg string) { f.Errors[field] = msg }
 
 	f.Q = strings.TrimSpace(v.Get("q"))
+	if !utf8.ValidString(f.Q) {
+		bad("q", "The search text is not valid text (UTF-8); it was ignored.")
+		f.Q = ""
+	}
 	if len(f.Q) > maxQ {
 		bad("q", "Search text is limited to 200 characters; it was shortened.")
-		f.Q = f.Q[:maxQ]
+		f.Q = strings.ToValidUTF8(f.Q[:maxQ], "")
 	}
 	for _, k := range v["kind"] {
 		switch kk := apiclient.KeyKind(k); kk {
@@ -168,9 +173,13 @@ func quote(s string) string {
 
 // query is the filter as an apiclient query for its page.
 func (f keyFilter) query() apiclient.KeyQuery {
+	within := 0
+	if f.Status == apiclient.StatusExpiring {
+		within = f.Within // meaningless otherwise; leaving it out keeps equal views equal
+	}
 	return apiclient.KeyQuery{
 		Kinds: f.Kinds, FleetSlug: f.Fleet, DeviceUUID: f.Device, Text: f.Q,
-		Status: f.Status, WithinDays: f.Within,
+		Status: f.Status, WithinDays: within,
 		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		ExpiresAfter: f.ExpiresAfter, ExpiresBefore: f.ExpiresBefore,
 		Sort: f.Sort, Desc: f.Desc,

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/views"
@@ -91,4 +92,33 @@ func formValue(f views.KeyFilter, param string) string {
 		"created_after": f.CreatedAfter, "created_before": f.CreatedBefore,
 		"expires_after": f.ExpiresAfter, "expires_before": f.ExpiresBefore, "per_page": f.PerPage,
 	}[param]
+}
+
+// FuzzParseKeyFilter: whatever a URL says, parsing never panics, the query
+// it yields is one apiclient accepts, and the canonical URL of the valid
+// part reads back to the same query.
+func FuzzParseKeyFilter(f *testing.F) {
+	for _, seed := range []string{
+		"", "q=ci&kind=user&kind=device&sort=-name&page=2&per_page=25",
+		"status=expiring&within=14&fleet=acme%2Fplant-3", "created_after=2025-01-01&created_before=2024-01-01",
+		"page=0&per_page=7&sort=key&status=soon", "q=%ff%fe&device=zz", "kind=&kind=user&kind=user",
+		"expires_before=9999-12-31&expires_after=0001-01-01", "q='%20or%201%20eq%201",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		k := parseKeyFilter(v)
+		q := k.query()
+		if q.Top <= 0 || q.Skip < 0 || !utf8.ValidString(q.Text) {
+			t.Fatalf("bad query %+v from %q", q, raw)
+		}
+		again := parseKeyFilter(k.values())
+		if len(again.Errors) != 0 || !reflect.DeepEqual(again.query(), q) {
+			t.Fatalf("%q: canonical form %q reads back as %+v (errors %v), want %+v", raw, k.values().Encode(), again.query(), again.Errors, q)
+		}
+	})
 }

@@ -52,7 +52,7 @@ func TestBadURLValuesGetAMessageAndTheRestOfTheView(t *testing.T) {
 	for _, q := range []string{
 		"status=soon", "kind=admin", "sort=key", "per_page=7", "page=abc", "page=-3", "within=0&status=expiring",
 		"created_after=yesterday", "expires_before=2025-13-01", "fleet=%27%3B--", "device=zz",
-		"created_after=2025-05-01&created_before=2025-01-01", "q=" + strings.Repeat("x", 500),
+		"created_after=2025-05-01&created_before=2025-01-01", "q=" + strings.Repeat("x", 500), "q=%ff%fe",
 	} {
 		p := b.get("/keys?" + q)
 		if p.status != http.StatusBadRequest {
