@@ -130,13 +130,13 @@ func (s *Sim) createKeyRoute(w http.ResponseWriter, r *http.Request, path string
 	case len(seg) == 3 && seg[0] == "api-key" && seg[1] == "user" && seg[2] == "full":
 		s.createUserKey(w, r, c)
 	case len(seg) == 4 && seg[0] == "api-key" && seg[1] == "application" && seg[3] == "provisioning":
-		s.createFleetKey(w, r, c, seg[2])
+		s.createTargetKey(w, r, c, seg[2], fleetKeyTarget)
 	case len(seg) == 4 && seg[0] == "api-key" && seg[1] == "device" && seg[3] == "device-key":
-		s.createDeviceKey(w, r, c, seg[2])
+		s.createTargetKey(w, r, c, seg[2], deviceKeyTarget)
 	case len(seg) == 2 && seg[0] == "api-key" && (seg[1] == "v1" || seg[1] == "v2"):
 		s.createGenericKey(w, r, c, seg[1] == "v2")
 	case len(seg) == 3 && seg[0] == "application" && seg[2] == "generate-api-key":
-		s.createLegacyKey(w, r, c, seg[1])
+		s.createTargetKey(w, r, c, seg[1], legacyKeyTarget)
 	default:
 		writeEmpty(w, http.StatusNotFound)
 	}
@@ -160,48 +160,64 @@ func (s *Sim) createUserKey(w http.ResponseWriter, r *http.Request, c *caller) {
 	s.issue(w, c, c.user.actor, roleNamedUserKey, kb, true)
 }
 
-func (s *Sim) createFleetKey(w http.ResponseWriter, r *http.Request, c *caller, idText string) {
-	if !c.isUser() {
-		writeEmpty(w, http.StatusUnauthorized)
-		return
-	}
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if err != nil {
-		writeText(w, http.StatusBadRequest, "Application id must be a number")
-		return
-	}
-	kb, ok := parseKeyBody(w, r, false)
-	if !ok {
-		return
-	}
-	app, status := s.manageableFleet(c, id)
-	if status != 0 {
-		writeTargetError(w, status)
-		return
-	}
-	s.issue(w, c, app.actor, roleProvisioningKey, kb, false)
+// keyTarget describes the endpoints that create a key for a fleet or device
+// named in the path.
+type keyTarget struct {
+	what    string // "Application" or "Device", for the id error
+	role    string
+	allowed func(c *caller) bool
+	// find resolves the id to the actor the key belongs to, or to the
+	// status of the answer (see writeTargetError).
+	find func(s *Sim, c *caller, id int64) (actor int64, status int)
 }
 
-func (s *Sim) createDeviceKey(w http.ResponseWriter, r *http.Request, c *caller, idText string) {
-	if c.kind == callerAnonymous {
+var (
+	fleetKeyTarget = keyTarget{
+		what: "Application", role: roleProvisioningKey,
+		allowed: (*caller).isUser,
+		find:    (*Sim).fleetActor,
+	}
+	deviceKeyTarget = keyTarget{
+		what: "Device", role: roleDeviceKey,
+		allowed: func(c *caller) bool { return c.kind != callerAnonymous },
+		find:    (*Sim).deviceActor,
+	}
+	// The deprecated /application/:id/generate-api-key makes an (unnamed
+	// by default) user key; the fleet only has to be manageable.
+	legacyKeyTarget = keyTarget{
+		what: "Application", role: roleUserKey,
+		allowed: func(c *caller) bool { return c.kind == callerSession },
+		find: func(s *Sim, c *caller, id int64) (int64, int) {
+			if _, status := s.fleetActor(c, id); status != 0 {
+				return 0, status
+			}
+			return c.user.actor, 0
+		},
+	}
+)
+
+// createTargetKey is POST /api-key/application/:id/provisioning,
+// /api-key/device/:id/device-key and /application/:id/generate-api-key.
+func (s *Sim) createTargetKey(w http.ResponseWriter, r *http.Request, c *caller, idText string, t keyTarget) {
+	if !t.allowed(c) {
 		writeEmpty(w, http.StatusUnauthorized)
 		return
 	}
 	id, err := strconv.ParseInt(idText, 10, 64)
 	if err != nil {
-		writeText(w, http.StatusBadRequest, "Device id must be a number")
+		writeText(w, http.StatusBadRequest, t.what+" id must be a number")
 		return
 	}
 	kb, ok := parseKeyBody(w, r, false)
 	if !ok {
 		return
 	}
-	dev, status := s.reachableDevice(c, id)
+	actor, status := t.find(s, c, id)
 	if status != 0 {
 		writeTargetError(w, status)
 		return
 	}
-	s.issue(w, c, dev.actor, roleDeviceKey, kb, false)
+	s.issue(w, c, actor, t.role, kb, false)
 }
 
 // createGenericKey is POST /api-key/v1 and /api-key/v2 (v2 insists on an
@@ -240,49 +256,10 @@ func (s *Sim) createGenericKey(w http.ResponseWriter, r *http.Request, c *caller
 		}
 		s.issue(w, c, c.user.actor, role, kb, role == roleNamedUserKey)
 	case "application":
-		app, status := s.manageableFleet(c, kb.actorTypeID)
-		if status == 0 && role != roleProvisioningKey {
-			status = http.StatusForbidden
-		}
-		if status != 0 {
-			writeTargetError(w, status)
-			return
-		}
-		s.issue(w, c, app.actor, role, kb, false)
+		s.issueFor(w, c, kb, role, roleProvisioningKey, s.fleetActor)
 	default:
-		dev, status := s.reachableDevice(c, kb.actorTypeID)
-		if status == 0 && role != roleDeviceKey {
-			status = http.StatusForbidden
-		}
-		if status != 0 {
-			writeTargetError(w, status)
-			return
-		}
-		s.issue(w, c, dev.actor, role, kb, false)
+		s.issueFor(w, c, kb, role, roleDeviceKey, s.deviceActor)
 	}
-}
-
-// createLegacyKey is the deprecated POST /application/:id/generate-api-key,
-// which makes an (unnamed by default) user key.
-func (s *Sim) createLegacyKey(w http.ResponseWriter, r *http.Request, c *caller, idText string) {
-	if c.kind != callerSession {
-		writeEmpty(w, http.StatusUnauthorized)
-		return
-	}
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if err != nil {
-		writeText(w, http.StatusBadRequest, "Application id must be a number")
-		return
-	}
-	kb, ok := parseKeyBody(w, r, false)
-	if !ok {
-		return
-	}
-	if _, status := s.manageableFleet(c, id); status != 0 {
-		writeTargetError(w, status)
-		return
-	}
-	s.issue(w, c, c.user.actor, roleUserKey, kb, false)
 }
 
 // writeTargetError answers for a fleet or device that cannot be used: an
@@ -296,23 +273,39 @@ func writeTargetError(w http.ResponseWriter, status int) {
 	writeEmpty(w, status)
 }
 
-func (s *Sim) manageableFleet(c *caller, id int64) (*application, int) {
-	app, ok := rowOf(s.st.apps, id)
-	if !ok || !s.schema.resources["application"].visible(c, s.st, int32(id-1)) {
-		return nil, http.StatusInternalServerError
+// issueFor creates a key of the generic endpoints for a fleet or device,
+// whose role must be the one that kind of actor takes.
+func (s *Sim) issueFor(w http.ResponseWriter, c *caller, kb keyBody, role, want string, find func(*caller, int64) (int64, int)) {
+	actor, status := find(c, kb.actorTypeID)
+	if status == 0 && role != want {
+		status = http.StatusForbidden
 	}
-	if c.grants == nil || !c.grants.fleets[id] {
-		return nil, http.StatusForbidden
+	if status != 0 {
+		writeTargetError(w, status)
+		return
 	}
-	return app, 0
+	s.issue(w, c, actor, role, kb, false)
 }
 
-func (s *Sim) reachableDevice(c *caller, id int64) (*device, int) {
+// fleetActor is the actor of a fleet the caller manages.
+func (s *Sim) fleetActor(c *caller, id int64) (int64, int) {
+	app, ok := rowOf(s.st.apps, id)
+	if !ok || !s.schema.resources["application"].visible(c, s.st, int32(id-1)) {
+		return 0, http.StatusInternalServerError
+	}
+	if c.grants == nil || !c.grants.fleets[id] {
+		return 0, http.StatusForbidden
+	}
+	return app.actor, 0
+}
+
+// deviceActor is the actor of a device the caller can see.
+func (s *Sim) deviceActor(c *caller, id int64) (int64, int) {
 	dev, ok := rowOf(s.st.devices, id)
 	if !ok || !s.schema.resources["device"].visible(c, s.st, int32(id-1)) {
-		return nil, http.StatusInternalServerError
+		return 0, http.StatusInternalServerError
 	}
-	return dev, 0
+	return dev.actor, 0
 }
 
 // issue runs the checks shared by every creation, in open-balena's order,

@@ -108,37 +108,13 @@ func (s *Sim) CreateKey(nk NewKey) (KeyRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
-	k := &apiKey{role: nk.Role, key: nk.Secret}
-	switch nk.Kind {
-	case KindUser:
-		u, ok := st.userByEmailOrName(nk.Owner)
-		if !ok {
-			return KeyRecord{}, fmt.Errorf("balenasim: no user %q", nk.Owner)
-		}
-		k.actor = u.actor
-		if k.role == "" {
-			k.role = roleNamedUserKey
-		}
-	case KindProvisioning:
-		a, ok := st.appBySlug(nk.Owner)
-		if !ok {
-			return KeyRecord{}, fmt.Errorf("balenasim: no fleet %q", nk.Owner)
-		}
-		k.actor = a.actor
-		if k.role == "" {
-			k.role = roleProvisioningKey
-		}
-	case KindDevice:
-		d, ok := st.deviceByUUID(nk.Owner)
-		if !ok {
-			return KeyRecord{}, fmt.Errorf("balenasim: no device %q", nk.Owner)
-		}
-		k.actor = d.actor
-		if k.role == "" {
-			k.role = roleDeviceKey
-		}
-	default:
-		return KeyRecord{}, fmt.Errorf("balenasim: unknown key kind %q", nk.Kind)
+	actor, role, err := st.ownerActor(nk.Kind, nk.Owner)
+	if err != nil {
+		return KeyRecord{}, err
+	}
+	k := &apiKey{actor: actor, role: nk.Role, key: nk.Secret}
+	if k.role == "" {
+		k.role = role
 	}
 	if k.key == "" {
 		k.key = randomKey()
@@ -162,4 +138,26 @@ func (s *Sim) CreateKey(nk NewKey) (KeyRecord, error) {
 	}
 	st.addKey(k)
 	return st.record(k), nil
+}
+
+// ownerActor resolves a key owner (user email or username, fleet slug or
+// device uuid) to its actor and the usual role of its keys.
+func (st *store) ownerActor(kind KeyKind, owner string) (int64, string, error) {
+	switch kind {
+	case KindUser:
+		if u, ok := st.userByEmailOrName(owner); ok {
+			return u.actor, roleNamedUserKey, nil
+		}
+	case KindProvisioning:
+		if a, ok := st.appBySlug(owner); ok {
+			return a.actor, roleProvisioningKey, nil
+		}
+	case KindDevice:
+		if d, ok := st.deviceByUUID(owner); ok {
+			return d.actor, roleDeviceKey, nil
+		}
+	default:
+		return 0, "", fmt.Errorf("balenasim: unknown key kind %q", kind)
+	}
+	return 0, "", fmt.Errorf("balenasim: no %s owner %q", kind, owner)
 }

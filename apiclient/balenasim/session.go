@@ -112,29 +112,22 @@ func (s *Sim) callerOf(r *http.Request) *caller {
 func (s *Sim) actorWhoami(w http.ResponseWriter, r *http.Request) {
 	c := s.callerOf(r)
 	// Field order follows open-balena's answers.
+	type whoami struct {
+		ID          int64  `json:"id"`
+		ActorType   string `json:"actorType"`
+		ActorTypeID int64  `json:"actorTypeId"`
+		Username    string `json:"username,omitempty"`
+		Email       string `json:"email,omitempty"`
+		Slug        string `json:"slug,omitempty"`
+		UUID        string `json:"uuid,omitempty"`
+	}
 	switch c.kind {
 	case callerSession, callerUserKey:
-		writeJSON(w, http.StatusOK, struct {
-			ID          int64  `json:"id"`
-			ActorType   string `json:"actorType"`
-			ActorTypeID int64  `json:"actorTypeId"`
-			Username    string `json:"username"`
-			Email       string `json:"email"`
-		}{c.actor, "user", c.user.id, c.user.username, c.user.email})
+		writeJSON(w, http.StatusOK, whoami{ID: c.actor, ActorType: "user", ActorTypeID: c.user.id, Username: c.user.username, Email: c.user.email})
 	case callerFleetKey:
-		writeJSON(w, http.StatusOK, struct {
-			ID          int64  `json:"id"`
-			ActorType   string `json:"actorType"`
-			ActorTypeID int64  `json:"actorTypeId"`
-			Slug        string `json:"slug"`
-		}{c.actor, "application", c.app.id, c.app.slug})
+		writeJSON(w, http.StatusOK, whoami{ID: c.actor, ActorType: "application", ActorTypeID: c.app.id, Slug: c.app.slug})
 	case callerDeviceKey:
-		writeJSON(w, http.StatusOK, struct {
-			ID          int64  `json:"id"`
-			ActorType   string `json:"actorType"`
-			ActorTypeID int64  `json:"actorTypeId"`
-			UUID        string `json:"uuid"`
-		}{c.actor, "device", c.dev.id, c.dev.uuid})
+		writeJSON(w, http.StatusOK, whoami{ID: c.actor, ActorType: "device", ActorTypeID: c.dev.id, UUID: c.dev.uuid})
 	default:
 		writeEmpty(w, http.StatusUnauthorized)
 	}
