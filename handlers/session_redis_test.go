@@ -131,8 +131,8 @@ func TestRedisSessionsAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	br := newBrowser(t, a)
-	if p := br.submit(br.get("/signin"), "#signin-token", map[string]string{"token": token}); !signedInPage(p) {
+	br, p := signInWithToken(t, a, token)
+	if !signedInPage(p) {
 		t.Fatalf("token sign-in: %s %d", p.url, p.status)
 	}
 	values := rs.values(t)
@@ -148,7 +148,7 @@ func TestRedisSessionsAcrossReplicas(t *testing.T) {
 	}
 
 	rs.stop()
-	p := withCookie(t, b, br.sessionCookie()).get("/keys")
+	p = withCookie(t, b, br.sessionCookie()).get("/keys")
 	if p.status != http.StatusServiceUnavailable || !strings.Contains(p.body, "cannot reach its session store") {
 		t.Errorf("with Redis gone: %d\n%s", p.status, p.doc.Find("main").Text())
 	}

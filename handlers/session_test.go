@@ -248,6 +248,13 @@ func TestSessionKeyRotation(t *testing.T) {
 	}
 }
 
+// signInWithToken pastes token into the sign-in form of a new browser.
+func signInWithToken(t *testing.T, env *portaltest.Env, token string) (*browser, page) {
+	t.Helper()
+	b := newBrowser(t, env)
+	return b, b.submit(b.get("/signin"), "#signin-token", map[string]string{"token": token})
+}
+
 // An API-key session keeps the key on the server only, and says plainly
 // what it cannot do; a session token's does not carry that note.
 func TestAPIKeySessionSaysWhatItCannotDo(t *testing.T) {
@@ -257,8 +264,7 @@ func TestAPIKeySessionSaysWhatItCannotDo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBrowser(t, env)
-	p := b.submit(b.get("/signin"), "#signin-token", map[string]string{"token": rec.Secret})
+	b, p := signInWithToken(t, env, rec.Secret)
 	if !signedInPage(p) {
 		t.Fatalf("API-key sign-in: %s %d %q", p.url, p.status, flashText(p))
 	}
@@ -276,8 +282,7 @@ func TestAPIKeySessionSaysWhatItCannotDo(t *testing.T) {
 	}
 
 	token, _ := env.Sim.IssueToken(balenasim.DemoEmail, time.Now())
-	jwt := newBrowser(t, env)
-	p = jwt.submit(jwt.get("/signin"), "#signin-token", map[string]string{"token": token})
+	_, p = signInWithToken(t, env, token)
 	if !signedInPage(p) || p.doc.Find("header [role=note]").Length() != 0 || p.doc.Find(".account .badge").Length() != 0 {
 		t.Errorf("session-token sign-in: %s, note %q", p.url, p.doc.Find("header [role=note]").Text())
 	}

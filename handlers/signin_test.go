@@ -19,6 +19,24 @@ const loginRoute = "POST /login_"
 
 func flashText(p page) string { return strings.TrimSpace(p.doc.Find(".flash").Text()) }
 
+// wantRefused checks a 429 with its Retry-After (seconds) and message.
+func wantRefused(t *testing.T, what string, p page, retryAfter, message string) {
+	t.Helper()
+	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") != retryAfter || flashText(p) != message {
+		t.Errorf("%s: %d Retry-After=%q %q, want 429 Retry-After=%q %q", what, p.status, p.header.Get("Retry-After"), flashText(p), retryAfter, message)
+	}
+}
+
+// wrongPasswords signs in n times with a wrong password, each a 401.
+func wrongPasswords(t *testing.T, b *browser, email string, n int) {
+	t.Helper()
+	for range n {
+		if p := b.signIn(email, "guess"); p.status != http.StatusUnauthorized {
+			t.Fatalf("wrong password for %s: %d %q", email, p.status, flashText(p))
+		}
+	}
+}
+
 // wrongCode is a 6-digit code the authenticator would not show around now.
 func wrongCode(secret string, now time.Time) string {
 	for _, c := range []string{"000000", "111111", "222222"} {
@@ -100,8 +118,7 @@ func TestPastedTokenFailuresSayWhy(t *testing.T) {
 		{"nothing", "   ", 400, "Paste a session token or an API key.", false},
 	} {
 		env.Sim.ResetCounters()
-		b := newBrowser(t, env)
-		p := b.submit(b.get("/signin"), "#signin-token", map[string]string{"token": c.token})
+		_, p := signInWithToken(t, env, c.token)
 		if p.status != c.status || !strings.HasPrefix(flashText(p), c.want) {
 			t.Errorf("%s: %d %q, want %d %q", c.name, p.status, flashText(p), c.status, c.want)
 		}
@@ -121,16 +138,9 @@ func TestBalenaLoginThrottleSaysHowLongToWait(t *testing.T) {
 		o.LoginMaxAttempts, o.LoginWindow, o.LoginBlock = 2, time.Hour, 30*time.Minute
 	}})
 	b := newBrowser(t, env)
-	for range 2 {
-		if p := b.signIn(balenasim.DemoEmail, "wrong"); p.status != http.StatusUnauthorized {
-			t.Fatalf("wrong password: %d", p.status)
-		}
-	}
+	wrongPasswords(t, b, balenasim.DemoEmail, 2)
 	p := b.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
-	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") != "1800" ||
-		flashText(p) != "balena refuses sign-ins for this account for now, after too many attempts. Try again in 30 minutes." {
-		t.Errorf("blocked sign-in: %d Retry-After=%q %q", p.status, p.header.Get("Retry-After"), flashText(p))
-	}
+	wantRefused(t, "blocked sign-in", p, "1800", "balena refuses sign-ins for this account for now, after too many attempts. Try again in 30 minutes.")
 	if v := p.doc.Find("#email").AttrOr("value", ""); v != balenasim.DemoEmail {
 		t.Errorf("email not kept: %q", v)
 	}
@@ -146,35 +156,21 @@ func TestPortalLimitsSignInAttemptsPerAccountAndAddress(t *testing.T) {
 	}})
 	b := newBrowser(t, env)
 	env.Sim.ResetCounters()
-	for range 3 {
-		if p := b.signIn(balenasim.DemoEmail, "guess"); p.status != http.StatusUnauthorized {
-			t.Fatalf("guess: %d", p.status)
-		}
-	}
-	p := b.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
-	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") != "300" ||
-		flashText(p) != "Too many sign-in attempts for this account. Try again in 5 minutes." {
-		t.Errorf("4th attempt: %d Retry-After=%q %q", p.status, p.header.Get("Retry-After"), flashText(p))
-	}
+	wrongPasswords(t, b, balenasim.DemoEmail, 3)
+	wantRefused(t, "4th attempt", b.signIn(balenasim.DemoEmail, balenasim.DemoPassword), "300",
+		"Too many sign-in attempts for this account. Try again in 5 minutes.")
 	if n := env.Sim.Counters().Get(loginRoute); n != 3 {
 		t.Errorf("balena got %d logins, want 3: the 4th must stop at the portal", n)
 	}
 	// Another account from the same address may still try, until the
 	// address's own limit (5, with the refused one not counted).
-	if p := b.signIn(balenasim.DemoOtherEmail, "guess"); p.status != http.StatusUnauthorized {
-		t.Errorf("other account: %d %q", p.status, flashText(p))
-	}
-	if p := b.signIn("eve@example.com", "guess"); p.status != http.StatusUnauthorized {
-		t.Errorf("third account: %d %q", p.status, flashText(p))
-	}
-	p = b.signIn("nobody@example.com", "guess")
-	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") != "120" ||
-		flashText(p) != "Too many sign-in attempts from your network address. Try again in 2 minutes." {
-		t.Errorf("6th attempt from one address: %d Retry-After=%q %q", p.status, p.header.Get("Retry-After"), flashText(p))
-	}
+	wrongPasswords(t, b, balenasim.DemoOtherEmail, 1)
+	wrongPasswords(t, b, "eve@example.com", 1)
+	wantRefused(t, "6th attempt from one address", b.signIn("nobody@example.com", "guess"), "120",
+		"Too many sign-in attempts from your network address. Try again in 2 minutes.")
 	// A client cannot pose as another address: without trusted proxies,
 	// X-Forwarded-For is ignored.
-	p = b.submit(b.get("/signin"), "#signin-token", map[string]string{"token": "x"})
+	p := b.submit(b.get("/signin"), "#signin-token", map[string]string{"token": "x"})
 	if p.status != http.StatusTooManyRequests {
 		t.Errorf("token sign-in from a throttled address: %d", p.status)
 	}
