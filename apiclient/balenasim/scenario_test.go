@@ -464,3 +464,30 @@ func TestLargeDataset(t *testing.T) {
 		t.Errorf("admin sees %s", body)
 	}
 }
+
+// TestConcurrentUse mixes readers and writers; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	s := newTestSim(t, Options{})
+	tokens := map[string]string{}
+	for _, as := range []string{"admin", "bob", "twofa", "userkey"} {
+		tokens[as] = credential(t, s, as)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 20; j++ {
+				for _, as := range []string{"admin", "bob", "twofa", "userkey"} {
+					bearerDo(t, s, "GET", "/v7/api_key?$filter=is_of__actor/any(a:a/is_of__device/$count%20gt%200)&$orderby=name%20asc&$top=5", tokens[as], "")
+				}
+				bearerDo(t, s, "PATCH", "/v7/api_key(1)", tokens["admin"], `{"description":"x"}`)
+				bearerDo(t, s, "POST", "/api-key/application/1/provisioning", tokens["admin"], `{"name":"c"}`)
+				bearerDo(t, s, "DELETE", "/v7/api_key?$filter=name%20eq%20'c'", tokens["admin"], "")
+				s.Keys()
+				s.Counters()
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -2,6 +2,7 @@ package balenasim
 
 import (
 	"slices"
+	"sync"
 )
 
 // The store holds balena's rows in memory. Users, organizations, fleets and
@@ -120,8 +121,10 @@ type store struct {
 	nextKeyID   int64
 
 	// per-user derived sets, computed on first use; they depend only on
-	// memberships, which never change after seeding.
-	grants map[int64]*grants
+	// memberships, which never change after seeding. Readers share the
+	// store's read lock, so the cache has its own.
+	grantsMu sync.Mutex
+	grants   map[int64]*grants
 }
 
 func newStore() *store {
@@ -228,6 +231,8 @@ func (st *store) grantsFor(userID int64, ownKeysOnly bool) *grants {
 	if ownKeysOnly {
 		cacheKey = -userID
 	}
+	st.grantsMu.Lock()
+	defer st.grantsMu.Unlock()
 	if g, ok := st.grants[cacheKey]; ok {
 		return g
 	}
