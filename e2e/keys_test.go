@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -62,6 +63,7 @@ func TestCreateProvisioningKeySecretShownOnce(t *testing.T) {
 	must(t, page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys/new$`)))
 	checkA11y(t, page, "create form")
+	screenshot(t, page, "create-form.png")
 	must(t, page.GetByLabel("Provisioning key").Check())
 	fleet := page.GetByLabel("Fleet", playwright.PageGetByLabelOptions{Exact: playwright.Bool(true)})
 	must(t, expect.Locator(fleet).ToBeVisible())
@@ -84,6 +86,7 @@ func TestCreateProvisioningKeySecretShownOnce(t *testing.T) {
 	must(t, expect.Locator(secretBox).ToHaveValue(secret))
 	must(t, expect.Locator(page.GetByRole("alert")).ToContainText("will not be shown again"))
 	checkA11y(t, page, "new key")
+	screenshot(t, page, "key-created.png")
 
 	// htmx swapped the card in place: the address is still the form's, so
 	// reloading gives an empty form, and going back never shows the secret.
@@ -128,6 +131,7 @@ func TestExpireAndRevokeFromTheRowMenu(t *testing.T) {
 
 	must(t, row.GetByRole("group").Or(row.Locator("summary")).First().Click())
 	checkA11y(t, page, "row menu")
+	screenshot(t, page, "row-menu.png")
 	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
 	// The row is replaced in place, still on the same filtered view.
 	expired := page.Locator("tbody tr", playwright.PageLocatorOptions{HasText: name})
@@ -219,6 +223,7 @@ func TestDarkThemeAndPhoneLayoutAreAccessible(t *testing.T) {
 		Viewport:    &playwright.Size{Width: 390, Height: 844},
 	})
 	checkA11y(t, page, "keys page, dark, phone")
+	screenshot(t, page, "keys-dark-phone.png")
 	bg, err := page.Evaluate(`getComputedStyle(document.body).backgroundColor`)
 	must(t, err)
 	if bg != "rgb(13, 17, 23)" {
@@ -254,6 +259,7 @@ func TestBulkExpireReportsAPartialFailure(t *testing.T) {
 	}
 	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText(heading))
 	checkA11y(t, page, "bulk result")
+	screenshot(t, page, "bulk-result.png")
 	must(t, page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Back to keys"}).Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`kind=device`)))
 }
@@ -384,4 +390,34 @@ func TestClearExpiryFromTheRowMenu(t *testing.T) {
 	must(t, row.Locator("summary").Click())
 	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Clear expiry"}).Click())
 	must(t, expect.Locator(page.Locator(`tr[data-key-id="`+id+`"] td.expires`)).ToHaveText("never"))
+}
+
+// screenshot saves the page as it is now under e2e/artifacts, for people
+// to look at.
+func screenshot(t *testing.T, page playwright.Page, name string) {
+	t.Helper()
+	_, err := page.Screenshot(playwright.PageScreenshotOptions{Path: playwright.String(filepath.Join(artifacts, name)), FullPage: playwright.Bool(true)})
+	must(t, err)
+}
+
+func TestRowMenuClosesOnEscapeAndOutsideClick(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	menus := page.Locator("details.row-menu")
+	first, last := menus.First(), menus.Last()
+	open := page.Locator("details.row-menu[open]")
+
+	must(t, first.Locator("summary").Click())
+	must(t, expect.Locator(open).ToHaveCount(1))
+	must(t, page.Keyboard().Press("Escape"))
+	must(t, expect.Locator(open).ToHaveCount(0))
+	must(t, expect.Locator(first.Locator("summary")).ToBeFocused())
+
+	must(t, first.Locator("summary").Click())
+	must(t, last.Locator("summary").Click()) // opening another closes the first
+	must(t, expect.Locator(open).ToHaveCount(1))
+	must(t, expect.Locator(last).ToHaveAttribute("open", ""))
+
+	must(t, page.GetByRole("heading", playwright.PageGetByRoleOptions{Name: "API keys"}).Click())
+	must(t, expect.Locator(open).ToHaveCount(0))
 }

@@ -31,6 +31,22 @@
     for (var i = 0; i < boxes.length; i++) boxes[i].checked = all.checked;
   });
 
+  // Row menus are <details>: close them on a click elsewhere or on Escape,
+  // as a menu would, and keep at most one open.
+  function closeMenus(except) {
+    var open = document.querySelectorAll("details.row-menu[open]");
+    for (var i = 0; i < open.length; i++) if (open[i] !== except) open[i].removeAttribute("open");
+  }
+  document.addEventListener("click", function (e) {
+    closeMenus(e.target.closest && e.target.closest("details.row-menu"));
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    var menu = e.target.closest && e.target.closest("details.row-menu");
+    closeMenus(null);
+    if (menu) menu.querySelector("summary").focus();
+  });
+
   // Copy buttons: <button data-copy="#id">.
   document.addEventListener("click", function (e) {
     var b = e.target.closest && e.target.closest("button[data-copy]");
