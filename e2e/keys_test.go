@@ -421,3 +421,24 @@ func TestRowMenuClosesOnEscapeAndOutsideClick(t *testing.T) {
 	must(t, page.GetByRole("heading", playwright.PageGetByRoleOptions{Name: "API keys"}).Click())
 	must(t, expect.Locator(open).ToHaveCount(0))
 }
+
+func TestEveryPageIsAccessible(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := newPage(t)
+	goTo(t, page, env.URL+"/signin")
+	checkA11y(t, page, "sign-in")
+	signIn(t, page, env.URL, balenasim.Demo2FAEmail, balenasim.DemoPassword)
+	must(t, expect.Locator(page.GetByLabel("Code")).ToBeVisible())
+	checkA11y(t, page, "two-factor code")
+
+	page = signedInPage(t, env)
+	id, err := page.Locator("tbody tr").First().GetAttribute("data-key-id")
+	must(t, err)
+	for _, path := range []string{
+		"/keys?status=bogus&within=x", "/keys?q=nothing-matches-this", "/keys/" + id + "/edit",
+		"/keys/" + id + "/rotate", "/keys/" + id + "/revoke", "/keys/99999999/edit",
+	} {
+		goTo(t, page, env.URL+path)
+		checkA11y(t, page, path)
+	}
+}
