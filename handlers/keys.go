@@ -18,10 +18,13 @@ import (
 // its own keys_*.go file.
 type keys struct {
 	*Server
-	flash flashes
+	flash      flashes
+	fleetCache *fleetCache
 }
 
-func newKeys(s *Server) keys { return keys{Server: s, flash: newFlashes(s.cfg)} }
+func newKeys(s *Server) keys {
+	return keys{Server: s, flash: newFlashes(s.cfg), fleetCache: newFleetCache(s.now)}
+}
 
 func (h keys) routes(g *echo.Group) {
 	g.GET("/keys", h.list).Name = routeKeys
@@ -43,6 +46,11 @@ func (h keys) routes(g *echo.Group) {
 func (h keys) api(c echo.Context) *apiclient.Session {
 	u := currentUser(c)
 	return h.balena.As(u.Token).WithIdentity(u.Identity)
+}
+
+// fleets lists the fleets the signed-in user can reach, for the pickers.
+func (h keys) fleets(c echo.Context) ([]apiclient.Fleet, error) {
+	return h.fleetCache.get(c.Request().Context(), currentUser(c).Token, h.api(c))
 }
 
 // loadKey reads the key named in the path. A malformed id is a 404 like

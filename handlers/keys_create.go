@@ -41,7 +41,7 @@ func (h keys) createPage(c echo.Context, status int, f keyForm, change func(*vie
 		change(&m)
 	}
 	if m.Created == nil && !m.ConfirmPassword {
-		fleets, err := h.api(c).Fleets(c.Request().Context())
+		fleets, err := h.fleets(c)
 		if err != nil {
 			return err
 		}
@@ -77,7 +77,7 @@ func (h keys) create(c echo.Context) error {
 			f.Errors["fleet"] = "Choose the fleet whose devices this key will register."
 			break
 		}
-		fleets, err := api.Fleets(ctx)
+		fleets, err := h.fleets(c)
 		if err != nil {
 			return err
 		}

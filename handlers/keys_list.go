@@ -14,8 +14,8 @@ import (
 )
 
 // list shows one page of keys. Filtering, sorting, paging and counting all
-// happen at balena; the list, its count and the fleet names for the
-// filter are fetched at once, in parallel.
+// happen at balena; the list, its count and (when not cached) the fleet
+// names for the filter are fetched at once, in parallel.
 func (h keys) list(c echo.Context) error {
 	u := currentUser(c)
 	f := parseKeyFilter(c.QueryParams())
@@ -34,7 +34,7 @@ func (h keys) list(c echo.Context) error {
 	go func() { defer wg.Done(); page, listErr = api.ListKeys(ctx, f.query()) }()
 	if !fragment {
 		wg.Add(1)
-		go func() { defer wg.Done(); fleets, fleetErr = api.Fleets(ctx) }()
+		go func() { defer wg.Done(); fleets, fleetErr = h.fleets(c) }()
 	}
 	wg.Wait()
 	if apiclient.ErrorCode(listErr) == apiclient.CodeUnauthorized {

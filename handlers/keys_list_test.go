@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,4 +196,35 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+func TestFleetListIsReusedForAMinute(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	env, b := signedIn(t, portaltest.Options{Config: func(c *handlers.Config) { c.Now = clock }})
+	fleets := func() int { return env.Sim.Counters().Get("GET /v7/application") }
+
+	// Signing in landed on /keys, which fetched the fleets once.
+	env.Sim.ResetCounters()
+	first := b.get("/keys")
+	b.get("/keys?kind=device")
+	if fleets() != 0 {
+		t.Errorf("pages within a minute of the last fetch asked balena for the fleets %d times", fleets())
+	}
+	if first.doc.Find("#f-fleet option").Length() < 2 {
+		t.Error("no fleets in the filter")
+	}
+	mu.Lock()
+	now = now.Add(61 * time.Second)
+	mu.Unlock()
+	b.get("/keys")
+	if fleets() != 1 {
+		t.Errorf("after a minute the fleets were fetched %d times, want 1", fleets())
+	}
+	other := newBrowser(t, env)
+	other.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
+	if fleets() != 2 {
+		t.Errorf("another session reused this one's fleets (%d fetches, want 2)", fleets())
+	}
 }
