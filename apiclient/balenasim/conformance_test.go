@@ -36,6 +36,7 @@ var (
 	long150      = strings.Repeat("d", 150)
 	long151      = strings.Repeat("d", 151)
 	deepParens   = strings.Repeat("(", 60) + "id%20eq%201" + strings.Repeat(")", 60)
+	deepExpand   = strings.Repeat("is_of__actor($expand=api_key($expand=", 30) + "is_of__actor" + strings.Repeat("))", 30)
 	adminKeyIDs  = []int{1, 2, 3, 4, 5, 6}
 	visibleCount = 23
 )
@@ -181,6 +182,7 @@ func conformanceCases() []conformanceCase {
 		{name: "unbalanced parenthesis", as: "admin", target: k + "?$filter=(name%20eq%20'x'", status: 400, check: malformed()},
 		{name: "dangling and", as: "admin", target: k + "?$filter=name%20eq%20'x'%20and", status: 400, check: malformed()},
 		{name: "not binds to one value", as: "admin", target: k + "?$filter=not%20id%20eq%201", status: 500, check: emptyBody},
+		{name: "deep expand is malformed", as: "admin", target: k + "?$expand=" + deepExpand, status: 400, check: malformed()},
 		{name: "deep nesting is malformed", as: "admin", target: k + "?$filter=" + deepParens, status: 400, check: malformed()},
 		{name: "bad escape in literal", as: "admin", target: k + "?$filter=name%20eq%20'a%2'", status: 400, check: malformed()},
 		{name: "division by zero", as: "admin", target: k + "?$filter=id%20div%200%20eq%201", status: 500, check: emptyBody},

@@ -60,8 +60,9 @@ func (cp *compiler) newSlot() int {
 	return cp.nslots - 1
 }
 
-// compileFilter compiles a boolean expression evaluated against slot 0.
-func (cp *compiler) compileFilter(a *ast) (expr, error) {
+// compileFilter compiles a boolean expression evaluated against the root
+// slot.
+func (cp *compiler) compileFilter(a *ast) (predicate, error) {
 	e, t, err := cp.compile(a)
 	if err != nil {
 		return nil, err
@@ -69,7 +70,57 @@ func (cp *compiler) compileFilter(a *ast) (expr, error) {
 	if t != tBool && t != tNull {
 		return nil, errTranslate
 	}
-	return e, nil
+	return asPredicate(e), nil
+}
+
+// tri is a truth value of SQL's three-valued logic.
+type tri int8
+
+const (
+	triUnknown tri = -1
+	triFalse   tri = 0
+	triTrue    tri = 1
+)
+
+func triOf(b bool) tri {
+	if b {
+		return triTrue
+	}
+	return triFalse
+}
+
+func (t tri) value() value {
+	if t == triUnknown {
+		return null
+	}
+	return vBool(t == triTrue)
+}
+
+// A predicate is a boolean expression that can answer without building a
+// value: filters run once per scanned row, so the boolean spine of a
+// filter (and, or, not, comparisons, lambdas) passes small tri values.
+type predicate interface {
+	expr
+	test(ec *evalCtx) tri
+}
+
+func asPredicate(e expr) predicate {
+	if p, ok := e.(predicate); ok {
+		return p
+	}
+	return valuePredicate{e}
+}
+
+// valuePredicate adapts a boolean-valued expression (a literal, a field, a
+// function call).
+type valuePredicate struct{ expr }
+
+func (p valuePredicate) test(ec *evalCtx) tri {
+	v := p.eval(ec)
+	if v.t != tBool {
+		return triUnknown
+	}
+	return triOf(v.i == 1)
 }
 
 type constExpr struct{ v value }
@@ -113,7 +164,7 @@ func (cp *compiler) compile(a *ast) (expr, ftype, error) {
 		if t != tBool && t != tNull {
 			return nil, 0, errTranslate
 		}
-		return notExpr{e}, tBool, nil
+		return notExpr{asPredicate(e)}, tBool, nil
 	case aIn:
 		return cp.compileIn(a)
 	case aBinary:
@@ -183,7 +234,7 @@ func (cp *compiler) walk(pe *pathExpr, res *resource, slot int) (expr, ftype, er
 		if pe.next != nil {
 			return nil, 0, errTranslate
 		}
-		var filter expr
+		var filter predicate
 		if pe.countFilter != nil {
 			// Unqualified names in nav/$count($filter=…) refer to the counted rows.
 			sub := &compiler{c: cp.c, root: nav.target, rootSlot: to, scopes: cp.scopes, nslots: cp.nslots, aliases: cp.aliases}
@@ -269,48 +320,37 @@ func eachRelated(ec *evalCtx, nav *navigation, from int32, fn func(int32) bool) 
 type lambdaEval struct {
 	nav      *navigation
 	from, to int
-	inner    expr
+	inner    predicate
 	all      bool
 }
 
-// any is EXISTS(related AND expr); all is NOT EXISTS(related AND NOT expr),
-// so a related row whose expression is unknown does not spoil "all".
-func (e *lambdaEval) eval(ec *evalCtx) value {
+func (e *lambdaEval) eval(ec *evalCtx) value { return e.test(ec).value() }
+
+// test: any is EXISTS(related AND expr); all is NOT EXISTS(related AND NOT
+// expr), so a related row whose expression is unknown does not spoil "all".
+func (e *lambdaEval) test(ec *evalCtx) tri {
+	// "all" looks for a false row, "any" for a true one.
+	want := triOf(!e.all)
 	if row, found, ok := single(ec, e.nav, ec.rows[e.from]); ok {
-		if !found {
-			return vBool(e.all)
+		if found {
+			ec.rows[e.to] = row
+			found = e.inner.test(ec) == want
 		}
-		ec.rows[e.to] = row
-		v := e.inner.eval(ec)
-		if e.all {
-			return vBool(!(v.t == tBool && v.i == 0))
-		}
-		return vBool(v.t == tBool && v.i == 1)
+		return triOf(found != e.all)
 	}
 	found := false
 	eachRelated(ec, e.nav, ec.rows[e.from], func(row int32) bool {
 		ec.rows[e.to] = row
-		v := e.inner.eval(ec)
-		if e.all {
-			if v.t == tBool && v.i == 0 {
-				found = true
-				return false
-			}
-			return true
-		}
-		if v.t == tBool && v.i == 1 {
-			found = true
-			return false
-		}
-		return true
+		found = e.inner.test(ec) == want
+		return !found
 	})
-	return vBool(found != e.all)
+	return triOf(found != e.all)
 }
 
 type countEval struct {
 	nav      *navigation
 	from, to int
-	filter   expr
+	filter   predicate
 }
 
 func (e *countEval) eval(ec *evalCtx) value {
@@ -318,7 +358,7 @@ func (e *countEval) eval(ec *evalCtx) value {
 	eachRelated(ec, e.nav, ec.rows[e.from], func(row int32) bool {
 		if e.filter != nil {
 			ec.rows[e.to] = row
-			if v := e.filter.eval(ec); v.t != tBool || v.i != 1 {
+			if e.filter.test(ec) != triTrue {
 				return true
 			}
 		}
@@ -328,14 +368,16 @@ func (e *countEval) eval(ec *evalCtx) value {
 	return vInt(n)
 }
 
-type notExpr struct{ e expr }
+type notExpr struct{ p predicate }
 
-func (n notExpr) eval(ec *evalCtx) value {
-	v := n.e.eval(ec)
-	if v.t != tBool {
-		return null
+func (n notExpr) eval(ec *evalCtx) value { return n.test(ec).value() }
+
+func (n notExpr) test(ec *evalCtx) tri {
+	t := n.p.test(ec)
+	if t == triUnknown {
+		return t
 	}
-	return vBool(v.i == 0)
+	return 1 - t
 }
 
 func (cp *compiler) compileBinary(a *ast) (expr, ftype, error) {
@@ -352,7 +394,7 @@ func (cp *compiler) compileBinary(a *ast) (expr, ftype, error) {
 		if (lt != tBool && lt != tNull) || (rt != tBool && rt != tNull) {
 			return nil, 0, errTranslate
 		}
-		return &logicExpr{and: a.op == "and", l: l, r: r}, tBool, nil
+		return &logicExpr{and: a.op == "and", l: asPredicate(l), r: asPredicate(r)}, tBool, nil
 	case "eq", "ne", "gt", "ge", "lt", "le":
 		l, r, err := coerceComparable(l, lt, r, rt)
 		if err != nil {
@@ -407,23 +449,26 @@ func coerceComparable(l expr, lt ftype, r expr, rt ftype) (expr, expr, error) {
 
 type logicExpr struct {
 	and  bool
-	l, r expr
+	l, r predicate
 }
 
-func (e *logicExpr) eval(ec *evalCtx) value {
-	a := e.l.eval(ec)
-	// Short-circuit: false AND x, true OR x.
-	if a.t == tBool && (a.i == 1) != e.and {
+func (e *logicExpr) eval(ec *evalCtx) value { return e.test(ec).value() }
+
+func (e *logicExpr) test(ec *evalCtx) tri {
+	// The deciding value: false for AND, true for OR.
+	decides := triOf(!e.and)
+	a := e.l.test(ec)
+	if a == decides {
 		return a
 	}
-	b := e.r.eval(ec)
-	if b.t == tBool && (b.i == 1) != e.and {
+	b := e.r.test(ec)
+	if b == decides {
 		return b
 	}
-	if a.t != tBool || b.t != tBool {
-		return null
+	if a == triUnknown || b == triUnknown {
+		return triUnknown
 	}
-	return vBool(e.and)
+	return triOf(e.and)
 }
 
 type cmpOp uint8
@@ -447,31 +492,33 @@ type cmpExpr struct {
 // eval implements pinejs's comparison semantics: "x eq v" is
 // "x IS NOT NULL AND x = v" (never true for null), "x ne v" its negation
 // (true for null), and ordering comparisons with a null are unknown.
-func (e *cmpExpr) eval(ec *evalCtx) value {
+func (e *cmpExpr) eval(ec *evalCtx) value { return e.test(ec).value() }
+
+func (e *cmpExpr) test(ec *evalCtx) tri {
 	a, b := e.l.eval(ec), e.r.eval(ec)
 	if a.t == tNull || b.t == tNull {
 		switch e.op {
 		case opEq:
-			return vBool(false)
+			return triFalse
 		case opNe:
-			return vBool(true)
+			return triTrue
 		}
-		return null
+		return triUnknown
 	}
 	c := compareValues(a, b)
 	switch e.op {
 	case opEq:
-		return vBool(c == 0)
+		return triOf(c == 0)
 	case opNe:
-		return vBool(c != 0)
+		return triOf(c != 0)
 	case opGt:
-		return vBool(c > 0)
+		return triOf(c > 0)
 	case opGe:
-		return vBool(c >= 0)
+		return triOf(c >= 0)
 	case opLt:
-		return vBool(c < 0)
+		return triOf(c < 0)
 	}
-	return vBool(c <= 0)
+	return triOf(c <= 0)
 }
 
 // nullCheck is "x eq null" (IS NULL) or "x ne null" (IS NOT NULL).
@@ -480,7 +527,9 @@ type nullCheck struct {
 	wantNull bool
 }
 
-func (n *nullCheck) eval(ec *evalCtx) value { return vBool((n.e.eval(ec).t == tNull) == n.wantNull) }
+func (n *nullCheck) eval(ec *evalCtx) value { return n.test(ec).value() }
+
+func (n *nullCheck) test(ec *evalCtx) tri { return triOf((n.e.eval(ec).t == tNull) == n.wantNull) }
 
 // compareValues orders two non-null values of comparable types; text
 // compares bytewise (C collation).
@@ -539,17 +588,19 @@ type inExpr struct {
 	set []value
 }
 
-func (e *inExpr) eval(ec *evalCtx) value {
+func (e *inExpr) eval(ec *evalCtx) value { return e.test(ec).value() }
+
+func (e *inExpr) test(ec *evalCtx) tri {
 	v := e.l.eval(ec)
 	if v.t == tNull {
-		return null
+		return triUnknown
 	}
 	for _, s := range e.set {
 		if s.t != tNull && compareValues(v, s) == 0 {
-			return vBool(true)
+			return triTrue
 		}
 	}
-	return vBool(false)
+	return triFalse
 }
 
 type arithExpr struct {
@@ -791,30 +842,32 @@ type foldExpr struct {
 	lit string
 }
 
-func (e *foldExpr) eval(ec *evalCtx) value {
+func (e *foldExpr) eval(ec *evalCtx) value { return e.test(ec).value() }
+
+func (e *foldExpr) test(ec *evalCtx) tri {
 	v := e.x.eval(ec)
 	if v.t == tNull {
-		return null
+		return triUnknown
 	}
 	s := v.s
 	if !isASCII(s) {
 		s = strings.ToLower(s)
 		switch e.op {
 		case "contains":
-			return vBool(strings.Contains(s, e.lit))
+			return triOf(strings.Contains(s, e.lit))
 		case "startswith":
-			return vBool(strings.HasPrefix(s, e.lit))
+			return triOf(strings.HasPrefix(s, e.lit))
 		}
-		return vBool(strings.HasSuffix(s, e.lit))
+		return triOf(strings.HasSuffix(s, e.lit))
 	}
 	switch e.op {
 	case "startswith":
-		return vBool(len(s) >= len(e.lit) && foldEqualASCII(s[:len(e.lit)], e.lit))
+		return triOf(len(s) >= len(e.lit) && foldEqualASCII(s[:len(e.lit)], e.lit))
 	case "endswith":
-		return vBool(len(s) >= len(e.lit) && foldEqualASCII(s[len(s)-len(e.lit):], e.lit))
+		return triOf(len(s) >= len(e.lit) && foldEqualASCII(s[len(s)-len(e.lit):], e.lit))
 	}
 	if e.lit == "" {
-		return vBool(true)
+		return triOf(true)
 	}
 	first := e.lit[0]
 	for i := 0; i+len(e.lit) <= len(s); i++ {
@@ -823,10 +876,10 @@ func (e *foldExpr) eval(ec *evalCtx) value {
 			c += 'a' - 'A'
 		}
 		if c == first && foldEqualASCII(s[i+1:i+len(e.lit)], e.lit[1:]) {
-			return vBool(true)
+			return triOf(true)
 		}
 	}
-	return vBool(false)
+	return triOf(false)
 }
 
 func isASCII(s string) bool {

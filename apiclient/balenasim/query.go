@@ -10,7 +10,7 @@ import (
 // of one resource, ready to run under the store's read lock.
 type query struct {
 	res    *resource
-	filter expr
+	filter predicate
 	order  []orderKey
 	fields []*field // in output order, expanded foreign keys removed
 	expand []*expansion
@@ -109,7 +109,7 @@ func (q *query) each(ec *evalCtx, candidates func(fn func(int32) bool), fn func(
 		}
 		ec.rows[0] = row
 		if q.filter != nil {
-			if v := q.filter.eval(ec); v.t != tBool || v.i != 1 {
+			if q.filter.test(ec) != triTrue {
 				return true
 			}
 			ec.rows[0] = row
