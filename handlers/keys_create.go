@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -125,16 +126,7 @@ func (h keys) create(c echo.Context) error {
 	}
 
 	nk := apiclient.NewKey{Name: f.Name, Description: f.Description, ExpiryDate: expiry}
-	var secret string
-	var err error
-	switch target.Kind {
-	case apiclient.KindUser:
-		secret, err = api.CreateUserKey(ctx, nk)
-	case apiclient.KindProvisioning:
-		secret, err = api.CreateProvisioningKey(ctx, target.Owner.FleetID, nk)
-	case apiclient.KindDevice:
-		secret, err = api.CreateDeviceKey(ctx, target.Owner.DeviceID, nk)
-	}
+	secret, err := createKey(ctx, api, target, nk)
 	target.Name, target.Description, target.ExpiryDate = f.Name, f.Description, expiry
 	if apiclient.ErrorCode(err) == apiclient.CodeFreshAuth {
 		return h.createPage(c, http.StatusOK, f, func(m *views.KeyCreate) { m.ConfirmPassword = true }, views.Flash{})
@@ -153,4 +145,17 @@ func (h keys) create(c echo.Context) error {
 	return h.createPage(c, http.StatusCreated, f, func(m *views.KeyCreate) {
 		m.Created = &views.CreatedKey{Secret: secret, Name: f.Name, Kind: f.Kind, Owner: ownerOf(target), Expires: expiryText(expiry, now)}
 	}, views.Flash{})
+}
+
+// createKey makes a key of k's kind for k's owner.
+func createKey(ctx context.Context, api *apiclient.Session, k apiclient.APIKey, nk apiclient.NewKey) (string, error) {
+	switch k.Kind {
+	case apiclient.KindUser:
+		return api.CreateUserKey(ctx, nk)
+	case apiclient.KindProvisioning:
+		return api.CreateProvisioningKey(ctx, k.Owner.FleetID, nk)
+	case apiclient.KindDevice:
+		return api.CreateDeviceKey(ctx, k.Owner.DeviceID, nk)
+	}
+	return "", echo.NewHTTPError(http.StatusBadRequest, "Keyportal cannot tell what this key belongs to, so it cannot make a key like it.")
 }

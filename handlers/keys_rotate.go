@@ -93,17 +93,7 @@ func (h keys) rotate(c echo.Context) error {
 
 	api := h.api(c)
 	nk := apiclient.NewKey{Name: k.Name, Description: k.Description, ExpiryDate: expiry}
-	var secret string
-	switch k.Kind {
-	case apiclient.KindUser:
-		secret, err = api.CreateUserKey(ctx, nk)
-	case apiclient.KindProvisioning:
-		secret, err = api.CreateProvisioningKey(ctx, k.Owner.FleetID, nk)
-	case apiclient.KindDevice:
-		secret, err = api.CreateDeviceKey(ctx, k.Owner.DeviceID, nk)
-	default:
-		return echo.NewHTTPError(http.StatusBadRequest, "Keyportal cannot tell what this key belongs to, so it cannot make its replacement.")
-	}
+	secret, err := createKey(ctx, api, k, nk)
 	if apiclient.ErrorCode(err) == apiclient.CodeFreshAuth {
 		return h.rotatePage(c, http.StatusOK, k, grace, f, func(m *views.KeyRotate) { m.ConfirmPassword = true })
 	}
