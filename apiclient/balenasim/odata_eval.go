@@ -179,20 +179,15 @@ func (cp *compiler) compile(a *ast) (expr, ftype, error) {
 // alias; to-one navigations are followed (a join), to-many ones only through
 // any/all or $count.
 func (cp *compiler) compilePath(pe *pathExpr) (expr, ftype, error) {
-	res, slot := cp.root, cp.rootSlot
 	for i := len(cp.scopes) - 1; i >= 0; i-- {
-		if cp.scopes[i].alias == pe.name {
-			if pe.next == nil && pe.lambda == nil && !pe.count {
-				return nil, 0, errTranslate
+		if sc := cp.scopes[i]; sc.alias == pe.name {
+			if pe.next == nil {
+				return nil, 0, errTranslate // the alias alone is not a value
 			}
-			res, slot = cp.scopes[i].res, cp.scopes[i].slot
-			if pe.next != nil {
-				return cp.walk(pe.next, res, slot)
-			}
-			return nil, 0, errTranslate
+			return cp.walk(pe.next, sc.res, sc.slot)
 		}
 	}
-	return cp.walk(pe, res, slot)
+	return cp.walk(pe, cp.root, cp.rootSlot)
 }
 
 func (cp *compiler) walk(pe *pathExpr, res *resource, slot int) (expr, ftype, error) {

@@ -1,6 +1,7 @@
 package balenasim
 
 import (
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -129,8 +130,8 @@ func (q *query) count(ec *evalCtx, candidates func(fn func(int32) bool)) int {
 // come in id order and the scan stops once the page is full; with it, a
 // bounded heap keeps only the first $skip+$top.
 func (q *query) rows(ec *evalCtx, candidates func(fn func(int32) bool)) []int32 {
-	limit := int64(-1)
-	if q.hasTop {
+	limit := int64(-1) // no $top, or one too large to matter
+	if q.hasTop && q.top <= math.MaxInt64-q.skip {
 		limit = q.skip + q.top
 		if limit == 0 {
 			return nil
@@ -165,6 +166,9 @@ func (q *query) rows(ec *evalCtx, candidates func(fn func(int32) bool)) []int32 
 			return nil
 		}
 		out = out[q.skip:]
+	}
+	if q.hasTop && int64(len(out)) > q.top {
+		out = out[:q.top]
 	}
 	return out
 }
