@@ -24,12 +24,7 @@ import (
 )
 
 func main() {
-	switch os.Getenv(roleEnv) {
-	case "sim":
-		exitOn(runSim())
-		return
-	case "portal":
-		exitOn(runPortal())
+	if playChild() {
 		return
 	}
 	out := flag.String("out", "docs/performance.md", "write the report here as well as to stdout ('' for stdout only)")
@@ -38,6 +33,20 @@ func main() {
 	limit := flag.Duration("limit", 170*time.Second, "stop measuring after this long, whatever is left")
 	flag.Parse()
 	exitOn(run(os.Stdout, *out, *quick, *profile, *limit))
+}
+
+// playChild runs the child this process was started as, if any, and
+// reports whether it was one.
+func playChild() bool {
+	switch os.Getenv(roleEnv) {
+	case "sim":
+		exitOn(runSim())
+	case "portal":
+		exitOn(runPortal())
+	default:
+		return false
+	}
+	return true
 }
 
 func exitOn(err error) {
@@ -136,7 +145,7 @@ func run(stdout io.Writer, out string, quick bool, profile string, limit time.Du
 	tr.table([]string{"target", "this run", "verdict"}, r.verdicts)
 	doc.WriteString(tr.String())
 	doc.WriteString(r.String())
-	doc.WriteString("## Running it\n\n`make bench` builds and runs this program (about two minutes; it writes this file), then runs every Go " +
+	doc.WriteString("## Running it\n\n`make bench` builds and runs this program (one to two minutes; it writes this file), then runs every Go " +
 		"benchmark once (`go test -run '^$' -bench . -benchtime 1x ./...`) to keep them working. " +
 		"`go run ./cmd/keyportal-bench -quick -out ''` is a smoke run; `-cpuprofile portal.pprof` saves the portal's CPU " +
 		"profile during the 16-client full-page run for `go tool pprof`.\n")

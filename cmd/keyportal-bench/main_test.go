@@ -13,15 +13,9 @@ import (
 // TestMain lets the test binary play the bench's children, as the bench
 // binary does.
 func TestMain(m *testing.M) {
-	switch os.Getenv(roleEnv) {
-	case "sim":
-		exitOn(runSim())
-		return
-	case "portal":
-		exitOn(runPortal())
-		return
+	if !playChild() {
+		os.Exit(m.Run())
 	}
-	os.Exit(m.Run())
 }
 
 // The bench still runs end to end against the current portal: a few
