@@ -16,9 +16,9 @@ import (
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 )
 
-// transport is shared by every simulated browser, as connections would be
-// per browser; it never decompresses, so that bytes read are bytes on the
-// wire.
+// transport is shared by every simulated browser (each real browser would
+// keep its own connections; sharing them only saves the bench some dials).
+// It never decompresses, so that bytes read are bytes on the wire.
 var transport = &http.Transport{
 	MaxIdleConns:        512,
 	MaxIdleConnsPerHost: 512,
