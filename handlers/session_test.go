@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/handlers/portaltest"
@@ -298,6 +300,43 @@ func TestGarbageSessionCookieIsNoSession(t *testing.T) {
 		jar.SetCookies(mustURL(env.URL), []*http.Cookie{{Name: "keyportal_session", Value: v}})
 		if p := b.get("/keys"); !strings.HasSuffix(p.url, "/signin") || p.status != http.StatusOK {
 			t.Errorf("cookie %.10q…: %s %d", v, p.url, p.status)
+		}
+	}
+}
+
+// The capabilities an API-key session claims are what balena (here the
+// stand-in, in both its profiles) really allows: no user keys, no changes;
+// a session token may do both.
+func TestAPIKeyCapabilitiesMatchWhatBalenaAllows(t *testing.T) {
+	for _, profile := range []balenasim.Profile{balenasim.ProfileBalenaCloud, balenasim.ProfileOpenBalena} {
+		env := portaltest.Start(t, portaltest.Options{Profile: profile})
+		api, err := apiclient.New(apiclient.Options{BaseURL: env.SimURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, other := "capability-probe", "capability-target"
+		key, _ := env.Sim.CreateKey(balenasim.NewKey{Kind: balenasim.KindUser, Owner: balenasim.DemoEmail, Name: &name})
+		target, _ := env.Sim.CreateKey(balenasim.NewKey{Kind: balenasim.KindUser, Owner: balenasim.DemoEmail, Name: &other})
+		token, _ := env.Sim.IssueToken(balenasim.DemoEmail, time.Now())
+		ctx := context.Background()
+		withKey, withToken := api.As(key.Secret), api.As(token)
+
+		if _, err := withKey.CreateUserKey(ctx, apiclient.NewKey{Name: "by an API key"}); apiclient.ErrorCode(err) != apiclient.CodeUnauthorized {
+			t.Errorf("%s: an API key creating a user key: %v, want unauthorized", profile, err)
+		}
+		if err := withKey.DeleteKey(ctx, target.ID); apiclient.ErrorCode(err) != apiclient.CodeUnauthorized {
+			t.Errorf("%s: an API key revoking a key: %v, want unauthorized", profile, err)
+		}
+		if _, err := withToken.CreateUserKey(ctx, apiclient.NewKey{Name: "by a session"}); err != nil {
+			t.Errorf("%s: a fresh session creating a user key: %v", profile, err)
+		}
+		if err := withToken.DeleteKey(ctx, target.ID); err != nil {
+			t.Errorf("%s: a session revoking its own key: %v", profile, err)
+		}
+
+		_, p := signInWithToken(t, env, key.Secret)
+		if note := p.doc.Find("header [role=note]").Text(); !strings.Contains(note, "not create user keys, or change, expire or revoke keys") {
+			t.Errorf("%s: API-key session note = %q", profile, note)
 		}
 	}
 }
