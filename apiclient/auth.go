@@ -54,10 +54,6 @@ func (c *Client) Ping(ctx context.Context) error {
 // device of an API key) and remembers the answer for this Session.
 func (s *Session) WhoAmI(ctx context.Context) (Identity, error) {
 	const op = "whoami"
-	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/actor/v1/whoami", token: s.token})
-	if err != nil {
-		return Identity{}, err
-	}
 	var w struct {
 		ID          int64   `json:"id"`
 		ActorType   string  `json:"actorType"`
@@ -67,7 +63,7 @@ func (s *Session) WhoAmI(ctx context.Context) (Identity, error) {
 		Slug        string  `json:"slug"`
 		UUID        string  `json:"uuid"`
 	}
-	if err := decodeJSON(op, body, &w); err != nil {
+	if err := s.get(ctx, op, "/actor/v1/whoami", "", &w); err != nil {
 		return Identity{}, err
 	}
 	if w.ID == 0 || w.ActorType == "" {
@@ -95,16 +91,12 @@ type User struct {
 // keys get CodeUnauthorized: it is how to tell a user's token from theirs.
 func (s *Session) User(ctx context.Context) (User, error) {
 	const op = "user whoami"
-	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/user/v1/whoami", token: s.token})
-	if err != nil {
-		return User{}, err
-	}
 	var w struct {
 		ID       int64   `json:"id"`
 		Username string  `json:"username"`
 		Email    *string `json:"email"`
 	}
-	if err := decodeJSON(op, body, &w); err != nil {
+	if err := s.get(ctx, op, "/user/v1/whoami", "", &w); err != nil {
 		return User{}, err
 	}
 	u := User{ID: w.ID, Username: w.Username}

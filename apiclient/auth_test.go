@@ -95,7 +95,7 @@ func TestWhoAmI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := s.CreateDeviceKey(ctx(t), e.deviceID(t, "bench-1"), NewKey{})
+	dev, err := s.CreateDeviceKey(ctx(t), e.device(t, "bench-1").DeviceID, NewKey{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestWhoAmI(t *testing.T) {
 	}{
 		{"session", s, Identity{ActorType: "user", Username: "admin", Email: balenasim.DemoEmail}, User{Username: "admin", Email: balenasim.DemoEmail}, false},
 		{"fleet key", e.c.As(prov), Identity{ActorType: "application", Slug: "acme/lab"}, User{}, true},
-		{"device key", e.c.As(dev), Identity{ActorType: "device", UUID: e.deviceUUID(t, "bench-1")}, User{}, true},
+		{"device key", e.c.As(dev), Identity{ActorType: "device", UUID: e.device(t, "bench-1").DeviceUUID}, User{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package apiclient
 
 import (
 	"context"
-	"net/http"
 	"strings"
 )
 
@@ -35,11 +34,7 @@ func (s *Session) Fleets(ctx context.Context) ([]Fleet, error) {
 		Filter:  "is_directly_accessible_by__user/any(dau:true)",
 		OrderBy: []string{"slug asc", "id asc"},
 	}
-	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/v7/application", query: o.encode(), token: s.token})
-	if err != nil {
-		return nil, err
-	}
-	rows, err := decodeRows[fleetRow](op, body)
+	rows, err := getRows[fleetRow](ctx, s, op, "/v7/application", o)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +82,7 @@ func (s *Session) devices(ctx context.Context, op, filter string) ([]Device, err
 		Filter:  filter,
 		OrderBy: []string{"device_name asc", "id asc"},
 	}
-	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: "/v7/device", query: o.encode(), token: s.token})
-	if err != nil {
-		return nil, err
-	}
-	rows, err := decodeRows[deviceRow](op, body)
+	rows, err := getRows[deviceRow](ctx, s, op, "/v7/device", o)
 	if err != nil {
 		return nil, err
 	}

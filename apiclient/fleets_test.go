@@ -52,7 +52,7 @@ func TestDevices(t *testing.T) {
 	}
 	for _, d := range all {
 		byName[d.DeviceName] = d
-		if d.FleetID != e.fleetID(t, "acme/plant-3") || d.ActorID == 0 || d.UUID != e.deviceUUID(t, d.DeviceName) {
+		if d.FleetID != e.fleetID(t, "acme/plant-3") || d.ActorID == 0 || d.UUID != e.device(t, d.DeviceName).DeviceUUID {
 			t.Errorf("device %+v", d)
 		}
 	}

@@ -88,13 +88,17 @@ func (s *Session) listAndCount(ctx context.Context, op string, o odata) (KeyPage
 			return err
 		},
 		func(ctx context.Context) error {
-			body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, token: s.token,
-				path: "/v7/api_key/$count", query: odata{Filter: o.Filter}.encode()})
-			if err != nil {
+			var count struct {
+				D *int `json:"d"`
+			}
+			if err := s.get(ctx, op, "/v7/api_key/$count", odata{Filter: o.Filter}.encode(), &count); err != nil {
 				return err
 			}
-			page.Total, err = decodeCount(op, body)
-			return err
+			if count.D == nil {
+				return upstreamError(op, "response without d", nil)
+			}
+			page.Total = *count.D
+			return nil
 		})
 	if err != nil {
 		return KeyPage{}, err
@@ -103,11 +107,7 @@ func (s *Session) listAndCount(ctx context.Context, op string, o odata) (KeyPage
 }
 
 func (s *Session) keys(ctx context.Context, op, path string, o odata) ([]APIKey, error) {
-	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: o.encode(), token: s.token})
-	if err != nil {
-		return nil, err
-	}
-	rows, err := decodeRows[keyRow](op, body)
+	rows, err := getRows[keyRow](ctx, s, op, path, o)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package apiclient
 import (
 	"cmp"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -26,9 +27,9 @@ var modes = []mode{
 	{"openbalena", balenasim.ProfileOpenBalena, false},
 }
 
-func newModeEnv(t testing.TB, m mode, opts balenasim.Options) *env {
+func newModeEnv(t testing.TB, m mode, opts balenasim.Options, hooks ...func(*http.Server)) *env {
 	opts.Profile = m.profile
-	e := newEnv(t, opts)
+	e := newEnv(t, opts, hooks...)
 	if m.hidden {
 		e.c.actorAccess.Store(actorHidden)
 	}
@@ -135,7 +136,7 @@ func TestListKeys(t *testing.T) {
 		return k.ExpiryDate != nil && !k.ExpiryDate.Before(lo) && k.ExpiryDate.Before(hi)
 	}
 	clock := balenasim.Options{Now: func() time.Time { return now }}
-	gw17 := newEnv(t, clock).deviceUUID(t, "gw-17")
+	gw17 := newEnv(t, clock).device(t, "gw-17").DeviceUUID
 	tests := []struct {
 		name string
 		q    KeyQuery

@@ -25,8 +25,8 @@ type env struct {
 
 // newEnv starts a stand-in whose clock stands still at now (truncated to
 // the millisecond like balena's dates), so that expectations computed from
-// its records are exact.
-func newEnv(t testing.TB, opts balenasim.Options) *env {
+// its records are exact. Hooks may set up the server before it starts.
+func newEnv(t testing.TB, opts balenasim.Options, hooks ...func(*http.Server)) *env {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	if opts.Now == nil {
@@ -36,7 +36,11 @@ func newEnv(t testing.TB, opts balenasim.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(sim)
+	srv := httptest.NewUnstartedServer(sim)
+	for _, h := range hooks {
+		h(srv.Config)
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	c, err := New(Options{BaseURL: srv.URL, Timeout: 5 * time.Second})
 	if err != nil {
@@ -90,16 +94,29 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// deviceUUID finds a demo device's uuid by its name.
-func (e *env) deviceUUID(t testing.TB, name string) string {
+// find returns the first of the stand-in's key records that match; tests
+// use it to learn ids, uuids and secrets of the seeded data.
+func (e *env) find(t testing.TB, what string, match func(balenasim.KeyRecord) bool) balenasim.KeyRecord {
 	t.Helper()
 	for _, k := range e.sim.Keys() {
-		if k.DeviceName == name {
-			return k.DeviceUUID
+		if match(k) {
+			return k
 		}
 	}
-	t.Fatalf("no device %q", name)
-	return ""
+	t.Fatalf("no %s in the stand-in", what)
+	return balenasim.KeyRecord{}
+}
+
+func (e *env) findKey(t testing.TB, secret string) balenasim.KeyRecord {
+	return e.find(t, "key with this secret", func(k balenasim.KeyRecord) bool { return k.Secret == secret })
+}
+
+func (e *env) fleetID(t testing.TB, slug string) int64 {
+	return e.find(t, "fleet "+slug, func(k balenasim.KeyRecord) bool { return k.FleetSlug == slug }).FleetID
+}
+
+func (e *env) device(t testing.TB, name string) balenasim.KeyRecord {
+	return e.find(t, "device "+name, func(k balenasim.KeyRecord) bool { return k.DeviceName == name })
 }
 
 // attempts records, on the client's side, every request sent and the status

@@ -166,30 +166,25 @@ func decodeJSON(op string, body []byte, v any) error {
 	return nil
 }
 
-// decodeRows reads the {"d": [...]} envelope of an OData collection.
-func decodeRows[T any](op string, body []byte) ([]T, error) {
+// get sends a GET as the session's caller and decodes the JSON answer.
+func (s *Session) get(ctx context.Context, op, path, query string, v any) error {
+	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: query, token: s.token})
+	if err != nil {
+		return err
+	}
+	return decodeJSON(op, body, v)
+}
+
+// getRows reads an OData collection, {"d": [...]}.
+func getRows[T any](ctx context.Context, s *Session, op, path string, o odata) ([]T, error) {
 	var env struct {
 		D *[]T `json:"d"`
 	}
-	if err := decodeJSON(op, body, &env); err != nil {
+	if err := s.get(ctx, op, path, o.encode(), &env); err != nil {
 		return nil, err
 	}
 	if env.D == nil {
 		return nil, upstreamError(op, "response without d", nil)
-	}
-	return *env.D, nil
-}
-
-// decodeCount reads the {"d": N} answer of /$count.
-func decodeCount(op string, body []byte) (int, error) {
-	var env struct {
-		D *int `json:"d"`
-	}
-	if err := decodeJSON(op, body, &env); err != nil {
-		return 0, err
-	}
-	if env.D == nil {
-		return 0, upstreamError(op, "response without d", nil)
 	}
 	return *env.D, nil
 }

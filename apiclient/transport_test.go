@@ -154,36 +154,22 @@ func TestTimeoutAndCancel(t *testing.T) {
 // TestConnectionsAreReused: one tuned Transport keeps connections open, so
 // a series of pages opens no more connections than a page needs at once.
 func TestConnectionsAreReused(t *testing.T) {
-	sim, err := balenasim.New(balenasim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(sim)
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
+	e := newEnv(t, balenasim.Options{}, func(srv *http.Server) {
+		srv.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
 		}
-	}
-	srv.Start()
-	defer srv.Close()
-	c, err := New(Options{BaseURL: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := sim.IssueToken(balenasim.DemoEmail, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := c.As(tok)
-	if _, err := s.WhoAmI(ctx(t)); err != nil { // see env.session
-		t.Fatal(err)
-	}
+	})
+	s := e.session(t, balenasim.DemoEmail)
+	tooLong := strings.Repeat("d", 151)
 	for range 20 {
-		if _, err := s.ListKeys(ctx(t), KeyQuery{Status: StatusExpired}); err != nil { // a small page: a quick error body is drained as well
+		if _, err := s.ListKeys(ctx(t), KeyQuery{Status: StatusExpired}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.GetKey(ctx(t), 999999); ErrorCode(err) != CodeNotFound {
+		// An error's body is read to the end as well.
+		if err := s.UpdateKey(ctx(t), 1, KeyUpdate{Description: &tooLong}); ErrorCode(err) != CodeInvalid {
 			t.Fatal(err)
 		}
 	}
@@ -195,21 +181,19 @@ func TestConnectionsAreReused(t *testing.T) {
 }
 
 func TestUserAgent(t *testing.T) {
-	sim, err := balenasim.New(balenasim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var agents []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		agents = append(agents, r.UserAgent())
-		mu.Unlock()
-		sim.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	e := newEnv(t, balenasim.Options{}, func(srv *http.Server) {
+		sim := srv.Handler
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			agents = append(agents, r.UserAgent())
+			mu.Unlock()
+			sim.ServeHTTP(w, r)
+		})
+	})
 	for _, ua := range []string{"", "custom/1"} {
-		c, err := New(Options{BaseURL: srv.URL + "/", UserAgent: ua})
+		c, err := New(Options{BaseURL: e.srv.URL + "/", UserAgent: ua})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,20 +266,22 @@ func TestNewValidatesOptions(t *testing.T) {
 func TestSecretsAreNeverRead(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			e := newModeEnv(t, m, balenasim.Options{})
 			var mu sync.Mutex
 			var bodies strings.Builder
-			e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				rec := httptest.NewRecorder()
-				e.sim.ServeHTTP(rec, r)
-				mu.Lock()
-				bodies.Write(rec.Body.Bytes())
-				mu.Unlock()
-				for k, v := range rec.Header() {
-					w.Header()[k] = v
-				}
-				w.WriteHeader(rec.Code)
-				w.Write(rec.Body.Bytes())
+			e := newModeEnv(t, m, balenasim.Options{}, func(srv *http.Server) {
+				sim := srv.Handler
+				srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					rec := httptest.NewRecorder()
+					sim.ServeHTTP(rec, r)
+					mu.Lock()
+					bodies.Write(rec.Body.Bytes())
+					mu.Unlock()
+					for k, v := range rec.Header() {
+						w.Header()[k] = v
+					}
+					w.WriteHeader(rec.Code)
+					w.Write(rec.Body.Bytes())
+				})
 			})
 			s := e.session(t, balenasim.DemoEmail)
 			page, err := s.ListKeys(ctx(t), KeyQuery{})

@@ -11,40 +11,6 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-// findKey is the stand-in's record of the key with this secret.
-func (e *env) findKey(t testing.TB, secret string) balenasim.KeyRecord {
-	t.Helper()
-	for _, k := range e.sim.Keys() {
-		if k.Secret == secret {
-			return k
-		}
-	}
-	t.Fatalf("no key with the secret returned")
-	return balenasim.KeyRecord{}
-}
-
-func (e *env) fleetID(t testing.TB, slug string) int64 {
-	t.Helper()
-	for _, k := range e.sim.Keys() {
-		if k.FleetSlug == slug {
-			return k.FleetID
-		}
-	}
-	t.Fatalf("no fleet %q", slug)
-	return 0
-}
-
-func (e *env) deviceID(t testing.TB, name string) int64 {
-	t.Helper()
-	for _, k := range e.sim.Keys() {
-		if k.DeviceName == name {
-			return k.DeviceID
-		}
-	}
-	t.Fatalf("no device %q", name)
-	return 0
-}
-
 func TestCreateKeys(t *testing.T) {
 	for _, p := range profiles {
 		t.Run(string(p), func(t *testing.T) {
@@ -65,7 +31,7 @@ func TestCreateKeys(t *testing.T) {
 					return s.CreateProvisioningKey(ctx(t), e.fleetID(t, "acme/lab"), NewKey{Name: "lab", Description: "for CI", ExpiryDate: &expiry})
 				}, balenasim.KindProvisioning, "acme/lab", "application"},
 				{"device", func() (string, error) {
-					return s.CreateDeviceKey(ctx(t), e.deviceID(t, "bench-1"), NewKey{Name: "bench", Description: "for CI", ExpiryDate: &expiry})
+					return s.CreateDeviceKey(ctx(t), e.device(t, "bench-1").DeviceID, NewKey{Name: "bench", Description: "for CI", ExpiryDate: &expiry})
 				}, balenasim.KindDevice, "bench-1", "device"},
 			}
 			for _, tt := range tests {
