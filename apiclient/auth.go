@@ -55,13 +55,13 @@ func (c *Client) Ping(ctx context.Context) error {
 func (s *Session) WhoAmI(ctx context.Context) (Identity, error) {
 	const op = "whoami"
 	var w struct {
-		ID          int64   `json:"id"`
-		ActorType   string  `json:"actorType"`
-		ActorTypeID int64   `json:"actorTypeId"`
-		Username    string  `json:"username"`
-		Email       *string `json:"email"`
-		Slug        string  `json:"slug"`
-		UUID        string  `json:"uuid"`
+		ID          int64  `json:"id"`
+		ActorType   string `json:"actorType"`
+		ActorTypeID int64  `json:"actorTypeId"`
+		Username    string `json:"username"`
+		Email       string `json:"email"` // null stays ""
+		Slug        string `json:"slug"`
+		UUID        string `json:"uuid"`
 	}
 	if err := s.get(ctx, op, "/actor/v1/whoami", "", &w); err != nil {
 		return Identity{}, err
@@ -71,10 +71,7 @@ func (s *Session) WhoAmI(ctx context.Context) (Identity, error) {
 	}
 	id := Identity{
 		ActorID: w.ID, ActorType: w.ActorType, ActorTypeID: w.ActorTypeID,
-		Username: w.Username, Slug: w.Slug, UUID: w.UUID,
-	}
-	if w.Email != nil {
-		id.Email = *w.Email
+		Username: w.Username, Email: w.Email, Slug: w.Slug, UUID: w.UUID,
 	}
 	s.remember(id)
 	return id, nil
@@ -92,18 +89,14 @@ type User struct {
 func (s *Session) User(ctx context.Context) (User, error) {
 	const op = "user whoami"
 	var w struct {
-		ID       int64   `json:"id"`
-		Username string  `json:"username"`
-		Email    *string `json:"email"`
+		ID       int64  `json:"id"`
+		Username string `json:"username"`
+		Email    string `json:"email"`
 	}
 	if err := s.get(ctx, op, "/user/v1/whoami", "", &w); err != nil {
 		return User{}, err
 	}
-	u := User{ID: w.ID, Username: w.Username}
-	if w.Email != nil {
-		u.Email = *w.Email
-	}
-	return u, nil
+	return User{ID: w.ID, Username: w.Username, Email: w.Email}, nil
 }
 
 // RefreshToken returns a new session token. With the password it also

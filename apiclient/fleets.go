@@ -8,8 +8,9 @@ import (
 // Fleets, devices and their actors: what the portal needs to offer owners
 // in forms and to tell key kinds apart where actor cannot be read.
 
-// fleetRow and deviceRow read an actor reference in either of balena's
-// shapes ({"__id": N} in v7, a number in v6).
+// fleetRow and deviceRow read their references with actorRef, which takes
+// any foreign key in either of balena's shapes ({"__id": N} in v7, a
+// number in v6).
 type fleetRow struct {
 	ID      int64    `json:"id"`
 	AppName string   `json:"app_name"`
@@ -20,7 +21,7 @@ type fleetRow struct {
 type deviceRow struct {
 	ID         int64    `json:"id"`
 	UUID       string   `json:"uuid"`
-	DeviceName *string  `json:"device_name"`
+	DeviceName string   `json:"device_name"`
 	Fleet      actorRef `json:"belongs_to__application"`
 	Actor      actorRef `json:"actor"`
 }
@@ -88,10 +89,7 @@ func (s *Session) devices(ctx context.Context, op, filter string) ([]Device, err
 	}
 	devices := make([]Device, len(rows))
 	for i, r := range rows {
-		devices[i] = Device{ID: r.ID, UUID: r.UUID, FleetID: r.Fleet.ID, ActorID: r.Actor.ID}
-		if r.DeviceName != nil {
-			devices[i].DeviceName = *r.DeviceName
-		}
+		devices[i] = Device{ID: r.ID, UUID: r.UUID, DeviceName: r.DeviceName, FleetID: r.Fleet.ID, ActorID: r.Actor.ID}
 	}
 	return devices, nil
 }

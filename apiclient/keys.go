@@ -16,23 +16,21 @@ var (
 	keyFieldsAndActor = []string{"id", "name", "description", "created_at", "expiry_date", "is_of__actor"}
 )
 
-// keyRow is an api_key row as balena sends it.
+// keyRow is an api_key row as balena sends it. A null name or description
+// decodes as "".
 type keyRow struct {
 	ID          int64      `json:"id"`
-	Name        *string    `json:"name"`
-	Description *string    `json:"description"`
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiryDate  *time.Time `json:"expiry_date"`
 	Actor       actorRef   `json:"is_of__actor"`
 }
 
 func (r keyRow) key() APIKey {
-	k := APIKey{ID: r.ID, CreatedAt: r.CreatedAt, ExpiryDate: r.ExpiryDate, Owner: Owner{ActorID: r.Actor.ID}}
-	if r.Name != nil {
-		k.Name = *r.Name
-	}
-	if r.Description != nil {
-		k.Description = *r.Description
+	k := APIKey{
+		ID: r.ID, Name: r.Name, Description: r.Description, CreatedAt: r.CreatedAt, ExpiryDate: r.ExpiryDate,
+		Owner: Owner{ActorID: r.Actor.ID},
 	}
 	if r.Actor.Row != nil {
 		k.Kind, k.Owner = r.Actor.Row.owner()

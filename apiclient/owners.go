@@ -39,9 +39,9 @@ type actorRow struct {
 		Slug string `json:"slug"`
 	} `json:"is_of__application"`
 	Devices []struct {
-		ID         int64   `json:"id"`
-		UUID       string  `json:"uuid"`
-		DeviceName *string `json:"device_name"`
+		ID         int64  `json:"id"`
+		UUID       string `json:"uuid"`
+		DeviceName string `json:"device_name"`
 	} `json:"is_of__device"`
 }
 
@@ -90,10 +90,7 @@ func (r *actorRow) owner() (KeyKind, Owner) {
 		return KindProvisioning, o
 	case len(r.Devices) > 0:
 		d := r.Devices[0]
-		o.DeviceID, o.DeviceUUID = d.ID, d.UUID
-		if d.DeviceName != nil {
-			o.DeviceName = *d.DeviceName
-		}
+		o.DeviceID, o.DeviceUUID, o.DeviceName = d.ID, d.UUID, d.DeviceName
 		return KindDevice, o
 	}
 	return "", o
