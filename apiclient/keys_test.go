@@ -154,6 +154,8 @@ func TestListKeys(t *testing.T) {
 			return k.Kind == balenasim.KindDevice && k.FleetSlug == "acme/plant-3"
 		}},
 		{"unknown fleet", KeyQuery{FleetSlug: "acme/nowhere"}, func(balenasim.KeyRecord) bool { return false }},
+		{"fleet slug with quotes", KeyQuery{FleetSlug: "acme/plant-3' or '1' eq '1"}, func(balenasim.KeyRecord) bool { return false }},
+		{"device uuid with quotes", KeyQuery{DeviceUUID: gw17 + "') or (1 eq 1"}, func(balenasim.KeyRecord) bool { return false }},
 		{"device", KeyQuery{DeviceUUID: gw17}, func(k balenasim.KeyRecord) bool { return k.DeviceUUID == gw17 }},
 		{"text in name, any case", KeyQuery{Text: "PROV"}, func(k balenasim.KeyRecord) bool {
 			return strings.Contains(lower(k.Name), "prov") || strings.Contains(lower(k.Description), "prov")
