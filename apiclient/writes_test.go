@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,12 @@ func TestCreateKeyErrors(t *testing.T) {
 		{"unknown fleet", func() (string, error) { return s.CreateProvisioningKey(ctx(t), 99999, NewKey{}) }, CodeUpstream, "Internal Server Error"},
 		{"unknown device", func() (string, error) { return s.CreateDeviceKey(ctx(t), 99999, NewKey{}) }, CodeUpstream, "Internal Server Error"},
 		{"signed out", func() (string, error) { return e.c.As("").CreateDeviceKey(ctx(t), 1, NewKey{}) }, CodeUnauthorized, ""},
+		// The portal never picks a key's value, but balena lets callers do
+		// so for device keys, and a taken value is its only 409.
+		{"taken value", func() (string, error) {
+			return s.create(ctx(t), "create device key", fmt.Sprintf("/api-key/device/%d/device-key", e.device(t, "bench-1").DeviceID),
+				map[string]any{"apiKey": userKey})
+		}, CodeConflict, `"key" must be unique.`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
