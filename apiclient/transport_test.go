@@ -114,9 +114,9 @@ func TestRateLimited(t *testing.T) {
 	t.Run("Retry-After within the deadline", func(t *testing.T) {
 		e := newEnv(t, balenasim.Options{})
 		s := e.session(t, balenasim.DemoEmail)
-		// Every other request is refused; the refused ones are retried
+		// Some requests are refused; the refused ones are retried
 		// after the second balena asked for.
-		e.sim.SetFaults(balenasim.Faults{RateLimitRate: 0.5, RetryAfter: time.Second, Seed: 6, Routes: []string{whoamiRoute}})
+		e.sim.SetFaults(balenasim.Faults{RateLimitRate: 0.3, RetryAfter: time.Second, Seed: 6, Routes: []string{whoamiRoute}})
 		start := time.Now()
 		for e.sim.Counters().GetStatus(whoamiRoute, 429) == 0 {
 			if _, err := s.WhoAmI(ctx(t)); err != nil {
