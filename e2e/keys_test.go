@@ -350,6 +350,8 @@ func TestCreateUserAndDeviceKeys(t *testing.T) {
 		must(t, err)
 		must(t, page.GetByLabel("Expiry date").Fill("2031-06-30"))
 		must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
+		// The stand-in knows the secret once the answer is on the page.
+		must(t, expect.Locator(page.GetByLabel("Your new key")).ToBeVisible())
 		must(t, expect.Locator(page.GetByLabel("Your new key")).ToHaveValue(secretOf(env, c.name)))
 		must(t, expect.Locator(page.Locator(".created")).ToContainText("expires on 30 June 2031"))
 		if status := whoami(t, env, secretOf(env, c.name)); status != http.StatusOK {
@@ -377,6 +379,7 @@ func TestFreshSignInPromptFinishesTheCreation(t *testing.T) {
 	checkA11y(t, page, "password prompt")
 	must(t, page.GetByLabel("Password").Fill(balenasim.DemoPassword))
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Confirm and create key"}).Click())
+	must(t, expect.Locator(page.GetByLabel("Your new key")).ToBeVisible())
 	must(t, expect.Locator(page.GetByLabel("Your new key")).ToHaveValue(secretOf(env, "needs a fresh sign-in")))
 }
 

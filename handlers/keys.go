@@ -75,6 +75,15 @@ func (h keys) returnTo(c echo.Context) string {
 	return parseKeyFilter(u.Query()).url(base)
 }
 
+// mayChange refuses a change that balena would refuse this session anyway
+// (API-key sessions may not PATCH or DELETE keys), before asking balena.
+func (h keys) mayChange(c echo.Context) error {
+	if !currentUser(c).CanChangeKeys {
+		return echo.NewHTTPError(http.StatusForbidden, "You signed in with an API key, and balena does not let API keys change or revoke keys. Sign in with your password or a session token to do that.")
+	}
+	return nil
+}
+
 // writeFailed explains a refused change. balena answers 401 both for a dead
 // token and for a change the token may not make; only the first ends the
 // session, so a second question tells them apart.

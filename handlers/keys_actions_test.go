@@ -305,3 +305,34 @@ func TestUnwritableAuditFileStopsStartWithItsName(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestAPIKeySessionCannotChangeKeys(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	name := "read-only-session"
+	rec, _ := env.Sim.CreateKey(balenasim.NewKey{Kind: balenasim.KindUser, Owner: balenasim.DemoEmail, Name: &name})
+	b := newBrowser(t, env)
+	list := b.submit(b.get("/signin"), "#signin-token", map[string]string{"token": rec.Secret})
+	if list.doc.Find("table.keys tbody tr").Length() == 0 {
+		t.Fatalf("no keys listed:\n%s", list.body)
+	}
+	if n := list.doc.Find("details.row-menu, #bulk, td.select").Length(); n != 0 {
+		t.Errorf("%d change controls offered to an API-key session", n)
+	}
+	id := strconv.FormatInt(rec.ID, 10)
+	env.Sim.ResetCounters()
+	for _, path := range []string{"/keys/" + id + "/expire", "/keys/" + id + "/revoke", "/keys/" + id + "/edit", "/keys/" + id + "/rotate"} {
+		p := b.post(path, formWithCSRF(list, "name", "x", "grace", "now", "expiry", "never"))
+		if p.status != http.StatusForbidden || !strings.Contains(p.doc.Find("main").Text(), "API key") {
+			t.Errorf("%s: %d %q", path, p.status, p.doc.Find("main p").First().Text())
+		}
+	}
+	bulk := formWithCSRF(list, "action", "revoke")
+	bulk["id"] = []string{id}
+	if p := b.post("/keys/bulk", bulk); p.status != http.StatusForbidden {
+		t.Errorf("bulk: %d", p.status)
+	}
+	c := env.Sim.Counters()
+	if n := c.Get("PATCH /v7/api_key(id)") + c.Get("DELETE /v7/api_key(id)") + c.Get("GET /v7/api_key(id)"); n != 0 {
+		t.Errorf("balena was asked %d times: %v", n, c.ByRoute)
+	}
+}

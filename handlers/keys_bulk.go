@@ -28,6 +28,9 @@ const (
 // first post asks for confirmation; the confirmed one acts and reports
 // every key that failed.
 func (h keys) bulk(c echo.Context) error {
+	if err := h.mayChange(c); err != nil {
+		return err
+	}
 	action := c.FormValue("action")
 	verb, done := map[string]string{"expire": "Expire", "revoke": "Revoke"}[action], map[string]string{"expire": "Expired", "revoke": "Revoked"}[action]
 	if verb == "" {
@@ -129,15 +132,21 @@ func (h keys) applyBulk(c echo.Context, action string, targets []apiclient.APIKe
 	now := h.now().UTC()
 	errs := make([]error, len(targets))
 	h.each(c.Request().Context(), len(targets), func(ctx context.Context, i int) {
-		k := targets[i]
 		if action == "revoke" {
-			errs[i] = api.DeleteKey(ctx, k.ID)
-			h.audit(c, "revoke", k, []slog.Attr{slog.Bool("bulk", true)}, errs[i])
-			return
+			errs[i] = api.DeleteKey(ctx, targets[i].ID)
+		} else {
+			errs[i] = api.UpdateKey(ctx, targets[i].ID, apiclient.KeyUpdate{ExpiryDate: &now})
 		}
-		errs[i] = api.UpdateKey(ctx, k.ID, apiclient.KeyUpdate{ExpiryDate: &now})
-		h.audit(c, "expire", k, []slog.Attr{slog.Bool("bulk", true), slog.String("old_expiry", optTime(k.ExpiryDate)), slog.String("new_expiry", optTime(&now))}, errs[i])
 	})
+	// Audited afterwards, in order: the request's context is not for
+	// concurrent use.
+	for i, k := range targets {
+		change := []slog.Attr{slog.Bool("bulk", true)}
+		if action == "expire" {
+			change = append(change, slog.String("old_expiry", optTime(k.ExpiryDate)), slog.String("new_expiry", optTime(&now)))
+		}
+		h.audit(c, action, k, change, errs[i])
+	}
 	var failures []views.BulkFailure
 	for i, err := range errs {
 		if err != nil {

@@ -33,6 +33,9 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 
 // update saves what changed and goes back to the keys page.
 func (h keys) update(c echo.Context) error {
+	if err := h.mayChange(c); err != nil {
+		return err
+	}
 	k, err := h.loadKey(c)
 	if err != nil {
 		return err

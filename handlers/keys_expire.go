@@ -37,6 +37,9 @@ func (h keys) setExpiry(c echo.Context) error {
 // changeExpiry applies one expiry change and answers with the updated row
 // (htmx) or by going back to the view the action came from.
 func (h keys) changeExpiry(c echo.Context, action string, expiry *time.Time, done string) error {
+	if err := h.mayChange(c); err != nil {
+		return err
+	}
 	k, err := h.loadKey(c)
 	if err != nil {
 		return err
@@ -49,7 +52,7 @@ func (h keys) changeExpiry(c echo.Context, action string, expiry *time.Time, don
 	k.ExpiryDate = expiry
 	if isHTMX(c) {
 		ret := h.returnTo(c)
-		return render(c, http.StatusOK, views.KeyRowFragment(h.row(k, currentUser(c).Identity, h.now(), ret), csrfToken(c), ret))
+		return render(c, http.StatusOK, views.KeyRowFragment(h.row(k, currentUser(c).Identity, h.now(), ret), csrfToken(c), ret, true))
 	}
 	h.flash.set(c, views.Flash{Kind: "success", Text: done + " " + keyLabel(k) + "."})
 	return c.Redirect(http.StatusSeeOther, h.returnTo(c))

@@ -78,7 +78,8 @@ func (h keys) list(c echo.Context) error {
 func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclient.KeyPage) views.KeyResults {
 	now := h.now()
 	base := h.url(routeKeys)
-	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base), BulkURL: h.url(routeKeyBulk)}
+	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base), BulkURL: h.url(routeKeyBulk),
+		CanChange: u.CanChangeKeys}
 	r.ExportCSV, r.ExportJSON = h.exportURL(f, "csv"), h.exportURL(f, "json")
 	r.Pages = (page.Total + f.PerPage - 1) / f.PerPage
 	if len(page.Keys) > 0 {
@@ -105,6 +106,9 @@ func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclien
 		field apiclient.SortField
 	}{{"Name", apiclient.SortName}, {"Kind", ""}, {"Owner", ""}, {"Description", ""},
 		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"Actions", ""}} {
+		if col.label == "Actions" && !r.CanChange {
+			continue
+		}
 		v := views.Column{Label: col.label}
 		if col.field != "" {
 			g := f

@@ -27,6 +27,9 @@ func (h keys) confirmRevoke(c echo.Context) error {
 
 // revoke deletes a key. balena refuses it from that moment.
 func (h keys) revoke(c echo.Context) error {
+	if err := h.mayChange(c); err != nil {
+		return err
+	}
 	k, err := h.loadKey(c)
 	if err != nil {
 		return err

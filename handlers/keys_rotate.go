@@ -57,6 +57,9 @@ func (h keys) rotatePage(c echo.Context, status int, k apiclient.APIKey, grace s
 // grace period. The new secret is shown even if retiring the old key fails,
 // since it already exists and would otherwise be lost.
 func (h keys) rotate(c echo.Context) error {
+	if err := h.mayChange(c); err != nil {
+		return err
+	}
 	k, err := h.loadKey(c)
 	if err != nil {
 		return err
@@ -74,9 +77,6 @@ func (h keys) rotate(c echo.Context) error {
 		expiry = k.ExpiryDate
 	} else {
 		expiry, _ = f.expiry(now, false)
-	}
-	if k.Kind == apiclient.KindUser && currentUser(c).APIKey {
-		return echo.NewHTTPError(http.StatusForbidden, "A session signed in with an API key cannot create user keys, so it cannot rotate one. Sign in with your password.")
 	}
 	if len(f.Errors) > 0 && f.Errors["password"] == "" {
 		return h.rotatePage(c, http.StatusUnprocessableEntity, k, grace, f, nil)
@@ -130,9 +130,6 @@ func (h keys) refreshWithPassword(c echo.Context, password string) error {
 	if err != nil {
 		return err
 	}
-	u.Token = token
-	if claims, ok := apiclient.ParseClaims(token); ok {
-		u.Expires = claims.Expires
-	}
+	u.setToken(token, h.now())
 	return h.sessions.save(c, u)
 }

@@ -54,6 +54,7 @@ type KeyResults struct {
 	BulkURL    string
 	ExportCSV  string
 	ExportJSON string
+	CanChange  bool // false: no selection, bulk bar or row menus (API-key sessions)
 }
 
 // Column is a table header; sortable ones link to their sort.
