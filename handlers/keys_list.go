@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,8 +124,10 @@ func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclien
 		}
 		r.Columns = append(r.Columns, v)
 	}
+	links := h.rowLinks(r.Return)
+	r.Rows = make([]views.KeyRow, 0, len(page.Keys))
 	for _, k := range page.Keys {
-		r.Rows = append(r.Rows, h.row(k, u.Identity, now, r.Return))
+		r.Rows = append(r.Rows, links.row(k, u.Identity, now))
 	}
 	return r
 }
@@ -132,17 +135,35 @@ func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclien
 // soon is how close an expiry must be to be shown as a warning.
 const soon = 7 * 24 * time.Hour
 
+// rowLinks are the URLs of a row's actions with the key id left open:
+// reversing five routes for each of a hundred rows was a measurable share
+// of a page's CPU.
+type rowLinks struct {
+	edit, rotate, revoke, expire, clear string
+	revokeQuery                         string // "?return=<this view>"
+}
+
+const idSlot = "{id}"
+
+func (h keys) rowLinks(view string) rowLinks {
+	return rowLinks{
+		edit: h.url(routeKeyEdit, idSlot), rotate: h.url(routeKeyRotate, idSlot), revoke: h.url(routeKeyRevoke, idSlot),
+		expire: h.url(routeKeyExpire, idSlot), clear: h.url(routeKeyExpiry, idSlot),
+		revokeQuery: "?" + url.Values{"return": {view}}.Encode(),
+	}
+}
+
 // row formats one key for the table, with the URLs of its actions.
-func (h keys) row(k apiclient.APIKey, me apiclient.Identity, now time.Time, view string) views.KeyRow {
+func (l rowLinks) row(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
 	row := keyRow(k, me, now)
-	row.EditURL = h.url(routeKeyEdit, k.ID)
-	row.RotateURL = h.url(routeKeyRotate, k.ID)
-	row.RevokeURL = h.url(routeKeyRevoke, k.ID) + "?" + url.Values{"return": {view}}.Encode()
+	id := strconv.FormatInt(k.ID, 10)
+	at := func(tmpl string) string { return strings.Replace(tmpl, idSlot, id, 1) }
+	row.EditURL, row.RotateURL, row.RevokeURL = at(l.edit), at(l.rotate), at(l.revoke)+l.revokeQuery
 	if !k.Expired(now) {
-		row.ExpireURL = h.url(routeKeyExpire, k.ID)
+		row.ExpireURL = at(l.expire)
 	}
 	if k.ExpiryDate != nil {
-		row.ClearURL = h.url(routeKeyExpiry, k.ID)
+		row.ClearURL = at(l.clear)
 	}
 	return row
 }

@@ -228,3 +228,24 @@ func TestFleetListIsReusedForAMinute(t *testing.T) {
 		t.Errorf("another session reused this one's fleets (%d fetches, want 2)", fleets())
 	}
 }
+
+func TestPagesAreCompressedAndSmallAnswersAreNot(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	raw := &http.Client{Jar: b.http.Jar, Transport: &http.Transport{DisableCompression: true}}
+	get := func(path string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, env.URL+path, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		res, err := raw.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	if res := get("/keys"); res.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(strings.Join(res.Header.Values("Vary"), ","), "Accept-Encoding") {
+		t.Errorf("/keys: Content-Encoding %q, Vary %v", res.Header.Get("Content-Encoding"), res.Header.Values("Vary"))
+	}
+	if res := get("/healthz"); res.Header.Get("Content-Encoding") != "" {
+		t.Errorf("/healthz (3 bytes) was compressed")
+	}
+}

@@ -4,6 +4,8 @@
 package static
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -11,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -20,19 +23,28 @@ const Prefix = "/static/"
 //go:embed app.css app.js favicon.svg vendor/htmx.min.js
 var files embed.FS
 
-// hashes maps each file name to the first 12 hex digits of its SHA-256.
-var hashes = func() map[string]string {
-	m := map[string]string{}
+// hashes maps each file name to the first 12 hex digits of its SHA-256,
+// and gzipped to its content compressed once, at the best level, so that
+// no request pays for compressing a file that never changes.
+var hashes, gzipped = func() (map[string]string, map[string][]byte) {
+	h, z := map[string]string{}, map[string][]byte{}
 	_ = fs.WalkDir(files, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		b, _ := files.ReadFile(p)
 		sum := sha256.Sum256(b)
-		m[p] = hex.EncodeToString(sum[:])[:12]
+		h[p] = hex.EncodeToString(sum[:])[:12]
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		_, _ = zw.Write(b)
+		_ = zw.Close()
+		if buf.Len() < len(b) {
+			z[p] = buf.Bytes()
+		}
 		return nil
 	})
-	return m
+	return h, z
 }()
 
 // URL returns the versioned URL of the named file, e.g.
@@ -69,10 +81,27 @@ func Handler() http.Handler {
 		}
 		w.Header().Set("Content-Type", mime.TypeByExtension(path.Ext(name)))
 		w.Header().Set("ETag", `"`+cur+`"`)
+		w.Header().Set("Vary", "Accept-Encoding")
 		if r.Header.Get("If-None-Match") == `"`+cur+`"` {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
+		if z, ok := gzipped[name]; ok && acceptsGzip(r) {
+			w.Header().Set("Content-Encoding", "gzip")
+			b = z
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		_, _ = w.Write(b)
 	})
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,9 @@
 package static
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,5 +46,24 @@ func TestUnknownFilesAre404(t *testing.T) {
 		if rec := get(t, p); rec.Code != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", p, rec.Code)
 		}
+	}
+}
+
+func TestFilesAreServedPrecompressed(t *testing.T) {
+	plain := get(t, URL("vendor/htmx.min.js"))
+	zipped := get(t, URL("vendor/htmx.min.js"), "Accept-Encoding", "br, gzip;q=0.9")
+	if zipped.Header().Get("Content-Encoding") != "gzip" || zipped.Body.Len() >= plain.Body.Len()/2 {
+		t.Errorf("gzip: %q, %d bytes against %d", zipped.Header().Get("Content-Encoding"), zipped.Body.Len(), plain.Body.Len())
+	}
+	zr, err := gzip.NewReader(zipped.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unzipped, _ := io.ReadAll(zr)
+	if !bytes.Equal(unzipped, plain.Body.Bytes()) {
+		t.Error("the compressed file is not the file")
+	}
+	if refused := get(t, URL("app.css"), "Accept-Encoding", "gzip;q=0"); refused.Header().Get("Content-Encoding") != "" {
+		t.Error("gzip sent though the client refused it")
 	}
 }
