@@ -445,3 +445,23 @@ func TestEveryPageIsAccessible(t *testing.T) {
 		checkA11y(t, page, path)
 	}
 }
+
+func TestRowActionsWorkWithoutJavaScript(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env, playwright.BrowserNewContextOptions{JavaScriptEnabled: playwright.Bool(false)})
+	goTo(t, page, env.URL+"/keys?kind=user&status=active&sort=name")
+	row := page.Locator("tbody tr").First()
+	name, err := row.Locator("td.name").TextContent()
+	must(t, err)
+	name = strings.TrimSpace(name)
+	must(t, row.Locator("summary").Click())
+	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Expired “" + name + "”."))
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?kind=user&sort=name&status=active$`)))
+
+	goTo(t, page, env.URL+"/keys?kind=user&status=expired&sort=name&q="+url.QueryEscape(name))
+	row = page.Locator("tbody tr").First()
+	must(t, row.Locator("summary").Click())
+	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Clear expiry"}).Click())
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Cleared the expiry of “" + name + "”."))
+}
