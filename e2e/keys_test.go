@@ -456,12 +456,12 @@ func TestRowActionsWorkWithoutJavaScript(t *testing.T) {
 	name = strings.TrimSpace(name)
 	must(t, row.Locator("summary").Click())
 	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
-	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Expired “" + name + "”."))
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Expired “"+name+"”."))
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?kind=user&sort=name&status=active$`)))
 
 	goTo(t, page, env.URL+"/keys?kind=user&status=expired&sort=name&q="+url.QueryEscape(name))
 	row = page.Locator("tbody tr").First()
 	must(t, row.Locator("summary").Click())
 	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Clear expiry"}).Click())
-	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Cleared the expiry of “" + name + "”."))
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Cleared the expiry of “"+name+"”."))
 }
