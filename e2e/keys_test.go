@@ -465,3 +465,40 @@ func TestRowActionsWorkWithoutJavaScript(t *testing.T) {
 	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Clear expiry"}).Click())
 	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Cleared the expiry of “"+name+"”."))
 }
+
+func TestEditNameAndDescriptionInPlace(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys?kind=user&sort=name")
+	row := page.Locator("tbody tr").First()
+	id, err := row.GetAttribute("data-key-id")
+	must(t, err)
+	this := page.Locator(`tr[data-key-id="` + id + `"]`)
+	old, err := this.Locator("td.name").TextContent()
+	must(t, err)
+
+	must(t, this.Locator("summary").Click())
+	must(t, this.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Edit"}).Click())
+	name := this.GetByLabel("Name")
+	must(t, expect.Locator(name).ToBeFocused())
+	checkA11y(t, page, "editing in place")
+	must(t, name.Fill(""))
+	must(t, this.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Save"}).Click())
+	must(t, expect.Locator(this.GetByText("A user key needs a name")).ToBeVisible())
+
+	// Escape gives the row back unchanged.
+	must(t, this.GetByLabel("Name").Press("Escape"))
+	must(t, expect.Locator(this.Locator("td.name")).ToHaveText(strings.TrimSpace(old)))
+
+	must(t, this.Locator("summary").Click())
+	must(t, this.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Edit"}).Click())
+	must(t, this.GetByLabel("Name").Fill("renamed in place"))
+	must(t, this.GetByLabel("Description").Fill("edited without leaving the table"))
+	must(t, this.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Save"}).Click())
+	must(t, expect.Locator(this.Locator("td.name")).ToHaveText("renamed in place"))
+	must(t, expect.Locator(this.Locator("td.description")).ToHaveText("edited without leaving the table"))
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?kind=user&sort=name$`)))
+	if secretOf(env, "renamed in place") == "" {
+		t.Error("balena did not get the new name")
+	}
+}

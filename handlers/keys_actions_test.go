@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -335,4 +336,29 @@ func TestAPIKeySessionCannotChangeKeys(t *testing.T) {
 	if n := c.Get("PATCH /v7/api_key(id)") + c.Get("DELETE /v7/api_key(id)") + c.Get("GET /v7/api_key(id)"); n != 0 {
 		t.Errorf("balena was asked %d times: %v", n, c.ByRoute)
 	}
+}
+
+func TestInPlaceEditAnswersWithRows(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	k := someKey(t, env, b, "device")
+	id := strconv.FormatInt(k.ID, 10)
+	editor := b.get("/keys/"+id+"/edit?return=%2Fkeys%3Fkind%3Ddevice", "HX-Request", "true")
+	// A bare <tr> is what htmx swaps in; an HTML parser would drop it
+	// outside a table, so this reads the text.
+	if !strings.HasPrefix(editor.body, `<tr data-key-id="`+id+`" class="editing">`) || !strings.Contains(editor.body, `<form class="inline-edit"`) {
+		t.Fatalf("htmx edit is not a row editor:\n%s", editor.body)
+	}
+	saved := b.post("/keys/"+id+"/edit", url.Values{"name": {"device renamed"}, "description": {""}, "expiry": {"keep"}, "return": {"/keys?kind=device"}},
+		"HX-Request", "true", "X-CSRF-Token", csrfOf(b, env))
+	if saved.status != 200 || !strings.HasPrefix(saved.body, `<tr data-key-id="`+id+`">`) || !strings.Contains(saved.body, `<td class="name">device renamed</td>`) {
+		t.Errorf("save in place: %d\n%s", saved.status, saved.body)
+	}
+	if p := b.get("/keys/" + id + "/row?return=%2Fkeys%3Fkind%3Ddevice"); !strings.HasSuffix(p.url, "/keys?kind=device") {
+		t.Errorf("the bare row URL without htmx should go back to the view, went to %s", p.url)
+	}
+}
+
+// csrfOf is the CSRF token of a fresh keys page.
+func csrfOf(b *browser, env *portaltest.Env) string {
+	return b.get("/keys").doc.Find("input[name=_csrf]").First().AttrOr("value", "")
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,15 +21,43 @@ func (h keys) edit(c echo.Context) error {
 	return h.editPage(c, http.StatusOK, k, f, views.Flash{})
 }
 
+// editPage shows the edit form: in the row itself for htmx, else as a page.
 func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm, flash views.Flash) error {
+	ret := h.returnTo(c)
+	row := keyRow(k, currentUser(c).Identity, h.now())
+	if isHTMX(c) {
+		return render(c, status, views.KeyEditRowFragment(views.KeyEditRow{
+			Key: row, Action: h.url(routeKeyUpdate, k.ID), RowURL: h.url(routeKeyRow, k.ID) + "?" + url.Values{"return": {ret}}.Encode(),
+			Return: ret, Form: f.view(), Flash: flash, Colspan: 8,
+		}))
+	}
 	return render(c, status, views.KeyEditPage(views.KeyEdit{
 		Page:      h.page(c, "Edit key"),
 		Action:    h.url(routeKeyUpdate, k.ID),
-		Key:       keyRow(k, currentUser(c).Identity, h.now()),
+		Key:       row,
 		Form:      f.view(),
 		Flash:     flash,
-		CancelURL: h.url(routeKeys),
+		CancelURL: ret,
 	}))
+}
+
+// showRow answers with a key's row as the table shows it: what Cancel in
+// the in-place editor swaps back in.
+func (h keys) showRow(c echo.Context) error {
+	if !isHTMX(c) {
+		return c.Redirect(http.StatusSeeOther, h.returnTo(c))
+	}
+	k, err := h.loadKey(c)
+	if err != nil {
+		return err
+	}
+	return h.renderRow(c, k)
+}
+
+// renderRow is the htmx answer to a change of one key: its new row.
+func (h keys) renderRow(c echo.Context, k apiclient.APIKey) error {
+	ret := h.returnTo(c)
+	return render(c, http.StatusOK, views.KeyRowFragment(h.rowLinks(ret).row(k, currentUser(c).Identity, h.now()), currentUser(c).CanChangeKeys))
 }
 
 // update saves what changed and goes back to the keys page.
@@ -63,8 +92,11 @@ func (h keys) update(c echo.Context) error {
 		change = append(change, slog.String("old_expiry", optTime(k.ExpiryDate)), slog.String("new_expiry", optTime(expiry)))
 	}
 	if len(change) == 0 {
+		if isHTMX(c) {
+			return h.renderRow(c, k)
+		}
 		h.flash.set(c, views.Flash{Kind: "info", Text: "Nothing changed in " + keyLabel(k) + "."})
-		return c.Redirect(http.StatusSeeOther, h.url(routeKeys))
+		return c.Redirect(http.StatusSeeOther, h.returnTo(c))
 	}
 	err = h.api(c).UpdateKey(c.Request().Context(), k.ID, u)
 	h.audit(c, "update", k, change, err)
@@ -75,7 +107,13 @@ func (h keys) update(c echo.Context) error {
 		p := describe(err)
 		return h.editPage(c, p.Status, k, f, views.Flash{Kind: "error", Text: "Nothing was saved. " + p.Message})
 	}
-	k.Name = f.Name
+	k.Name, k.Description = f.Name, f.Description
+	if !keep {
+		k.ExpiryDate = expiry
+	}
+	if isHTMX(c) {
+		return h.renderRow(c, k)
+	}
 	h.flash.set(c, views.Flash{Kind: "success", Text: "Saved " + keyLabel(k) + "."})
-	return c.Redirect(http.StatusSeeOther, h.url(routeKeys))
+	return c.Redirect(http.StatusSeeOther, h.returnTo(c))
 }

@@ -51,8 +51,7 @@ func (h keys) changeExpiry(c echo.Context, action string, expiry *time.Time, don
 	}
 	k.ExpiryDate = expiry
 	if isHTMX(c) {
-		ret := h.returnTo(c)
-		return render(c, http.StatusOK, views.KeyRowFragment(h.rowLinks(ret).row(k, currentUser(c).Identity, h.now()), true))
+		return h.renderRow(c, k)
 	}
 	h.flash.set(c, views.Flash{Kind: "success", Text: done + " " + keyLabel(k) + "."})
 	return c.Redirect(http.StatusSeeOther, h.returnTo(c))

@@ -140,7 +140,7 @@ const soon = 7 * 24 * time.Hour
 // of a page's CPU.
 type rowLinks struct {
 	edit, rotate, revoke, expire, clear string
-	revokeQuery                         string // "?return=<this view>"
+	returnQuery                         string // "?return=<this view>"
 }
 
 const idSlot = "{id}"
@@ -149,7 +149,7 @@ func (h keys) rowLinks(view string) rowLinks {
 	return rowLinks{
 		edit: h.url(routeKeyEdit, idSlot), rotate: h.url(routeKeyRotate, idSlot), revoke: h.url(routeKeyRevoke, idSlot),
 		expire: h.url(routeKeyExpire, idSlot), clear: h.url(routeKeyExpiry, idSlot),
-		revokeQuery: "?" + url.Values{"return": {view}}.Encode(),
+		returnQuery: "?" + url.Values{"return": {view}}.Encode(),
 	}
 }
 
@@ -158,7 +158,7 @@ func (l rowLinks) row(k apiclient.APIKey, me apiclient.Identity, now time.Time) 
 	row := keyRow(k, me, now)
 	id := strconv.FormatInt(k.ID, 10)
 	at := func(tmpl string) string { return strings.Replace(tmpl, idSlot, id, 1) }
-	row.EditURL, row.RotateURL, row.RevokeURL = at(l.edit), at(l.rotate), at(l.revoke)+l.revokeQuery
+	row.EditURL, row.RotateURL, row.RevokeURL = at(l.edit)+l.returnQuery, at(l.rotate), at(l.revoke)+l.returnQuery
 	if !k.Expired(now) {
 		row.ExpireURL = at(l.expire)
 	}

@@ -11,6 +11,7 @@ const (
 	routeKeyNew       = "keys.new"
 	routeKeyCreate    = "keys.create"
 	routeKeyEdit      = "keys.edit"
+	routeKeyRow       = "keys.row"
 	routeKeyUpdate    = "keys.update"
 	routeKeyExpire    = "keys.expire"
 	routeKeyExpiry    = "keys.expiry"

@@ -42,6 +42,13 @@
   });
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;
+    // Escape in the in-place editor cancels it.
+    var editor = e.target.closest && e.target.closest("form.inline-edit");
+    if (editor) {
+      var cancel = editor.querySelector("[data-cancel]");
+      if (cancel) cancel.click();
+      return;
+    }
     var menu = e.target.closest && e.target.closest("details.row-menu");
     closeMenus(null);
     if (menu) menu.querySelector("summary").focus();
