@@ -11,7 +11,10 @@ import (
 )
 
 // health serves the probes an orchestrator polls; they need no sign-in.
-type health struct{ balena *apiclient.Client }
+type health struct {
+	balena   *apiclient.Client
+	sessions *sessionStore
+}
 
 func (h health) routes(e *echo.Echo) {
 	e.GET("/healthz", h.alive)
@@ -21,11 +24,14 @@ func (h health) routes(e *echo.Echo) {
 // alive answers as long as the process serves requests.
 func (h health) alive(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
 
-// ready answers 200 only while balena answers, so a load balancer stops
-// sending sign-ins to a portal that cannot complete them.
+// ready answers 200 only while balena and the session store answer, so a
+// load balancer stops sending people to a portal that cannot serve them.
 func (h health) ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
+	if err := h.sessions.ping(ctx); err != nil {
+		return c.String(http.StatusServiceUnavailable, "session store unreachable\n")
+	}
 	if err := h.balena.Ping(ctx); err != nil {
 		return c.String(http.StatusServiceUnavailable, "balena API unreachable\n")
 	}

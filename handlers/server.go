@@ -73,7 +73,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.handler = gz(e)
 
 	// Outside sign-in: probes and static files.
-	health{balena: balena}.routes(e)
+	health{balena: balena, sessions: sessions}.routes(e)
 	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()))
 
 	app := e.Group("", csrfProtection(cfg), s.loadSession)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -123,6 +124,9 @@ type sessionStore struct {
 	idle  time.Duration
 	log   *slog.Logger
 	close func() error
+	// ping tells /readyz whether the store can be used: Redis answers, or
+	// the session directory is still there.
+	ping func(ctx context.Context) error
 }
 
 func newSessionStore(cfg Config, log *slog.Logger) (*sessionStore, error) {
@@ -164,6 +168,10 @@ func (s *sessionStore) openFiles(dir string, pairs [][]byte, now func() time.Tim
 	fs.MaxAge(fs.Options.MaxAge)
 	fs.MaxLength(maxSessionValue)
 	s.store = fs
+	s.ping = func(context.Context) error {
+		_, err := os.Stat(dir)
+		return err
+	}
 
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -256,6 +264,15 @@ func (s *sessionStore) openRedis(rawURL string, pairs [][]byte) error {
 	rs.SetSerializer(sealed{codecs})
 	s.store = rs
 	s.close = rs.Close
+	s.ping = func(ctx context.Context) error {
+		conn, err := pool.GetContext(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = redis.DoContext(conn, ctx, "PING")
+		return err
+	}
 	return nil
 }
 

@@ -147,7 +147,13 @@ func TestRedisSessionsAcrossReplicas(t *testing.T) {
 		t.Errorf("session files written while Redis is the store: %v", files)
 	}
 
+	if ready := newBrowser(t, b).get("/readyz"); ready.status != http.StatusOK {
+		t.Errorf("/readyz with Redis up: %d", ready.status)
+	}
 	rs.stop()
+	if ready := newBrowser(t, b).get("/readyz"); ready.status != http.StatusServiceUnavailable || !strings.Contains(ready.body, "session store") {
+		t.Errorf("/readyz with Redis gone: %d %q", ready.status, ready.body)
+	}
 	p = withCookie(t, b, br.sessionCookie()).get("/keys")
 	if p.status != http.StatusServiceUnavailable || !strings.Contains(p.body, "cannot reach its session store") {
 		t.Errorf("with Redis gone: %d\n%s", p.status, p.doc.Find("main").Text())
