@@ -124,10 +124,7 @@ func TestExpireAndRevokeFromTheRowMenu(t *testing.T) {
 	env := portaltest.Start(t, portaltest.Options{})
 	page := signedInPage(t, env)
 	goTo(t, page, env.URL+"/keys?kind=user&status=active&sort=name")
-	row := page.Locator("tbody tr").First()
-	name, err := row.Locator("td.name").TextContent()
-	must(t, err)
-	name = strings.TrimSpace(name)
+	row, name := firstRow(t, page)
 
 	must(t, row.GetByRole("group").Or(row.Locator("summary")).First().Click())
 	checkA11y(t, page, "row menu")
@@ -293,15 +290,12 @@ func TestRotateFromTheRowMenu(t *testing.T) {
 	env := portaltest.Start(t, portaltest.Options{})
 	page := signedInPage(t, env)
 	goTo(t, page, env.URL+"/keys?kind=provisioning&status=active&sort=name")
-	row := page.Locator("tbody tr").First()
-	name, err := row.Locator("td.name").TextContent()
-	must(t, err)
-	name = strings.TrimSpace(name)
+	row, name := firstRow(t, page)
 	must(t, row.Locator("summary").Click())
 	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Rotate…"}).Click())
 	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToContainText("Rotate"))
 	checkA11y(t, page, "rotate form")
-	_, err = page.GetByLabel("The old key stops working").SelectOption(playwright.SelectOptionValues{Labels: &[]string{"Now"}})
+	_, err := page.GetByLabel("The old key stops working").SelectOption(playwright.SelectOptionValues{Labels: &[]string{"Now"}})
 	must(t, err)
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Rotate key"}).Click())
 	must(t, expect.Locator(page.GetByLabel("Your new key")).ToBeVisible())
@@ -450,10 +444,7 @@ func TestRowActionsWorkWithoutJavaScript(t *testing.T) {
 	env := portaltest.Start(t, portaltest.Options{})
 	page := signedInPage(t, env, playwright.BrowserNewContextOptions{JavaScriptEnabled: playwright.Bool(false)})
 	goTo(t, page, env.URL+"/keys?kind=user&status=active&sort=name")
-	row := page.Locator("tbody tr").First()
-	name, err := row.Locator("td.name").TextContent()
-	must(t, err)
-	name = strings.TrimSpace(name)
+	row, name := firstRow(t, page)
 	must(t, row.Locator("summary").Click())
 	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
 	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Expired “"+name+"”."))
@@ -501,4 +492,13 @@ func TestEditNameAndDescriptionInPlace(t *testing.T) {
 	if secretOf(env, "renamed in place") == "" {
 		t.Error("balena did not get the new name")
 	}
+}
+
+// firstRow is the first row of the keys table and the key's name in it.
+func firstRow(t *testing.T, page playwright.Page) (playwright.Locator, string) {
+	t.Helper()
+	row := page.Locator("tbody tr").First()
+	name, err := row.Locator("td.name").TextContent()
+	must(t, err)
+	return row, strings.TrimSpace(name)
 }
