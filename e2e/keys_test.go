@@ -502,3 +502,91 @@ func firstRow(t *testing.T, page playwright.Page) (playwright.Locator, string) {
 	must(t, err)
 	return row, strings.TrimSpace(name)
 }
+
+// A run through every action that makes a secret: create a key of each
+// kind, rotate, expire, revoke in bulk. Each new secret is on its one page
+// and nowhere else: not in the logs, not in later pages, not in browser
+// storage or cookies, not in the session files.
+func TestNewKeySecretsAppearOnceAndNowhereElse(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	seen := &secretsKept{t: t, page: page}
+	before := map[int64]bool{}
+	for _, k := range env.Sim.Keys() {
+		before[k.ID] = true
+	}
+	var device string
+	for _, k := range env.Sim.Keys() {
+		if k.Kind == balenasim.KindDevice && k.FleetSlug != "" {
+			device = k.DeviceUUID
+		}
+	}
+	shown := map[string]bool{}
+	showSecret := func() {
+		t.Helper()
+		box := page.GetByLabel("Your new key")
+		must(t, expect.Locator(box).ToBeVisible())
+		v, err := box.InputValue()
+		must(t, err)
+		shown[v] = true
+		goTo(t, page, env.URL+"/keys") // leave the one page that shows it
+		seen.look()
+	}
+
+	for _, kind := range []string{"User key", "Provisioning key", "Device key"} {
+		goTo(t, page, env.URL+"/keys/new")
+		must(t, page.GetByLabel(kind).Check())
+		switch kind {
+		case "Provisioning key":
+			_, err := page.GetByLabel("Fleet", playwright.PageGetByLabelOptions{Exact: playwright.Bool(true)}).SelectOption(playwright.SelectOptionValues{Values: &[]string{"acme/plant-3"}})
+			must(t, err)
+		case "Device key":
+			must(t, page.GetByLabel("Device UUID").Fill(device))
+		}
+		must(t, page.GetByLabel("Name").Fill("leak check "+kind))
+		must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
+		showSecret()
+	}
+	goTo(t, page, env.URL+"/keys?q=leak+check+Provisioning")
+	row, _ := firstRow(t, page)
+	must(t, row.Locator("summary").Click())
+	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Rotate…"}).Click())
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Rotate key"}).Click())
+	showSecret()
+	goTo(t, page, env.URL+"/keys?q=leak+check")
+	must(t, page.GetByRole("checkbox", playwright.PageGetByRoleOptions{Name: "Select all keys on this page"}).Check())
+	must(t, page.Locator("#bulk").GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Expire 4 keys"}).Click())
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Expired 4 keys"))
+	seen.look()
+
+	var made []string
+	for _, k := range env.Sim.Keys() {
+		if !before[k.ID] {
+			made = append(made, k.Secret)
+			if !shown[k.Secret] {
+				t.Errorf("key %d was made but its secret was never shown", k.ID)
+			}
+		}
+	}
+	if len(made) != 4 {
+		t.Fatalf("%d keys made, want 4", len(made))
+	}
+	files, _ := filepath.Glob(filepath.Join(env.DataDir(), "sessions", "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		must(t, err)
+		seen.snapshot = append(seen.snapshot, string(b))
+	}
+	logs := env.Logs.String()
+	for _, secret := range made {
+		if strings.Contains(logs, secret) {
+			t.Error("a new key's secret is in the logs")
+		}
+		for _, s := range seen.snapshot {
+			if strings.Contains(s, secret) {
+				t.Errorf("a new key's secret shows up again in %.80q", s)
+			}
+		}
+	}
+}
