@@ -362,3 +362,35 @@ func TestInPlaceEditAnswersWithRows(t *testing.T) {
 func csrfOf(b *browser, env *portaltest.Env) string {
 	return b.get("/keys").doc.Find("input[name=_csrf]").First().AttrOr("value", "")
 }
+
+// open-balena lets a user read only their own keys and not read actors at
+// all; the same portal must still list, filter, create, expire, revoke and
+// export there, without an error page.
+func TestEverythingWorksAgainstOpenBalena(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{Profile: balenasim.ProfileOpenBalena})
+	list := b.get("/keys")
+	kinds := list.doc.Find("td.kind-cell").Text()
+	if list.status != 200 || !strings.Contains(kinds, "user") || strings.Contains(kinds, "device") || strings.Contains(kinds, "provisioning") {
+		t.Fatalf("open-balena list: %d, kinds %q", list.status, kinds)
+	}
+	for _, q := range []string{"kind=provisioning", "kind=device", "fleet=acme/plant-3", "q=ci", "status=expired", "sort=name"} {
+		if p := b.get("/keys?" + q); p.status != 200 || p.doc.Find(".flash-error").Length() != 0 {
+			t.Errorf("%s: %d %q", q, p.status, p.doc.Find(".flash").Text())
+		}
+	}
+	made := b.submit(b.get("/keys/new"), "form.keyform", map[string]string{"kind": "user", "name": "on open-balena", "expiry": "7d"})
+	if made.status != http.StatusCreated {
+		t.Fatalf("create: %d %q", made.status, made.doc.Find(".flash").Text())
+	}
+	rec, _ := record(t, env, "on open-balena")
+	id := strconv.FormatInt(rec.ID, 10)
+	if p := b.post("/keys/"+id+"/expire", formWithCSRF(made)); p.status != 200 || !strings.Contains(p.doc.Find(".flash-success").Text(), "Expired") {
+		t.Errorf("expire: %d %q", p.status, p.doc.Find(".flash").Text())
+	}
+	if p := b.get("/keys/export?format=csv&q=open-balena"); p.status != 200 || !strings.Contains(p.body, "on open-balena") {
+		t.Errorf("export: %d\n%s", p.status, p.body)
+	}
+	if p := b.post("/keys/"+id+"/revoke", formWithCSRF(made)); p.status != 200 || !strings.Contains(p.doc.Find(".flash-success").Text(), "Revoked") {
+		t.Errorf("revoke: %d %q", p.status, p.doc.Find(".flash").Text())
+	}
+}
