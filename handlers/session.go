@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -66,6 +67,9 @@ type userSession struct {
 	// A sign-in waiting for its two-factor code.
 	PartialToken string
 	PartialEmail string
+	// Next is where a sign-in goes when it is done: the page that sent the
+	// browser to sign in, such as a shared link to a filtered view.
+	Next string
 
 	// The last refresh that failed for a passing reason (balena slow or
 	// down): the next try waits a minute.
@@ -465,13 +469,43 @@ func (s *Server) endSession(c echo.Context, reason string) error {
 // toSignIn redirects to the sign-in page, with htmx's own redirect header
 // for htmx requests so the whole page changes rather than a fragment.
 func (s *Server) toSignIn(c echo.Context, reason string) error {
-	target := s.url(routeSignIn)
+	q := url.Values{}
 	if reason != "" {
-		target += "?reason=" + reason
+		q.Set("reason", reason)
+	}
+	// Come back to the page that was asked for (a bookmarked or shared
+	// view), or, for htmx, to the page the request came from.
+	from := ""
+	if isHTMX(c) {
+		if u, err := url.Parse(c.Request().Header.Get("HX-Current-URL")); err == nil {
+			from = u.RequestURI()
+		}
+	} else if c.Request().Method == http.MethodGet {
+		from = c.Request().URL.RequestURI()
+	}
+	if next := s.safeNext(from); next != "" && next != s.url(routeKeys) {
+		q.Set("next", next)
+	}
+	target := s.url(routeSignIn)
+	if len(q) > 0 {
+		target += "?" + q.Encode()
 	}
 	if isHTMX(c) {
 		c.Response().Header().Set(hxRedirect, target)
 		return c.NoContent(http.StatusUnauthorized)
 	}
 	return c.Redirect(http.StatusSeeOther, target)
+}
+
+// safeNext returns raw if it is a page of this portal's keys section to go
+// to after sign-in, and "" for anything else, so that a crafted link cannot
+// send a fresh sign-in off to another site (an open redirect).
+func (s *Server) safeNext(raw string) string {
+	keys := s.url(routeKeys)
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(raw, "/") ||
+		strings.HasPrefix(raw, "//") || strings.ContainsAny(raw, "\\\r\n") || path.Clean(u.Path) != u.Path || (u.Path != keys && !strings.HasPrefix(u.Path, keys+"/")) {
+		return ""
+	}
+	return u.RequestURI()
 }

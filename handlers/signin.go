@@ -37,16 +37,25 @@ var reasons = map[string]views.Flash{
 
 func (h signin) show(c echo.Context) error {
 	if currentUser(c).signedIn() {
-		return c.Redirect(http.StatusSeeOther, h.url(routeKeys))
+		return c.Redirect(http.StatusSeeOther, h.landing(c.QueryParam("next")))
 	}
 	return h.form(c, http.StatusOK, "", "", reasons[c.QueryParam("reason")])
+}
+
+// landing is where a finished sign-in goes: next if it is safe, else the
+// keys page.
+func (h signin) landing(next string) string {
+	if n := h.safeNext(next); n != "" {
+		return n
+	}
+	return h.url(routeKeys)
 }
 
 func (h signin) form(c echo.Context, status int, email, errorFor string, flash views.Flash) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return render(c, status, views.SignInPage(views.SignIn{
 		Page: h.page(c, "Sign in"), Action: h.url(routeSignInSubmit),
-		Email: email, ErrorFor: errorFor, Flash: flash,
+		Email: email, ErrorFor: errorFor, Flash: flash, Next: h.safeNext(c.FormValue("next")),
 	}))
 }
 
@@ -79,7 +88,7 @@ func (h signin) submit(c echo.Context) error {
 		// Keep the partial token server-side under a fresh session id until
 		// the code arrives.
 		now := h.now()
-		if err := h.sessions.start(c, &userSession{PartialToken: token, PartialEmail: email, SignedInAt: now, LastSeen: now}); err != nil {
+		if err := h.sessions.start(c, &userSession{PartialToken: token, PartialEmail: email, SignedInAt: now, LastSeen: now, Next: h.safeNext(c.FormValue("next"))}); err != nil {
 			return err
 		}
 		return c.Redirect(http.StatusSeeOther, h.url(routeTOTP))
@@ -179,13 +188,17 @@ func (h signin) startSession(c echo.Context, token, via string) error {
 		return h.form(c, http.StatusForbidden, "", via, views.Flash{Kind: "error",
 			Text: "That is " + what + ", which cannot list API keys. Sign in with your balena account: email and password, a session token, or one of your own API keys."})
 	}
+	next := c.FormValue("next")
+	if p := currentUser(c); p != nil && p.PartialToken != "" {
+		next = p.Next // the two-factor step carried it
+	}
 	u := &userSession{Identity: id, SignedInAt: now, LastSeen: now}
 	u.setToken(token, now)
 	if err := h.sessions.start(c, u); err != nil {
 		return err
 	}
 	h.log.LogAttrs(ctx, infoLevel, "signed in", actorAttrs(id)...)
-	return c.Redirect(http.StatusSeeOther, h.url(routeKeys))
+	return c.Redirect(http.StatusSeeOther, h.landing(next))
 }
 
 // partial is the sign-in waiting for a code, or nil; one that waited
