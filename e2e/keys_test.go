@@ -590,3 +590,17 @@ func TestNewKeySecretsAppearOnceAndNowhereElse(t *testing.T) {
 		}
 	}
 }
+
+func TestASharedLinkOpensItsViewAfterSignIn(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := newPage(t)
+	goTo(t, page, env.URL+"/keys?kind=device&q=gw&sort=name")
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/signin\?next=`)))
+	form := page.Locator("#signin-password")
+	must(t, form.GetByLabel("Email").Fill(balenasim.DemoEmail))
+	must(t, form.GetByLabel("Password").Fill(balenasim.DemoPassword))
+	must(t, form.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Sign in"}).Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?kind=device&q=gw&sort=name$`)))
+	must(t, expect.Locator(page.GetByRole("checkbox", playwright.PageGetByRoleOptions{Name: "Device", Exact: playwright.Bool(true)})).ToBeChecked())
+	must(t, expect.Locator(page.GetByLabel("Search")).ToHaveValue("gw"))
+}
