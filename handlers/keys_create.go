@@ -16,9 +16,9 @@ import (
 func (h keys) newForm(c echo.Context) error {
 	u := currentUser(c)
 	f := keyForm{Kind: c.QueryParam("kind"), Expiry: "30d", Errors: map[string]string{}}
-	if !slices.Contains([]string{"user", "provisioning", "device"}, f.Kind) || (f.Kind == "user" && u.APIKey) {
+	if !slices.Contains([]string{"user", "provisioning", "device"}, f.Kind) || (f.Kind == "user" && !u.CanCreateUserKeys) {
 		f.Kind = "user"
-		if u.APIKey {
+		if !u.CanCreateUserKeys {
 			f.Kind = "provisioning"
 		}
 	}
@@ -35,7 +35,7 @@ func (h keys) createPage(c echo.Context, status int, f keyForm, change func(*vie
 		Action:        h.url(routeKeyCreate),
 		Form:          f.view(),
 		Flash:         flash,
-		CanCreateUser: !u.APIKey,
+		CanCreateUser: u.CanCreateUserKeys,
 		CancelURL:     h.url(routeKeys),
 	}
 	if change != nil {
@@ -68,7 +68,7 @@ func (h keys) create(c echo.Context) error {
 	var target apiclient.APIKey
 	switch f.Kind {
 	case "user":
-		if u.APIKey {
+		if !u.CanCreateUserKeys {
 			f.Errors["kind"] = "A session signed in with an API key cannot create user keys; sign in with your password or a session token."
 		}
 		target.Kind, target.Owner.Username = apiclient.KindUser, u.Identity.Username
