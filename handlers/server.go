@@ -66,7 +66,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	// written, so requests waiting on balena hold none (Echo's Gzip took one,
 	// about 800 KB, for a request's whole life), and its level-1 deflate is
 	// much cheaper than the standard library's default level.
-	gz, err := gzhttp.NewWrapper(gzhttp.MinSize(1024), gzhttp.CompressionLevel(gzip.BestSpeed))
+	//
+	// Pages carry the CSRF token next to text from the URL (the search
+	// box), the recipe of compression-oracle attacks (BREACH); padding that
+	// depends on the page's first 4 KB, where both are, hides the length
+	// such attacks read.
+	gz, err := gzhttp.NewWrapper(gzhttp.MinSize(1024), gzhttp.CompressionLevel(gzip.BestSpeed), gzhttp.RandomJitter(32, 4096, false))
 	if err != nil {
 		return nil, errors.Join(err, s.Close(context.Background()))
 	}
