@@ -31,8 +31,9 @@ build: ## Build bin/keyportal and bin/balena-sim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/keyportal ./cmd/keyportal
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/balena-sim ./cmd/balena-sim
 
-vet: ## go vet and gofmt
+vet: ## go vet, gofmt, and a syntax check of our JavaScript
 	$(GO) vet ./...
+	node --check static/app.js
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 generate: ## Regenerate templ views

@@ -85,6 +85,15 @@ func TestCreateProvisioningKeySecretShownOnce(t *testing.T) {
 	}
 	must(t, expect.Locator(secretBox).ToHaveValue(secret))
 	must(t, expect.Locator(page.GetByRole("alert")).ToContainText("will not be shown again"))
+	must(t, page.Context().GrantPermissions([]string{"clipboard-read", "clipboard-write"}))
+	copyButton := page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Copy"})
+	must(t, copyButton.Click())
+	must(t, expect.Locator(page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Copied"})).ToBeVisible())
+	clip, err := page.Evaluate(`navigator.clipboard.readText()`)
+	must(t, err)
+	if clip != secret {
+		t.Errorf("the Copy button put %q on the clipboard", clip)
+	}
 	checkA11y(t, page, "new key")
 	screenshot(t, page, "key-created.png")
 

@@ -54,16 +54,28 @@
     if (menu) menu.querySelector("summary").focus();
   });
 
-  // Copy buttons: <button data-copy="#id">.
+  // Copy buttons: <button data-copy="#id">. The clipboard API exists only
+  // in secure contexts (https, localhost); on a plain-http intranet the
+  // text is selected and copied the old way.
   document.addEventListener("click", function (e) {
     var b = e.target.closest && e.target.closest("button[data-copy]");
     if (!b) return;
     var src = document.querySelector(b.getAttribute("data-copy"));
-    if (!src || !navigator.clipboard) return;
-    navigator.clipboard.writeText(src.value || src.textContent).then(function () {
-      var old = b.textContent;
-      b.textContent = "Copied";
-      setTimeout(function () { b.textContent = old; }, 1500);
-    });
+    if (!src) return;
+    var text = src.value || src.textContent;
+    var old = b.textContent;
+    function done(ok) {
+      b.textContent = ok ? "Copied" : "Press Ctrl+C to copy";
+      setTimeout(function () { b.textContent = old; }, 2000);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+      return;
+    }
+    src.focus();
+    if (src.select) src.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
+    done(ok);
   });
 })();
