@@ -492,6 +492,9 @@ func TestEditNameAndDescriptionInPlace(t *testing.T) {
 
 	must(t, this.Locator("summary").Click())
 	must(t, this.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Edit"}).Click())
+	// htmx moves focus to the name after the swap settles; typing before
+	// that would land in whichever field had focus.
+	must(t, expect.Locator(this.GetByLabel("Name")).ToBeFocused())
 	must(t, this.GetByLabel("Name").Fill("renamed in place"))
 	must(t, this.GetByLabel("Description").Fill("edited without leaving the table"))
 	must(t, this.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Save"}).Click())
