@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/playwright-community/playwright-go"
@@ -58,8 +60,10 @@ func openPage(t *testing.T, strict bool, opts ...playwright.BrowserNewContextOpt
 	page.OnPageError(func(err error) { t.Errorf("page error: %v", err) })
 	page.OnConsole(func(m playwright.ConsoleMessage) {
 		// Chromium reports every 4xx answer as a console error; those are
-		// pages doing their job (a wrong password is a 401).
-		if strict && m.Type() == "error" && !strings.HasPrefix(m.Text(), "Failed to load resource: the server responded with a status of 4") {
+		// pages doing their job (a wrong password is a 401). A test that
+		// makes balena fail on purpose names the errors it expects.
+		if strict && m.Type() == "error" && !strings.HasPrefix(m.Text(), "Failed to load resource: the server responded with a status of 4") &&
+			!consoleExpected(page, m.Text()) {
 			t.Errorf("console error on %s: %s", page.URL(), m.Text())
 		}
 	})
@@ -88,4 +92,30 @@ func signIn(t *testing.T, page playwright.Page, base, email, password string) {
 	must(t, form.GetByLabel("Email").Fill(email))
 	must(t, form.GetByLabel("Password").Fill(password))
 	must(t, form.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Sign in"}).Click())
+}
+
+// expected holds, per page, the console errors a test provokes on purpose.
+var expected sync.Map // playwright.Page -> []*regexp.Regexp
+
+// expectConsoleErrors lets page log errors matching patterns, such as the
+// browser's report of a 502 that a test injected at the stand-in.
+func expectConsoleErrors(page playwright.Page, patterns ...string) {
+	var res []*regexp.Regexp
+	for _, p := range patterns {
+		res = append(res, regexp.MustCompile(p))
+	}
+	expected.Store(page, res)
+}
+
+func consoleExpected(page playwright.Page, text string) bool {
+	v, ok := expected.Load(page)
+	if !ok {
+		return false
+	}
+	for _, re := range v.([]*regexp.Regexp) {
+		if re.MatchString(text) {
+			return true
+		}
+	}
+	return false
 }

@@ -616,3 +616,19 @@ func TestASharedLinkOpensItsViewAfterSignIn(t *testing.T) {
 	must(t, expect.Locator(page.GetByRole("checkbox", playwright.PageGetByRoleOptions{Name: "Device", Exact: playwright.Bool(true)})).ToBeChecked())
 	must(t, expect.Locator(page.GetByLabel("Search")).ToHaveValue("gw"))
 }
+
+func TestAFailedRowActionSaysSoAndKeepsTheRow(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys?kind=user&status=active&sort=name")
+	row, _ := firstRow(t, page)
+	before, err := row.Locator("td.expires").TextContent()
+	must(t, err)
+	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 1, Routes: []string{"PATCH /v7/api_key(id)"}})
+	expectConsoleErrors(page, `status of 502`, `Error Code 502`)
+	must(t, row.Locator("summary").Click())
+	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
+	must(t, expect.Locator(page.Locator("#alerts").GetByRole("alert")).ToHaveText("balena answered with an error. Try again in a moment."))
+	must(t, expect.Locator(row.Locator("td.expires")).ToHaveText(before))
+	checkA11y(t, page, "error alert")
+}

@@ -110,10 +110,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	if isHTMX(c) {
-		c.Response().Header().Set(hxRetarget, "#results")
-		_ = render(c, p.Status, views.KeyResultsFragment(views.KeyResults{
-			Failed: true, Flash: views.Flash{Kind: "error", Text: p.Message},
-		}))
+		// Whatever the request meant to replace (a row, the create card,
+		// the results) stays as it was; the message goes to the page's
+		// alert region, which every page has.
+		c.Response().Header().Set(hxRetarget, "#alerts")
+		c.Response().Header().Set(hxReswap, "innerHTML")
+		_ = render(c, p.Status, views.FlashBanner(views.Flash{Kind: "error", Text: p.Message}))
 		return
 	}
 	_ = render(c, p.Status, views.ErrorPage(views.Error{
