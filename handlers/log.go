@@ -6,8 +6,6 @@ import (
 	"github.com/keyportal/keyportal/apiclient"
 )
 
-const infoLevel = slog.LevelInfo
-
 // actorAttrs names an actor in a log line: ids and names, never a token.
 func actorAttrs(id apiclient.Identity) []slog.Attr {
 	return []slog.Attr{

@@ -453,7 +453,7 @@ func (s *Server) refresh(c echo.Context, u *userSession, now time.Time) (ended b
 		return false, nil
 	}
 	u.setToken(token, now)
-	s.log.LogAttrs(ctx, infoLevel, "session token refreshed", append(actorAttrs(u.Identity), slog.Time("expires", u.Expires))...)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "session token refreshed", append(actorAttrs(u.Identity), slog.Time("expires", u.Expires))...)
 	return false, nil
 }
 

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -197,7 +198,7 @@ func (h signin) startSession(c echo.Context, token, via string) error {
 	if err := h.sessions.start(c, u); err != nil {
 		return err
 	}
-	h.log.LogAttrs(ctx, infoLevel, "signed in", actorAttrs(id)...)
+	h.log.LogAttrs(ctx, slog.LevelInfo, "signed in", actorAttrs(id)...)
 	return c.Redirect(http.StatusSeeOther, h.landing(next))
 }
 
@@ -262,7 +263,7 @@ func (h signin) submitTOTP(c echo.Context) error {
 
 func (h signin) signOut(c echo.Context) error {
 	if u := currentUser(c); u.signedIn() {
-		h.log.LogAttrs(c.Request().Context(), infoLevel, "signed out", actorAttrs(u.Identity)...)
+		h.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "signed out", actorAttrs(u.Identity)...)
 	}
 	return h.endSession(c, reasonSignedOut)
 }
