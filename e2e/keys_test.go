@@ -442,7 +442,7 @@ func TestEveryPageIsAccessible(t *testing.T) {
 	must(t, err)
 	for _, path := range []string{
 		"/keys?status=bogus&within=x", "/keys?q=nothing-matches-this", "/keys/" + id + "/edit",
-		"/keys/" + id + "/rotate", "/keys/" + id + "/revoke", "/keys/99999999/edit",
+		"/keys/" + id + "/rotate", "/keys/" + id + "/revoke", "/keys/" + id + "/actions", "/keys/99999999/edit",
 	} {
 		goTo(t, page, env.URL+path)
 		checkA11y(t, page, path)
@@ -454,16 +454,21 @@ func TestRowActionsWorkWithoutJavaScript(t *testing.T) {
 	page := signedInPage(t, env, playwright.BrowserNewContextOptions{JavaScriptEnabled: playwright.Bool(false)})
 	goTo(t, page, env.URL+"/keys?kind=user&status=active&sort=name")
 	row, name := firstRow(t, page)
+	// Without JavaScript the row menu is a link to the key's actions page.
 	must(t, row.Locator("summary").Click())
-	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
-	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Expired “"+name+"”."))
+	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Actions…"}).Click())
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Actions for “" + name + "”"))
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Expire now"}).Click())
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Expired “" + name + "”."))
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?kind=user&sort=name&status=active$`)))
 
 	goTo(t, page, env.URL+"/keys?kind=user&status=expired&sort=name&q="+url.QueryEscape(name))
-	row = page.Locator("tbody tr").First()
+	row, _ = firstRow(t, page)
 	must(t, row.Locator("summary").Click())
-	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Clear expiry"}).Click())
-	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Cleared the expiry of “"+name+"”."))
+	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Actions…"}).Click())
+	must(t, expect.Locator(page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Expire now"})).ToHaveCount(0))
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Clear expiry"}).Click())
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Cleared the expiry of “" + name + "”."))
 }
 
 func TestEditNameAndDescriptionInPlace(t *testing.T) {

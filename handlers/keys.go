@@ -32,6 +32,7 @@ func (h keys) routes(g *echo.Group) {
 	g.POST("/keys/new", h.create).Name = routeKeyCreate
 	g.GET("/keys/:id/edit", h.edit).Name = routeKeyEdit
 	g.GET("/keys/:id/row", h.showRow).Name = routeKeyRow
+	g.GET("/keys/:id/actions", h.actions).Name = routeKeyActions
 	g.POST("/keys/:id/edit", h.update).Name = routeKeyUpdate
 	g.POST("/keys/:id/expire", h.expireNow).Name = routeKeyExpire
 	g.POST("/keys/:id/expiry", h.setExpiry).Name = routeKeyExpiry

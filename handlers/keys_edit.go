@@ -54,6 +54,26 @@ func (h keys) showRow(c echo.Context) error {
 	return h.renderRow(c, k)
 }
 
+// actions is a key's menu as a page, for browsers without JavaScript (with
+// it, the row menu fills itself from the page's template).
+func (h keys) actions(c echo.Context) error {
+	if err := h.mayChange(c); err != nil {
+		return err
+	}
+	k, err := h.loadKey(c)
+	if err != nil {
+		return err
+	}
+	ret := h.returnTo(c)
+	return render(c, http.StatusOK, views.KeyActionsPage(views.KeyActions{
+		Page:   h.page(c, "Actions for "+keyLabel(k)),
+		Key:    keyRow(k, currentUser(c).Identity, h.now()),
+		Label:  "Actions for " + keyLabel(k),
+		Menu:   h.rowLinks(ret).forKey(k.ID),
+		Return: ret,
+	}))
+}
+
 // renderRow is the htmx answer to a change of one key: its new row.
 func (h keys) renderRow(c echo.Context, k apiclient.APIKey) error {
 	ret := h.returnTo(c)

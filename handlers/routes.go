@@ -12,6 +12,7 @@ const (
 	routeKeyCreate    = "keys.create"
 	routeKeyEdit      = "keys.edit"
 	routeKeyRow       = "keys.row"
+	routeKeyActions   = "keys.actions"
 	routeKeyUpdate    = "keys.update"
 	routeKeyExpire    = "keys.expire"
 	routeKeyExpiry    = "keys.expiry"

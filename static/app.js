@@ -31,6 +31,35 @@
     for (var i = 0; i < boxes.length; i++) boxes[i].checked = all.checked;
   });
 
+  // Row menus: the page sends its menu once, in <template
+  // id="row-menu-template">, with {id} where a key's id goes. A menu is
+  // filled when it first opens; items marked data-if="active" or
+  // data-if="expires" stay only where the row's data-active or
+  // data-expires says they apply. Without this script the menu holds a
+  // link to the key's actions page instead.
+  document.addEventListener("toggle", function (e) {
+    var d = e.target;
+    if (!d.matches || !d.matches("details.row-menu") || !d.open || d.hasAttribute("data-filled")) return;
+    var tpl = document.getElementById("row-menu-template");
+    var row = d.closest("tr");
+    if (!tpl || !row) return;
+    var id = row.getAttribute("data-key-id");
+    var items = tpl.content.cloneNode(true);
+    items.querySelectorAll("[data-if]").forEach(function (el) {
+      if (row.getAttribute("data-" + el.getAttribute("data-if")) !== "1") el.remove();
+    });
+    items.querySelectorAll("a, button").forEach(function (el) {
+      ["href", "hx-get", "hx-post", "formaction"].forEach(function (name) {
+        var v = el.getAttribute(name);
+        if (v) el.setAttribute(name, v.split("{id}").join(id));
+      });
+    });
+    var menu = d.querySelector(".menu");
+    menu.replaceChildren(items);
+    d.setAttribute("data-filled", "");
+    if (window.htmx) window.htmx.process(menu);
+  }, true);
+
   // Row menus are <details>: close them on a click elsewhere or on Escape,
   // as a menu would, and keep at most one open.
   function closeMenus(except) {

@@ -55,6 +55,7 @@ type KeyResults struct {
 	ExportCSV  string
 	ExportJSON string
 	CanChange  bool // false: no selection, bulk bar or row menus (API-key sessions)
+	Menu       RowMenu
 }
 
 // Column is a table header; sortable ones link to their sort.
@@ -80,11 +81,19 @@ type KeyRow struct {
 	ExpiresISO   string
 	ExpiryState  string // "never", "active", "soon", "expired"
 
+	ActionsURL string // the row's menu as a page, for browsers without JavaScript
+	Active     bool   // not expired: "Expire now" applies
+	HasExpiry  bool   // "Clear expiry" applies
+}
+
+// RowMenu is what a key's menu offers. In the page-wide template that
+// app.js fills each menu from, the URLs hold the slot {id}.
+type RowMenu struct {
 	EditURL   string
 	RotateURL string
 	RevokeURL string
-	ExpireURL string // "" when the key has already expired
-	ClearURL  string // "" when the key never expires
+	ExpireURL string
+	ClearURL  string
 }
 
 // Sizes offered for a page of keys.
@@ -104,4 +113,14 @@ var SortOptions = []Option{
 	{"-created_at", "Newest first"}, {"created_at", "Oldest first"},
 	{"name", "Name A–Z"}, {"-name", "Name Z–A"},
 	{"expiry_date", "Expiring first"}, {"-expiry_date", "Expiring last"},
+}
+
+// KeyActions is one key's menu as a page of its own: what the row menu
+// offers to a browser that runs no JavaScript.
+type KeyActions struct {
+	Page
+	Key    KeyRow
+	Label  string
+	Menu   RowMenu
+	Return string
 }
