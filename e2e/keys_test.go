@@ -457,9 +457,9 @@ func TestRowActionsWorkWithoutJavaScript(t *testing.T) {
 	// Without JavaScript the row menu is a link to the key's actions page.
 	must(t, row.Locator("summary").Click())
 	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Actions…"}).Click())
-	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Actions for “" + name + "”"))
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Actions for “"+name+"”"))
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Expire now"}).Click())
-	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Expired “" + name + "”."))
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Expired “"+name+"”."))
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?kind=user&sort=name&status=active$`)))
 
 	goTo(t, page, env.URL+"/keys?kind=user&status=expired&sort=name&q="+url.QueryEscape(name))
@@ -468,7 +468,7 @@ func TestRowActionsWorkWithoutJavaScript(t *testing.T) {
 	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Actions…"}).Click())
 	must(t, expect.Locator(page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Expire now"})).ToHaveCount(0))
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Clear expiry"}).Click())
-	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Cleared the expiry of “" + name + "”."))
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Cleared the expiry of “"+name+"”."))
 }
 
 func TestEditNameAndDescriptionInPlace(t *testing.T) {
