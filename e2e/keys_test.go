@@ -22,7 +22,9 @@ import (
 var axeSource string
 
 // checkA11y runs axe-core's WCAG 2.1 A and AA rules on the page as it is
-// now and fails the test on any violation.
+// now and fails the test on any violation. axe runs as the page's script:
+// on a context with JavaScript disabled the evaluation never returns, so
+// check such pages from a context that has it.
 func checkA11y(t *testing.T, page playwright.Page, what string) {
 	t.Helper()
 	if _, err := page.Evaluate(axeSource); err != nil {
