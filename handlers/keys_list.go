@@ -20,7 +20,7 @@ import (
 func (h keys) list(c echo.Context) error {
 	u := currentUser(c)
 	f := parseKeyFilter(c.QueryParams())
-	api := h.balena.As(u.Token).WithIdentity(u.Identity)
+	api := h.api(c)
 	ctx := c.Request().Context()
 	fragment := isHTMX(c)
 
