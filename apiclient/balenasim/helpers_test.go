@@ -40,17 +40,6 @@ func secretOf(t testing.TB, s *Sim, name string) string {
 	return ""
 }
 
-func deviceUUID(t testing.TB, s *Sim, name string) string {
-	t.Helper()
-	for _, k := range s.Keys() {
-		if k.Kind == KindDevice && k.DeviceName == name {
-			return k.DeviceUUID
-		}
-	}
-	t.Fatalf("no device %q", name)
-	return ""
-}
-
 // credential returns the bearer token for a named role of the tests.
 func credential(t testing.TB, s *Sim, as string) string {
 	t.Helper()
@@ -236,26 +225,6 @@ func has(sub string) check {
 	return func(_ string, body []byte) string {
 		if !strings.Contains(string(body), sub) {
 			return fmt.Sprintf("body %s lacks %s", body, sub)
-		}
-		return ""
-	}
-}
-
-func lacks(sub string) check {
-	return func(_ string, body []byte) string {
-		if strings.Contains(string(body), sub) {
-			return fmt.Sprintf("body %s has %s", body, sub)
-		}
-		return ""
-	}
-}
-
-func all(cs ...check) check {
-	return func(target string, body []byte) string {
-		for _, c := range cs {
-			if msg := c(target, body); msg != "" {
-				return msg
-			}
 		}
 		return ""
 	}
