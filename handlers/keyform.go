@@ -64,10 +64,10 @@ func (f *keyForm) validateText(nameRequired bool) {
 	case n == 0 && nameRequired:
 		f.Errors["name"] = "A user key needs a name, so you can tell it apart later."
 	case n > maxName:
-		f.Errors["name"] = "Names are limited to 50 characters; this one has " + itoa(n) + "."
+		f.Errors["name"] = "Names are limited to 50 characters; this one has " + views.FormatCount(n) + "."
 	}
 	if n := utf8.RuneCountInString(f.Description); n > maxDescription {
-		f.Errors["description"] = "Descriptions are limited to 150 characters; this one has " + itoa(n) + "."
+		f.Errors["description"] = "Descriptions are limited to 150 characters; this one has " + views.FormatCount(n) + "."
 	}
 }
 
@@ -112,10 +112,6 @@ func (f *keyForm) expiry(now time.Time, allowKeep bool) (date *time.Time, keep b
 func (f keyForm) view() views.KeyForm {
 	return views.KeyForm{Kind: f.Kind, Name: f.Name, Description: f.Description, Fleet: f.Fleet,
 		Device: f.Device, Expiry: f.Expiry, ExpiryDate: f.ExpiryDate, Errors: f.Errors}
-}
-
-func itoa(n int) string {
-	return strings.TrimSpace(views.FormatCount(n))
 }
 
 // ownerOf says whom a key belongs to, for confirmations and flashes.

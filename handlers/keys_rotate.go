@@ -78,7 +78,7 @@ func (h keys) rotate(c echo.Context) error {
 	} else {
 		expiry, _ = f.expiry(now, false)
 	}
-	if len(f.Errors) > 0 && f.Errors["password"] == "" {
+	if len(f.Errors) > 0 {
 		return h.rotatePage(c, http.StatusUnprocessableEntity, k, grace, f, nil)
 	}
 	if password := c.FormValue("password"); password != "" && k.Kind == apiclient.KindUser {
