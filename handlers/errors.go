@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -121,4 +124,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 	_ = render(c, p.Status, views.ErrorPage(views.Error{
 		Page: s.page(c, http.StatusText(p.Status)), Status: p.Status, Message: p.Message,
 	}))
+}
+
+// invalid is a 400 that states every problem in errs (field -> message),
+// in field order so that the same input always reads the same; nil when
+// there is none. For requests that have no form to show the messages on.
+func invalid(errs map[string]string) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, 0, len(errs))
+	for _, field := range slices.Sorted(maps.Keys(errs)) {
+		msgs = append(msgs, errs[field])
+	}
+	return echo.NewHTTPError(http.StatusBadRequest, strings.Join(msgs, " "))
 }

@@ -23,10 +23,8 @@ func (h keys) expireNow(c echo.Context) error {
 func (h keys) setExpiry(c echo.Context) error {
 	f := readKeyForm(c.FormValue)
 	expiry, _ := f.expiry(h.now(), false)
-	if len(f.Errors) > 0 {
-		for _, msg := range f.Errors {
-			return echo.NewHTTPError(http.StatusBadRequest, msg)
-		}
+	if err := invalid(f.Errors); err != nil {
+		return err
 	}
 	if expiry == nil {
 		return h.changeExpiry(c, "clear_expiry", nil, "Cleared the expiry of")

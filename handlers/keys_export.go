@@ -45,10 +45,8 @@ func (h keys) export(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "Export as format=csv or format=json.")
 	}
 	f := parseKeyFilter(c.QueryParams())
-	if len(f.Errors) > 0 {
-		for _, msg := range f.Errors {
-			return echo.NewHTTPError(http.StatusBadRequest, msg)
-		}
+	if err := invalid(f.Errors); err != nil {
+		return err
 	}
 	q := f.query()
 	q.Top, q.Skip = exportPage, 0
