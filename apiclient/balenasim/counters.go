@@ -2,6 +2,7 @@ package balenasim
 
 import (
 	"maps"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -31,8 +32,10 @@ type Counters struct {
 
 // Span is one served request.
 type Span struct {
-	Route      string
-	Status     int
+	Route  string
+	Query  url.Values // the request's query, decoded
+	Status int
+	// Start is when the stand-in began serving, End when it answered.
 	Start, End time.Time
 }
 
@@ -115,7 +118,7 @@ func (c *counterState) begin() {
 	c.mu.Unlock()
 }
 
-func (c *counterState) end(route string, status int, start, end time.Time) {
+func (c *counterState) end(route string, query url.Values, status int, start, end time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inFlight--
@@ -125,7 +128,7 @@ func (c *counterState) end(route string, status int, start, end time.Time) {
 	if len(c.spans) == maxSpans {
 		c.spans = append(c.spans[:0], c.spans[maxSpans/2:]...)
 	}
-	c.spans = append(c.spans, Span{Route: route, Status: status, Start: start, End: end})
+	c.spans = append(c.spans, Span{Route: route, Query: query, Status: status, Start: start, End: end})
 }
 
 func (c *counterState) snapshot() Counters {

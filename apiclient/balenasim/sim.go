@@ -150,7 +150,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s.counters.begin()
 	status := 0
-	defer func() { s.counters.end(route, status, start, time.Now()) }()
+	defer func() { s.counters.end(route, r.URL.Query(), status, start, time.Now()) }()
 
 	f, kind, code := s.faults.draw(route)
 	if f.Latency > 0 {
