@@ -400,6 +400,54 @@ func TestClearExpiryFromTheRowMenu(t *testing.T) {
 	must(t, expect.Locator(page.Locator(`tr[data-key-id="`+id+`"] td.expires`)).ToHaveText("never"))
 }
 
+// A time reads relative in the table and, on hover, exact in the
+// reader's own time zone, also in rows that htmx swapped in.
+func TestTimesShowTheExactMomentInTheReadersZone(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	must(t, err)
+	page := signedInPage(t, env, playwright.BrowserNewContextOptions{
+		TimezoneId: playwright.String("Asia/Tokyo"), Locale: playwright.String("en-US")})
+	check := func(what string) {
+		t.Helper()
+		created := page.Locator("tbody tr td.created time").First()
+		datetime, err := created.GetAttribute("datetime")
+		must(t, err)
+		at, err := time.Parse(time.RFC3339, datetime)
+		must(t, err)
+		local := at.In(tokyo)
+		// en-US, dateStyle full and timeStyle long: "Friday, August 28, 2026 at 1:40:31 AM GMT+9".
+		want := regexp.MustCompile(regexp.QuoteMeta(local.Format("Monday, January 2, 2006")) + `.*` +
+			regexp.QuoteMeta(local.Format("3:04:05")) + `\s` + local.Format("PM") + ` GMT\+9`)
+		must(t, expect.Locator(created).ToHaveAttribute("title", want))
+		if text, _ := created.TextContent(); !strings.Contains(text, "ago") {
+			t.Errorf("%s: the table shows %q, want a relative time", what, text)
+		}
+	}
+	check("first load")
+	must(t, page.GetByLabel("Search").Fill("a"))
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`q=a`)))
+	check("after a filter change")
+}
+
+// A row's menu offers what applies to its key: no "Expire now" for an
+// expired key, no "Clear expiry" for one that never expires.
+func TestRowMenuOffersWhatAppliesToTheKey(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	for _, c := range []struct{ view, has, lacks string }{
+		{"status=expired", "Clear expiry", "Expire now"},
+		{"status=never", "Expire now", "Clear expiry"},
+	} {
+		goTo(t, page, env.URL+"/keys?kind=user&"+c.view)
+		row := page.Locator("tbody tr").First()
+		must(t, row.Locator("summary").Click())
+		must(t, expect.Locator(row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: c.has})).ToBeVisible())
+		must(t, expect.Locator(row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: c.lacks})).ToHaveCount(0))
+		must(t, expect.Locator(row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Rotate…"})).ToBeVisible())
+	}
+}
+
 // screenshot saves the page as it is now under e2e/artifacts, for people
 // to look at.
 func screenshot(t *testing.T, page playwright.Page, name string) {

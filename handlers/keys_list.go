@@ -180,9 +180,8 @@ func (l rowLinks) forKey(id int64) views.RowMenu {
 func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
 	row := views.KeyRow{
 		ID: k.ID, Name: k.Name, Kind: string(k.Kind), Description: k.Description,
-		Created:      views.RelTime(k.CreatedAt, now),
-		CreatedExact: views.ExactTime(k.CreatedAt),
-		CreatedISO:   k.CreatedAt.UTC().Format(time.RFC3339),
+		Created:    views.RelTime(k.CreatedAt, now),
+		CreatedISO: k.CreatedAt.UTC().Format(time.RFC3339),
 	}
 	switch k.Kind {
 	case apiclient.KindUser:
@@ -204,7 +203,6 @@ func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyR
 	case e == nil:
 		row.Expires, row.ExpiryState = "never", "never"
 	default:
-		row.ExpiresExact = views.ExactTime(*e)
 		row.ExpiresISO = e.UTC().Format(time.RFC3339)
 		switch {
 		case k.Expired(now):

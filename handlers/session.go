@@ -154,15 +154,16 @@ func newSessionStore(cfg Config, log *slog.Logger) (*sessionStore, error) {
 			SameSite: http.SameSiteLaxMode,
 		},
 	}
+	memo := newSessionMemo(cfg.clock())
 	if cfg.SessionStore != "" {
-		return s, s.openRedis(cfg.SessionStore, pairs)
+		return s, s.openRedis(cfg.SessionStore, pairs, memo)
 	}
-	return s, s.openFiles(filepath.Join(cfg.DataDir, "sessions"), pairs, cfg.clock())
+	return s, s.openFiles(filepath.Join(cfg.DataDir, "sessions"), pairs, memo, cfg.clock())
 }
 
 // openFiles keeps sessions in files (gorilla's FilesystemStore encrypts
 // each with the session keys) and deletes expired ones every sweepEvery.
-func (s *sessionStore) openFiles(dir string, pairs [][]byte, now func() time.Time) error {
+func (s *sessionStore) openFiles(dir string, pairs [][]byte, memo *sessionMemo, now func() time.Time) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("session directory: %w", err)
 	}
@@ -171,6 +172,7 @@ func (s *sessionStore) openFiles(dir string, pairs [][]byte, now func() time.Tim
 	fs.Options = &opts
 	fs.MaxAge(fs.Options.MaxAge)
 	fs.MaxLength(maxSessionValue)
+	fs.Codecs = memo.wrap(fs.Codecs)
 	s.store = fs
 	s.ping = func(context.Context) error {
 		_, err := os.Stat(dir)
@@ -233,7 +235,7 @@ func (s *sessionStore) sweep(dir string, now time.Time) (removed int) {
 // openRedis keeps sessions in Redis through boj/redistore. Records expire
 // with the cookie (Redis TTL); each is encrypted with the session keys, so
 // the Redis server never holds a readable balena token.
-func (s *sessionStore) openRedis(rawURL string, pairs [][]byte) error {
+func (s *sessionStore) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) error {
 	pool := &redis.Pool{
 		MaxIdle:     8,
 		IdleTimeout: 4 * time.Minute,
@@ -265,7 +267,8 @@ func (s *sessionStore) openRedis(rawURL string, pairs [][]byte) error {
 	for _, c := range codecs {
 		c.(*securecookie.SecureCookie).MaxAge(opts.MaxAge).MaxLength(maxSessionValue)
 	}
-	rs.SetSerializer(sealed{codecs})
+	rs.Codecs = memo.wrap(rs.Codecs)
+	rs.SetSerializer(sealed{memo.wrap(codecs)})
 	s.store = rs
 	s.close = rs.Close
 	s.ping = func(ctx context.Context) error {

@@ -16,6 +16,19 @@
     }
   });
 
+  // Times read relative ("3 months ago"); hovering one shows the exact
+  // moment in the reader's own time zone, from its datetime attribute.
+  var exact = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+  function titleTimes(root) {
+    if (!root.querySelectorAll) return;
+    root.querySelectorAll("time[datetime]:not([title])").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) t.title = exact.format(d);
+    });
+  }
+  document.addEventListener("htmx:load", function (e) { titleTimes(e.detail.elt); });
+  document.addEventListener("DOMContentLoaded", function () { titleTimes(document); });
+
   // Tell assistive technology when the results are being replaced.
   document.addEventListener("htmx:beforeRequest", function (e) {
     var r = document.getElementById("results");
@@ -33,10 +46,10 @@
 
   // Row menus: the page sends its menu once, in <template
   // id="row-menu-template">, with {id} where a key's id goes. A menu is
-  // filled when it first opens; items marked data-if="active" or
-  // data-if="expires" stay only where the row's data-active or
-  // data-expires says they apply. Without this script the menu holds a
-  // link to the key's actions page instead.
+  // filled when it first opens; items marked data-if="active" (not
+  // expired) or data-if="expires" (has an expiry) stay only where the
+  // row's expiry state says they apply. Without this script the menu
+  // holds a link to the key's actions page instead.
   document.addEventListener("toggle", function (e) {
     var d = e.target;
     if (!d.matches || !d.matches("details.row-menu") || !d.open || d.hasAttribute("data-filled")) return;
@@ -44,9 +57,12 @@
     var row = d.closest("tr");
     if (!tpl || !row) return;
     var id = row.getAttribute("data-key-id");
+    var expiry = row.querySelector(".expiry[data-state]");
+    var state = expiry ? expiry.getAttribute("data-state") : "";
+    var applies = { active: state !== "expired", expires: state !== "never" };
     var items = tpl.content.cloneNode(true);
     items.querySelectorAll("[data-if]").forEach(function (el) {
-      if (row.getAttribute("data-" + el.getAttribute("data-if")) !== "1") el.remove();
+      if (!applies[el.getAttribute("data-if")]) el.remove();
     });
     items.querySelectorAll("a, button").forEach(function (el) {
       ["href", "hx-get", "hx-post", "formaction"].forEach(function (name) {

@@ -73,13 +73,13 @@ type KeyRow struct {
 	Owner        string
 	OwnerDetail  string
 	Description  string
-	Created      string // relative ("3 days ago")
-	CreatedExact string // RFC 3339, on hover
-	CreatedISO   string
-	Expires      string // "never", "in 4 days", "expired 2 days ago"
-	ExpiresExact string
-	ExpiresISO   string
-	ExpiryState  string // "never", "active", "soon", "expired"
+	// Times show relative; app.js titles each <time> with the exact
+	// moment in the reader's own time zone, from its RFC 3339 datetime.
+	Created     string // "3 days ago"
+	CreatedISO  string
+	Expires     string // "never", "in 4 days", "expired 2 days ago"
+	ExpiresISO  string
+	ExpiryState string // "never", "active", "soon", "expired"; the menu's choices follow it
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
 	Active     bool   // not expired: "Expire now" applies

@@ -1,0 +1,159 @@
+package handlers
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// Every signed-in request decodes the session cookie and the stored
+// record: two HMACs, two AES passes and a gob decode that compiles its
+// decoder afresh each time, about a tenth of a page's CPU. The same
+// encoded string always decodes to the same value, so the codecs remember
+// what they recently decoded (or encoded) by the exact string. The store
+// is still read on every request and only a byte-for-byte identical
+// record is a hit, so a session another replica changed or deleted is
+// never served from memory.
+const (
+	// memoFor bounds how long a decoded value is trusted without decoding
+	// it again; it keeps the codecs' own age check (30 days) within a
+	// minute.
+	memoFor = time.Minute
+	// memoMax bounds the memo (entries are a few kilobytes at most).
+	memoMax = 4096
+)
+
+type memoEntry struct {
+	value any // a copy, never handed out: see clone
+	at    time.Time
+}
+
+type sessionMemo struct {
+	mu      sync.Mutex
+	entries map[string]memoEntry
+	now     func() time.Time
+}
+
+func newSessionMemo(now func() time.Time) *sessionMemo {
+	return &sessionMemo{entries: map[string]memoEntry{}, now: now}
+}
+
+// wrap returns codecs that consult and fill m. Wrap after configuring the
+// codecs: stores reach their settings through the concrete type.
+func (m *sessionMemo) wrap(codecs []securecookie.Codec) []securecookie.Codec {
+	out := make([]securecookie.Codec, len(codecs))
+	for i, c := range codecs {
+		out[i] = memoCodec{c, m}
+	}
+	return out
+}
+
+func (m *sessionMemo) get(key string) (any, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[key]
+	if !ok || m.now().Sub(e.at) >= memoFor {
+		return nil, false
+	}
+	return e.value, true
+}
+
+func (m *sessionMemo) put(key string, v any) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.entries) >= memoMax {
+		for k, e := range m.entries {
+			if now.Sub(e.at) >= memoFor {
+				delete(m.entries, k)
+			}
+		}
+		// Still full of live entries: drop an arbitrary one (map order).
+		for k := range m.entries {
+			if len(m.entries) < memoMax {
+				break
+			}
+			delete(m.entries, k)
+		}
+	}
+	m.entries[key] = memoEntry{value: v, at: now}
+}
+
+// memoCodec is a securecookie codec that remembers its results.
+type memoCodec struct {
+	securecookie.Codec
+	m *sessionMemo
+}
+
+func memoKey(name, encoded string) string { return name + "\x00" + encoded }
+
+func (c memoCodec) Encode(name string, value any) (string, error) {
+	encoded, err := c.Codec.Encode(name, value)
+	if err == nil {
+		if v, ok := clone(value); ok {
+			c.m.put(memoKey(name, encoded), v)
+		}
+	}
+	return encoded, err
+}
+
+func (c memoCodec) Decode(name, value string, dst any) error {
+	key := memoKey(name, value)
+	if v, ok := c.m.get(key); ok && assign(dst, v) {
+		return nil
+	}
+	if err := c.Codec.Decode(name, value, dst); err != nil {
+		return err
+	}
+	if v, ok := clone(dst); ok {
+		c.m.put(key, v)
+	}
+	return nil
+}
+
+// clone copies what the session stores hand the codecs, the session id
+// (a string) and its values (a map holding a *userSession), so that a
+// handler changing its session cannot change the memo. Anything else is
+// not remembered.
+func clone(v any) (any, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case *string:
+		return *v, true
+	case map[any]any:
+		out := make(map[any]any, len(v))
+		for k, x := range v {
+			u, ok := x.(*userSession)
+			if !ok {
+				return nil, false
+			}
+			c := *u
+			out[k] = &c
+		}
+		return out, true
+	case *map[any]any:
+		return clone(*v)
+	}
+	return nil, false
+}
+
+// assign copies a remembered value into dst, as Decode would have.
+func assign(dst, v any) bool {
+	switch d := dst.(type) {
+	case *string:
+		s, ok := v.(string)
+		if ok {
+			*d = s
+		}
+		return ok
+	case *map[any]any:
+		c, ok := clone(v)
+		if ok {
+			*d = c.(map[any]any)
+		}
+		return ok
+	}
+	return false
+}
