@@ -67,12 +67,12 @@ type Column struct {
 
 // KeyRow is one key, formatted for display.
 type KeyRow struct {
-	ID           int64
-	Name         string // "" shows as (unnamed)
-	Kind         string
-	Owner        string
-	OwnerDetail  string
-	Description  string
+	ID          int64
+	Name        string // "" shows as (unnamed)
+	Kind        string
+	Owner       string
+	OwnerDetail string
+	Description string
 	// Times show relative; app.js titles each <time> with the exact
 	// moment in the reader's own time zone, from its RFC 3339 datetime.
 	Created     string // "3 days ago"
