@@ -37,16 +37,26 @@ func newFleetCache(now func() time.Time) *fleetCache {
 	return &fleetCache{items: map[[32]byte]fleetEntry{}, now: now}
 }
 
-// get returns the fleets the token can reach, from the cache when fresh.
-func (fc *fleetCache) get(ctx context.Context, token string, api *apiclient.Session) ([]apiclient.Fleet, error) {
+// cached returns the token's fleets if the cache has them fresh.
+func (fc *fleetCache) cached(token string) ([]apiclient.Fleet, bool) {
 	key := sha256.Sum256([]byte(token))
 	now := fc.now()
 	fc.mu.Lock()
 	e, ok := fc.items[key]
 	fc.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.fleets, nil
+		return e.fleets, true
 	}
+	return nil, false
+}
+
+// get returns the fleets the token can reach, from the cache when fresh.
+func (fc *fleetCache) get(ctx context.Context, token string, api *apiclient.Session) ([]apiclient.Fleet, error) {
+	if fleets, ok := fc.cached(token); ok {
+		return fleets, nil
+	}
+	key := sha256.Sum256([]byte(token))
+	now := fc.now()
 	fleets, err := api.Fleets(ctx)
 	if err != nil {
 		return nil, err

@@ -47,7 +47,7 @@ func (h keys) createPage(c echo.Context, status int, f keyForm, change func(*vie
 			return err
 		}
 		for _, fl := range fleets {
-			m.Fleets = append(m.Fleets, views.Option{Value: fl.Slug, Label: fl.Slug})
+			m.Fleets = append(m.Fleets, fl.Slug)
 		}
 	}
 	if isHTMX(c) {

@@ -26,17 +26,17 @@ func (h keys) list(c echo.Context) error {
 
 	var (
 		wg       sync.WaitGroup
-		page     apiclient.KeyPage
 		fleets   []apiclient.Fleet
-		listErr  error
 		fleetErr error
 	)
-	wg.Add(1)
-	go func() { defer wg.Done(); page, listErr = api.ListKeys(ctx, f.query()) }()
 	if !fragment {
-		wg.Add(1)
-		go func() { defer wg.Done(); fleets, fleetErr = h.fleets(c) }()
+		var cached bool
+		if fleets, cached = h.fleetCache.cached(u.Token); !cached {
+			wg.Add(1)
+			go func() { defer wg.Done(); fleets, fleetErr = h.fleets(c) }()
+		}
 	}
+	page, listErr := api.ListKeys(ctx, f.query())
 	wg.Wait()
 	if apiclient.ErrorCode(listErr) == apiclient.CodeUnauthorized {
 		return listErr // the error handler ends the session
@@ -69,7 +69,7 @@ func (h keys) list(c echo.Context) error {
 	}
 	if fleetErr == nil {
 		for _, fl := range fleets {
-			m.Fleets = append(m.Fleets, views.Option{Value: fl.Slug, Label: fl.Slug})
+			m.Fleets = append(m.Fleets, fl.Slug)
 		}
 	}
 	return render(c, status, views.KeysPage(m))
@@ -141,30 +141,30 @@ const soon = 7 * 24 * time.Hour
 // for the row whose menu opens (a menu in every row was most of a page's
 // bytes), and each row carries only the link to its actions page.
 type rowLinks struct {
-	menu        views.RowMenu
-	actions     string
-	returnQuery string // "?return=<this view>"
+	menu    views.RowMenu
+	actions [2]string // a row's actions page, before and after its id, "?return=<this view>" included
 }
 
 const idSlot = "{id}"
 
 func (h keys) rowLinks(view string) rowLinks {
 	q := "?" + url.Values{"return": {view}}.Encode()
-	return rowLinks{
+	l := rowLinks{
 		menu: views.RowMenu{
 			EditURL: h.url(routeKeyEdit, idSlot) + q, RotateURL: h.url(routeKeyRotate, idSlot),
 			RevokeURL: h.url(routeKeyRevoke, idSlot) + q,
 			ExpireURL: h.url(routeKeyExpire, idSlot), ClearURL: h.url(routeKeyExpiry, idSlot),
 		},
-		actions:     h.url(routeKeyActions, idSlot),
-		returnQuery: q,
 	}
+	before, after, _ := strings.Cut(h.url(routeKeyActions, idSlot), idSlot)
+	l.actions = [2]string{before, after + q}
+	return l
 }
 
 // row formats one key for the table.
 func (l rowLinks) row(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
 	row := keyRow(k, me, now)
-	row.ActionsURL = strings.Replace(l.actions, idSlot, strconv.FormatInt(k.ID, 10), 1) + l.returnQuery
+	row.ActionsURL = l.actions[0] + strconv.FormatInt(k.ID, 10) + l.actions[1]
 	return row
 }
 

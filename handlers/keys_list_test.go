@@ -249,3 +249,21 @@ func TestPagesAreCompressedAndSmallAnswersAreNot(t *testing.T) {
 		t.Errorf("/healthz (3 bytes) was compressed")
 	}
 }
+
+// A link to one fleet's keys shows that fleet chosen in the filter, and
+// submitting the form as it stands keeps it.
+func TestFleetFilterShowsTheLinkedFleet(t *testing.T) {
+	_, b := signedIn(t, portaltest.Options{})
+	p := b.get("/keys?fleet=acme%2Fplant-3")
+	chosen := p.doc.Find("#f-fleet option[selected]")
+	if chosen.Length() != 1 || chosen.Text() != "acme/plant-3" {
+		t.Fatalf("chosen fleet options: %d %q", chosen.Length(), chosen.Text())
+	}
+	if rows := p.doc.Find("table.keys tbody tr").Length(); rows == 0 {
+		t.Error("no keys for the fleet")
+	}
+	again := b.submit(p, "#filters", nil)
+	if !strings.Contains(again.url, "fleet=acme%2Fplant-3") || again.doc.Find("#f-fleet option[selected]").Text() != "acme/plant-3" {
+		t.Errorf("submitting the filters lost the fleet: %s", again.url)
+	}
+}

@@ -1,8 +1,10 @@
 package handlers_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -159,5 +161,47 @@ func TestHeadersAndCookieFlagsOnEveryPage(t *testing.T) {
 	}
 	if !names["keyportal_session"] || !names["keyportal_csrf"] {
 		t.Errorf("cookies seen: %v", names)
+	}
+}
+
+// A key's name and description are whatever anyone with access to the
+// account typed; every page shows them as text, never as markup.
+func TestKeyTextIsShownAsTextEverywhere(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	name := `<img src=x onerror="alert('name')"> & "co"`
+	desc := `</td><script>alert('description')</script>`
+	rec, err := env.Sim.CreateKey(balenasim.NewKey{Kind: balenasim.KindUser, Owner: balenasim.DemoEmail, Name: &name, Description: &desc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(rec.ID, 10)
+	for _, path := range []string{"/keys?q=onerror", "/keys/" + id + "/actions", "/keys/" + id + "/edit", "/keys/" + id + "/revoke", "/keys/" + id + "/rotate"} {
+		for _, hx := range []bool{false, true} {
+			var p page
+			if hx {
+				p = b.get(path, "HX-Request", "true")
+			} else {
+				p = b.get(path)
+			}
+			if p.status != http.StatusOK {
+				t.Fatalf("%s (htmx %v): status %d", path, hx, p.status)
+			}
+			if n := p.doc.Find(`img[src="x"], script:not([src])`).Length(); n > 0 {
+				t.Errorf("%s (htmx %v): %d elements made of key text", path, hx, n)
+			}
+			if !strings.Contains(p.doc.Text(), name) && !strings.Contains(p.body, `value="`+html.EscapeString(name)+`"`) {
+				t.Errorf("%s (htmx %v): the name is not shown as typed", path, hx)
+			}
+		}
+	}
+	row := b.get("/keys?q=onerror").doc.Find(`tr[data-key-id="` + id + `"]`)
+	if got := row.Find("td.name").Text(); got != name {
+		t.Errorf("name cell %q, want %q", got, name)
+	}
+	if got := row.Find("td.description").Text(); got != desc {
+		t.Errorf("description cell %q, want %q", got, desc)
+	}
+	if got := row.Find("input[name=id]").AttrOr("aria-label", ""); got != "Select "+name {
+		t.Errorf("checkbox label %q", got)
 	}
 }

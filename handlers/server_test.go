@@ -80,7 +80,9 @@ func (b *browser) submit(p page, selector string, fields map[string]string) page
 		case goquery.NodeName(s) == "textarea":
 			v.Add(s.AttrOr("name", ""), s.Text())
 		case goquery.NodeName(s) == "select":
-			v.Add(s.AttrOr("name", ""), s.Find("option[selected]").AttrOr("value", ""))
+			// An option without a value attribute submits its text.
+			o := s.Find("option[selected]")
+			v.Add(s.AttrOr("name", ""), o.AttrOr("value", o.Text()))
 		default:
 			v.Add(s.AttrOr("name", ""), s.AttrOr("value", ""))
 		}
@@ -89,6 +91,9 @@ func (b *browser) submit(p page, selector string, fields map[string]string) page
 		v.Set(k, val)
 	}
 	action, _ := form.Attr("action")
+	if strings.EqualFold(form.AttrOr("method", "get"), "get") {
+		return b.get(action + "?" + v.Encode())
+	}
 	return b.post(action, v)
 }
 

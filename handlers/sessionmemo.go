@@ -29,14 +29,17 @@ type memoEntry struct {
 	at    time.Time
 }
 
+// memoKey is a cookie's or record's name and its encoded value.
+type memoKey struct{ name, encoded string }
+
 type sessionMemo struct {
 	mu      sync.Mutex
-	entries map[string]memoEntry
+	entries map[memoKey]memoEntry
 	now     func() time.Time
 }
 
 func newSessionMemo(now func() time.Time) *sessionMemo {
-	return &sessionMemo{entries: map[string]memoEntry{}, now: now}
+	return &sessionMemo{entries: map[memoKey]memoEntry{}, now: now}
 }
 
 // wrap returns codecs that consult and fill m. Wrap after configuring the
@@ -49,7 +52,7 @@ func (m *sessionMemo) wrap(codecs []securecookie.Codec) []securecookie.Codec {
 	return out
 }
 
-func (m *sessionMemo) get(key string) (any, bool) {
+func (m *sessionMemo) get(key memoKey) (any, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.entries[key]
@@ -59,7 +62,7 @@ func (m *sessionMemo) get(key string) (any, bool) {
 	return e.value, true
 }
 
-func (m *sessionMemo) put(key string, v any) {
+func (m *sessionMemo) put(key memoKey, v any) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -86,20 +89,18 @@ type memoCodec struct {
 	m *sessionMemo
 }
 
-func memoKey(name, encoded string) string { return name + "\x00" + encoded }
-
 func (c memoCodec) Encode(name string, value any) (string, error) {
 	encoded, err := c.Codec.Encode(name, value)
 	if err == nil {
 		if v, ok := clone(value); ok {
-			c.m.put(memoKey(name, encoded), v)
+			c.m.put(memoKey{name, encoded}, v)
 		}
 	}
 	return encoded, err
 }
 
 func (c memoCodec) Decode(name, value string, dst any) error {
-	key := memoKey(name, value)
+	key := memoKey{name, value}
 	if v, ok := c.m.get(key); ok && assign(dst, v) {
 		return nil
 	}

@@ -80,7 +80,7 @@ func TestSessionMemoStaysBounded(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	m := newSessionMemo(func() time.Time { return now })
 	for i := range memoMax + 10 {
-		m.put(string(rune(i)), "id")
+		m.put(memoKey{"id", string(rune(i))}, "id")
 	}
 	if len(m.entries) > memoMax {
 		t.Errorf("%d entries, want at most %d", len(m.entries), memoMax)

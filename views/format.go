@@ -1,7 +1,6 @@
 package views
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -42,13 +41,15 @@ func RelTime(t, now time.Time) string {
 	default:
 		n, unit = int(d/(365*24*time.Hour)), "year"
 	}
-	if n != 1 {
-		unit += "s"
+	plural := "s"
+	if n == 1 {
+		plural = ""
 	}
+	// Concatenation, not fmt: this runs twice for each row of a page.
 	if future {
-		return fmt.Sprintf("in %d %s", n, unit)
+		return "in " + strconv.Itoa(n) + " " + unit + plural
 	}
-	return fmt.Sprintf("%d %s ago", n, unit)
+	return strconv.Itoa(n) + " " + unit + plural + " ago"
 }
 
 // ExactTime is the form shown on hover: UTC, to the second.

@@ -19,7 +19,7 @@ type KeyCreate struct {
 	Page
 	Action          string
 	Form            KeyForm
-	Fleets          []Option
+	Fleets          []string // slugs
 	Flash           Flash
 	CanCreateUser   bool // false when signed in with an API key
 	ConfirmPassword bool // balena wants the password again first

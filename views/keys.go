@@ -5,7 +5,7 @@ type Keys struct {
 	Page
 	Action    string // the form's GET target: the keys page itself
 	Filter    KeyFilter
-	Fleets    []Option
+	Fleets    []string // slugs; an option's text is its value
 	Results   KeyResults
 	Flash     Flash // the outcome of the change that led here
 	CreateURL string
