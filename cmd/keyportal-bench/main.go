@@ -29,7 +29,7 @@ func main() {
 	}
 	out := flag.String("out", "docs/performance.md", "write the report here as well as to stdout ('' for stdout only)")
 	quick := flag.Bool("quick", false, "a few requests per phase: checks that the bench works, measures nothing")
-	profile := flag.String("cpuprofile", "", "write the portal's CPU profile during the 16-client full-page run here")
+	profile := flag.String("cpuprofile", "", "write the portal's CPU profile during the 2-client full-page run (the costliest per page) here")
 	limit := flag.Duration("limit", 170*time.Second, "stop measuring after this long, whatever is left")
 	flag.Parse()
 	exitOn(run(os.Stdout, *out, *quick, *profile, *limit))
@@ -148,7 +148,7 @@ func run(stdout io.Writer, out string, quick bool, profile string, limit time.Du
 	doc.WriteString("## Running it\n\n`make bench` builds and runs this program (one to two minutes; it writes this file), then runs every Go " +
 		"benchmark once (`go test -run '^$' -bench . -benchtime 1x ./...`) to keep them working. " +
 		"`go run ./cmd/keyportal-bench -quick -out ''` is a smoke run; `-cpuprofile portal.pprof` saves the portal's CPU " +
-		"profile during the 16-client full-page run for `go tool pprof`.\n")
+		"profile during the 2-client full-page run (the costliest per page) for `go tool pprof`.\n")
 
 	fmt.Fprint(stdout, doc.String())
 	if out != "" && !quick {
