@@ -173,7 +173,7 @@ func (s *sessionStore) openFiles(dir string, pairs [][]byte, memo *sessionMemo, 
 	fs.MaxAge(fs.Options.MaxAge)
 	fs.MaxLength(maxSessionValue)
 	fs.Codecs = memo.wrap(fs.Codecs)
-	s.store = fs
+	s.store = newFileStore(dir, fs)
 	s.ping = func(context.Context) error {
 		_, err := os.Stat(dir)
 		return err

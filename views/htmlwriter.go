@@ -11,42 +11,42 @@ import "io"
 
 // htmlWriter writes markup, keeping the first error.
 type htmlWriter struct {
-	w   io.Writer
+	w   io.StringWriter
 	err error
 }
+
+func newHTMLWriter(w io.Writer) htmlWriter {
+	if sw, ok := w.(io.StringWriter); ok {
+		return htmlWriter{w: sw}
+	}
+	return htmlWriter{w: stringWriter{w}}
+}
+
+type stringWriter struct{ io.Writer }
+
+func (w stringWriter) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
 
 // raw writes trusted markup: string literals and digits.
 func (h *htmlWriter) raw(parts ...string) {
 	for _, s := range parts {
 		if h.err == nil {
-			_, h.err = io.WriteString(h.w, s)
+			_, h.err = h.w.WriteString(s)
 		}
 	}
 }
 
-// text writes s escaped for HTML text or a quoted attribute, with the
-// same replacements as html.EscapeString (and so templ), without
+// escapes holds what html.EscapeString (and so templ) replaces.
+var escapes = [256]string{'&': "&amp;", '<': "&lt;", '>': "&gt;", '"': "&#34;", '\'': "&#39;"}
+
+// text writes s escaped for HTML text or a quoted attribute, without
 // allocating.
 func (h *htmlWriter) text(s string) {
 	last := 0
 	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '"':
-			esc = "&#34;"
-		case '\'':
-			esc = "&#39;"
-		default:
-			continue
+		if esc := escapes[s[i]]; esc != "" {
+			h.raw(s[last:i], esc)
+			last = i + 1
 		}
-		h.raw(s[last:i], esc)
-		last = i + 1
 	}
 	h.raw(s[last:])
 }

@@ -17,7 +17,7 @@ import (
 // BenchmarkKeyResults).
 func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		h := htmlWriter{w: w}
+		h := newHTMLWriter(w)
 		id := strconv.FormatInt(k.ID, 10)
 		h.raw(`<tr data-key-id="`, id, `">`)
 		if canChange {

@@ -13,7 +13,7 @@ func FuzzRowTextEscapesLikeTempl(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		var b strings.Builder
-		h := htmlWriter{w: &b}
+		h := newHTMLWriter(&b)
 		h.text(s)
 		if want := html.EscapeString(s); b.String() != want || h.err != nil {
 			t.Errorf("text(%q) = %q, want %q (err %v)", s, b.String(), want, h.err)

@@ -12,7 +12,7 @@ import (
 // can have hundreds of fleets, so this is written with htmlWriter.
 func fleetOptions(slugs []string, selected string) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		h := htmlWriter{w: w}
+		h := newHTMLWriter(w)
 		for _, s := range slugs {
 			if s == selected {
 				h.raw(`<option selected>`)

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package handlers
+
+import "os"
+
+// inode is unknown here; size and modification time still tell changes.
+func inode(os.FileInfo) uint64 { return 0 }
