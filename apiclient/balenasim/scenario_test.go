@@ -294,7 +294,7 @@ func TestCountersAndOverlap(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	admin := credential(t, s, "admin")
-	s.SetFaults(Faults{Latency: 50 * time.Millisecond})
+	meet := s.Rendezvous(5*time.Second, "GET /v7/api_key", "GET /v7/api_key/$count")
 	var wg sync.WaitGroup
 	for _, p := range []string{"/v7/api_key?$top=1", "/v7/api_key/$count"} {
 		wg.Add(1)
@@ -311,7 +311,9 @@ func TestCountersAndOverlap(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	s.SetFaults(Faults{})
+	if !meet.Met() {
+		t.Error("the two calls sent at once did not meet")
+	}
 	bearerDo(t, s, "PATCH", "/v7/api_key(1)", admin, `{"name":"x"}`)
 	bearerDo(t, s, "POST", "/api-key/application/1/provisioning", admin, `{}`)
 	bearerDo(t, s, "GET", "/v7/device(uuid='abc')", admin, "")
@@ -490,4 +492,20 @@ func TestConcurrentUse(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// Calls sent one after the other do not meet: the first goes on alone
+// once the rendezvous gives up on its partner.
+func TestRendezvousTellsSequentialCalls(t *testing.T) {
+	s := newTestSim(t, Options{})
+	admin := credential(t, s, "admin")
+	meet := s.Rendezvous(50*time.Millisecond, "GET /v7/api_key", "GET /v7/api_key/$count")
+	for _, p := range []string{"/v7/api_key?$top=1", "/v7/api_key/$count"} {
+		if code, _ := bearerDo(t, s, "GET", p, admin, ""); code != http.StatusOK {
+			t.Fatalf("%s: %d", p, code)
+		}
+	}
+	if meet.Met() {
+		t.Error("sequential calls were reported as parallel")
+	}
 }

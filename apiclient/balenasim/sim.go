@@ -72,6 +72,9 @@ type Sim struct {
 	faults   faultState
 	counters *counterState
 
+	rvMu sync.Mutex
+	rv   *Rendezvous
+
 	mu sync.RWMutex
 	st *store
 }
@@ -151,6 +154,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.counters.begin()
 	status := 0
 	defer func() { s.counters.end(route, r.URL.Query(), status, start, time.Now()) }()
+	s.hold(r.Context(), route)
 
 	f, kind, code := s.faults.draw(route)
 	if f.Latency > 0 {
