@@ -63,4 +63,3 @@ func TestAKeysViewCostsOneRoundTripUpstream(t *testing.T) {
 		}
 	}
 }
-
