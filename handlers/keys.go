@@ -111,16 +111,22 @@ func (h keys) audit(c echo.Context, action string, k apiclient.APIKey, change []
 	if err != nil {
 		outcome, level = "failed: "+describe(err).Message, slog.LevelWarn
 	}
-	attrs := append([]slog.Attr{
+	attrs := []slog.Attr{
 		slog.String("action", action),
 		slog.Int64("actor", u.Identity.ActorID),
 		slog.String("username", u.Identity.Username),
-		slog.Int64("key", k.ID),
+	}
+	// balena answers a creation with the secret alone: a new key's id is
+	// not known, and an event without one says so better than "key=0".
+	if k.ID != 0 {
+		attrs = append(attrs, slog.Int64("key", k.ID))
+	}
+	attrs = append(append(attrs,
 		slog.String("kind", string(k.Kind)),
 		slog.String("owner", ownerOf(k)),
 		slog.String("outcome", outcome),
 		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-	}, change...)
+	), change...)
 	h.trail.record(c.Request().Context(), level, attrs...)
 }
 

@@ -285,13 +285,17 @@ func TestAuditFileGetsOneJSONLinePerChange(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		var ev struct {
 			Msg, Action, Username, Outcome, Kind string
-			Key                                  int64
+			Key                                  *int64
 		}
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("not JSON: %q", line)
 		}
 		if ev.Msg != "audit" || ev.Username != "admin" || ev.Outcome != "ok" || ev.Kind != "user" {
 			t.Errorf("event %+v", ev)
+		}
+		// balena does not say a new key's id; the other events name theirs.
+		if (ev.Action == "create") != (ev.Key == nil) || (ev.Key != nil && *ev.Key != rec.ID) {
+			t.Errorf("%s event names key %v, new key is %d", ev.Action, ev.Key, rec.ID)
 		}
 		actions = append(actions, ev.Action)
 	}
