@@ -215,6 +215,30 @@ func (s *Session) CreateDeviceKey(ctx context.Context, deviceID int64, k NewKey)
 	return s.create(ctx, "create device key", fmt.Sprintf("/api-key/device/%d/device-key", deviceID), newKeyBody(k))
 }
 
+// NewestKeyID returns the id of the newest key of an actor with this name
+// ("" for a key without one), 0 when the caller sees none. balena answers
+// a creation with the secret alone; this is how the key just made is
+// found afterwards.
+func (s *Session) NewestKeyID(ctx context.Context, actorID int64, name string) (int64, error) {
+	const op = "find new key"
+	ctx, cancel := s.c.withTimeout(ctx)
+	defer cancel()
+	named := "name eq null"
+	if name != "" {
+		named = "name eq " + quote(name)
+	}
+	rows, err := getRows[struct {
+		ID int64 `json:"id"`
+	}](ctx, s, op, "/v7/api_key", odata{
+		Select: []string{"id"}, Filter: and("is_of__actor eq "+num(actorID), named),
+		OrderBy: []string{"id desc"}, Top: 1,
+	})
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	return rows[0].ID, nil
+}
+
 func (s *Session) create(ctx context.Context, op, path string, fields map[string]any) (string, error) {
 	body, err := s.c.do(ctx, request{op: op, method: http.MethodPost, path: path, body: fields, token: s.token})
 	if err != nil {

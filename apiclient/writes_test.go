@@ -21,22 +21,28 @@ func TestCreateKeys(t *testing.T) {
 			tests := []struct {
 				name   string
 				create func() (string, error)
+				key    string // its name
 				kind   balenasim.KeyKind
 				owner  string
 				actor  string // whoami actorType of the new key
 			}{
 				{"user", func() (string, error) {
 					return s.CreateUserKey(ctx(t), NewKey{Name: "ci", Description: "for CI", ExpiryDate: &expiry})
-				}, balenasim.KindUser, balenasim.DemoUsername, "user"},
+				}, "ci", balenasim.KindUser, balenasim.DemoUsername, "user"},
 				{"provisioning", func() (string, error) {
 					return s.CreateProvisioningKey(ctx(t), e.fleetID(t, "acme/lab"), NewKey{Name: "lab", Description: "for CI", ExpiryDate: &expiry})
-				}, balenasim.KindProvisioning, "acme/lab", "application"},
+				}, "lab", balenasim.KindProvisioning, "acme/lab", "application"},
 				{"device", func() (string, error) {
 					return s.CreateDeviceKey(ctx(t), e.device(t, "bench-1").DeviceID, NewKey{Name: "bench", Description: "for CI", ExpiryDate: &expiry})
-				}, balenasim.KindDevice, "bench-1", "device"},
+				}, "bench", balenasim.KindDevice, "bench-1", "device"},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
+					// An older key of the same name and owner, which
+					// NewestKeyID must not take for the new one.
+					if _, err := tt.create(); err != nil {
+						t.Fatal(err)
+					}
 					secret, err := tt.create()
 					if err != nil {
 						t.Fatal(err)
@@ -52,6 +58,7 @@ func TestCreateKeys(t *testing.T) {
 					if err != nil || id.ActorType != tt.actor {
 						t.Errorf("the new key's whoami: %+v, %v", id, err)
 					}
+					checkNewestKeyID(t, p, s, k)
 				})
 			}
 			t.Run("never expires, no description", func(t *testing.T) {
@@ -59,9 +66,11 @@ func TestCreateKeys(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if k := e.findKey(t, secret); k.ExpiryDate != nil || k.Name != nil || k.Description != nil {
+				k := e.findKey(t, secret)
+				if k.ExpiryDate != nil || k.Name != nil || k.Description != nil {
 					t.Errorf("stored %+v", k)
 				}
+				checkNewestKeyID(t, p, s, k)
 			})
 		})
 	}
@@ -222,5 +231,24 @@ func TestDeleteKey(t *testing.T) {
 				t.Errorf("deleted key still works: %v", err)
 			}
 		})
+	}
+}
+
+// checkNewestKeyID: the key just made is found by its actor and name
+// wherever the caller can read it; on open-balena a user reads only keys
+// of their own.
+func checkNewestKeyID(t *testing.T, p balenasim.Profile, s *Session, k balenasim.KeyRecord) {
+	t.Helper()
+	name := ""
+	if k.Name != nil {
+		name = *k.Name
+	}
+	want := k.ID
+	if p == balenasim.ProfileOpenBalena && k.Kind != balenasim.KindUser {
+		want = 0
+	}
+	got, err := s.NewestKeyID(ctx(t), k.ActorID, name)
+	if err != nil || got != want {
+		t.Errorf("NewestKeyID(actor %d, %q) = %d, %v; want %d", k.ActorID, name, got, err, want)
 	}
 }

@@ -116,8 +116,8 @@ func (h keys) audit(c echo.Context, action string, k apiclient.APIKey, change []
 		slog.Int64("actor", u.Identity.ActorID),
 		slog.String("username", u.Identity.Username),
 	}
-	// balena answers a creation with the secret alone: a new key's id is
-	// not known, and an event without one says so better than "key=0".
+	// balena answers a creation with the secret alone; where the new key
+	// cannot be found afterwards (see newKeyID) the event names no id.
 	if k.ID != 0 {
 		attrs = append(attrs, slog.Int64("key", k.ID))
 	}

@@ -71,7 +71,7 @@ func (h keys) create(c echo.Context) error {
 		if !u.CanCreateUserKeys {
 			f.Errors["kind"] = "A session signed in with an API key cannot create user keys; sign in with your password or a session token."
 		}
-		target.Kind, target.Owner.Username = apiclient.KindUser, u.Identity.Username
+		target.Kind, target.Owner.Username, target.Owner.ActorID = apiclient.KindUser, u.Identity.Username, u.Identity.ActorID
 	case "provisioning":
 		target.Kind = apiclient.KindProvisioning
 		if f.Fleet == "" {
@@ -87,7 +87,7 @@ func (h keys) create(c echo.Context) error {
 			f.Errors["fleet"] = "You cannot reach a fleet " + quote(f.Fleet) + "."
 			break
 		}
-		target.Owner.FleetID, target.Owner.FleetSlug = fleets[i].ID, fleets[i].Slug
+		target.Owner.FleetID, target.Owner.FleetSlug, target.Owner.ActorID = fleets[i].ID, fleets[i].Slug, fleets[i].ActorID
 	case "device":
 		target.Kind = apiclient.KindDevice
 		if !deviceUUID.MatchString(f.Device) {
@@ -103,6 +103,7 @@ func (h keys) create(c echo.Context) error {
 			break
 		}
 		target.Owner.DeviceID, target.Owner.DeviceUUID, target.Owner.DeviceName = devs[0].ID, devs[0].UUID, devs[0].DeviceName
+		target.Owner.ActorID = devs[0].ActorID
 	default:
 		f.Errors["kind"] = "Choose the kind of key."
 	}
@@ -131,6 +132,9 @@ func (h keys) create(c echo.Context) error {
 	if apiclient.ErrorCode(err) == apiclient.CodeFreshAuth {
 		return h.createPage(c, http.StatusOK, f, func(m *views.KeyCreate) { m.ConfirmPassword = true }, views.Flash{})
 	}
+	if err == nil {
+		target.ID = newKeyID(ctx, api, target.Owner.ActorID, f.Name)
+	}
 	h.audit(c, "create", target, []slog.Attr{
 		slog.String("new_name", f.Name), slog.String("new_description", f.Description),
 		slog.String("new_expiry", optTime(expiry)),
@@ -145,6 +149,15 @@ func (h keys) create(c echo.Context) error {
 	return h.createPage(c, http.StatusCreated, f, func(m *views.KeyCreate) {
 		m.Created = &views.CreatedKey{Secret: secret, Name: f.Name, Kind: f.Kind, Owner: ownerOf(target), Expires: expiryText(expiry, now)}
 	}, views.Flash{})
+}
+
+// newKeyID finds the id of the key just made for an actor, for the audit
+// trail; 0 when balena does not show it (open-balena hides other actors'
+// keys from users). The key exists either way, so a failure here is not
+// the user's concern.
+func newKeyID(ctx context.Context, api *apiclient.Session, actorID int64, name string) int64 {
+	id, _ := api.NewestKeyID(ctx, actorID, name)
+	return id
 }
 
 // createKey makes a key of k's kind for k's owner.

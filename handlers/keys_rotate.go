@@ -97,7 +97,13 @@ func (h keys) rotate(c echo.Context) error {
 	if apiclient.ErrorCode(err) == apiclient.CodeFreshAuth {
 		return h.rotatePage(c, http.StatusOK, k, grace, f, func(m *views.KeyRotate) { m.ConfirmPassword = true })
 	}
-	h.audit(c, "rotate_create", k, []slog.Attr{slog.String("new_expiry", optTime(expiry))}, err)
+	change := []slog.Attr{slog.String("new_expiry", optTime(expiry))}
+	if err == nil {
+		if id := newKeyID(ctx, api, k.Owner.ActorID, k.Name); id != 0 {
+			change = append(change, slog.Int64("new_key", id))
+		}
+	}
+	h.audit(c, "rotate_create", k, change, err)
 	if err != nil {
 		return h.writeFailed(c, err)
 	}

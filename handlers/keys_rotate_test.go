@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -72,6 +73,16 @@ func TestRotateKeepsKindOwnerNameAndRetiresTheOldKey(t *testing.T) {
 			}
 			if !strings.Contains(p.doc.Find(".flash-success").Text(), "old key") {
 				t.Errorf("no word about the old key: %q", p.doc.Find(".flash").Text())
+			}
+			// The audit trail links the old key to the new one.
+			var line string
+			for l := range strings.Lines(env.Logs.String()) {
+				if strings.Contains(l, "action=rotate_create") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, fmt.Sprintf(" key=%d ", old.ID)) || !strings.Contains(line, fmt.Sprintf(" new_key=%d", nk.ID)) {
+				t.Errorf("audit line %q, want key=%d and new_key=%d", line, old.ID, nk.ID)
 			}
 		})
 	}
