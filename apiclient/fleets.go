@@ -60,12 +60,23 @@ func (s *Session) DevicesByUUID(ctx context.Context, uuids ...string) ([]Device,
 	if len(lits) > 1 {
 		filter = "uuid in (" + strings.Join(lits, ",") + ")"
 	}
-	return s.devices(ctx, "devices by uuid", filter)
+	return s.devices(ctx, "devices by uuid", odata{Filter: filter})
+}
+
+// SearchDevices returns up to top devices whose uuid starts with text or
+// whose name contains it, ignoring case, by name: suggestions for a
+// device picker.
+func (s *Session) SearchDevices(ctx context.Context, text string, top int) ([]Device, error) {
+	lit := "tolower(" + quote(text) + ")"
+	return s.devices(ctx, "search devices", odata{
+		Filter: or("startswith(uuid,"+quote(strings.ToLower(text))+")", "contains(tolower(device_name),"+lit+")"),
+		Top:    top,
+	})
 }
 
 // DevicesByFleet returns the devices of a fleet.
 func (s *Session) DevicesByFleet(ctx context.Context, fleetID int64) ([]Device, error) {
-	return s.devices(ctx, "devices of fleet", "belongs_to__application eq "+num(fleetID))
+	return s.devices(ctx, "devices of fleet", odata{Filter: "belongs_to__application eq " + num(fleetID)})
 }
 
 // DevicesByActor returns the devices whose actors these are, in one call;
@@ -74,15 +85,13 @@ func (s *Session) DevicesByActor(ctx context.Context, actorIDs ...int64) ([]Devi
 	if len(actorIDs) == 0 {
 		return []Device{}, nil
 	}
-	return s.devices(ctx, "devices by actor", in("actor", actorIDs))
+	return s.devices(ctx, "devices by actor", odata{Filter: in("actor", actorIDs)})
 }
 
-func (s *Session) devices(ctx context.Context, op, filter string) ([]Device, error) {
-	o := odata{
-		Select:  []string{"id", "uuid", "device_name", "belongs_to__application", "actor"},
-		Filter:  filter,
-		OrderBy: []string{"device_name asc", "id asc"},
-	}
+// devices reads the devices o filters (and limits), by name.
+func (s *Session) devices(ctx context.Context, op string, o odata) ([]Device, error) {
+	o.Select = []string{"id", "uuid", "device_name", "belongs_to__application", "actor"}
+	o.OrderBy = []string{"device_name asc", "id asc"}
 	rows, err := getRows[deviceRow](ctx, s, op, "/v7/device", o)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
@@ -94,6 +95,42 @@ func TestDevices(t *testing.T) {
 			}
 			if n := e.sim.Counters().Total(); n > 1 {
 				t.Errorf("%d requests, want at most one", n)
+			}
+		})
+	}
+}
+
+func TestSearchDevices(t *testing.T) {
+	e := newEnv(t, balenasim.Options{})
+	s := e.session(t, balenasim.DemoEmail)
+	gw18 := e.device(t, "gw-18").DeviceUUID
+	for _, tt := range []struct {
+		name, text string
+		top        int
+		check      func([]Device) bool
+	}{
+		{"a name part, any case", "PRESS", 20, func(ds []Device) bool {
+			ok := len(ds) > 0 && slices.ContainsFunc(ds, func(d Device) bool { return d.DeviceName == "press-ctrl" })
+			for _, d := range ds {
+				ok = ok && strings.Contains(strings.ToLower(d.DeviceName), "press")
+			}
+			return ok
+		}},
+		{"a uuid prefix", strings.ToUpper(gw18[:8]), 20, func(ds []Device) bool { return len(ds) == 1 && ds[0].UUID == gw18 }},
+		{"at most top", "", 2, func(ds []Device) bool { return len(ds) == 2 && ds[0].DeviceName <= ds[1].DeviceName }},
+		{"text that is not OData", "x') or (1 eq 1", 5, func(ds []Device) bool { return len(ds) == 0 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e.sim.ResetCounters()
+			got, err := s.SearchDevices(ctx(t), tt.text, tt.top)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(got) {
+				t.Errorf("SearchDevices(%q, %d) = %+v", tt.text, tt.top, got)
+			}
+			if n := e.sim.Counters().Total(); n != 1 {
+				t.Errorf("%d requests, want one", n)
 			}
 		})
 	}

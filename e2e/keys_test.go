@@ -335,10 +335,10 @@ func whoami(t *testing.T, env *portaltest.Env, token string) int {
 func TestCreateUserAndDeviceKeys(t *testing.T) {
 	env := portaltest.Start(t, portaltest.Options{})
 	page := signedInPage(t, env)
-	var device string
+	var device, deviceName, fleet string
 	for _, k := range env.Sim.Keys() {
 		if k.Kind == balenasim.KindDevice && k.FleetSlug != "" {
-			device = k.DeviceUUID
+			device, deviceName, fleet = k.DeviceUUID, k.DeviceName, k.FleetSlug
 		}
 	}
 	for _, c := range []struct{ kind, label, name string }{
@@ -348,7 +348,12 @@ func TestCreateUserAndDeviceKeys(t *testing.T) {
 		goTo(t, page, env.URL+"/keys/new")
 		must(t, page.GetByLabel(c.label).Check())
 		if c.kind == "device" {
-			must(t, page.GetByLabel("Device UUID").Fill(device))
+			// Typing part of the name offers the device, named with its fleet.
+			field := page.GetByLabel("Device UUID")
+			must(t, field.PressSequentially(strings.ToUpper(deviceName[:len(deviceName)-1])))
+			option := page.Locator("#device-options option[value='" + device + "']")
+			must(t, expect.Locator(option).ToHaveText(deviceName+" · "+fleet))
+			must(t, field.Fill(device))
 		}
 		must(t, page.GetByLabel("Name").Fill(c.name))
 		_, err := page.GetByLabel("Expires").SelectOption(playwright.SelectOptionValues{Labels: &[]string{"Custom date…"}})

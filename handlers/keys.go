@@ -30,6 +30,7 @@ func (h keys) routes(g *echo.Group) {
 	g.GET("/keys", h.list).Name = routeKeys
 	g.GET("/keys/new", h.newForm).Name = routeKeyNew
 	g.POST("/keys/new", h.create).Name = routeKeyCreate
+	g.GET("/keys/new/devices", h.deviceOptions).Name = routeKeyDevices
 	g.GET("/keys/:id/edit", h.edit).Name = routeKeyEdit
 	g.GET("/keys/:id/row", h.showRow).Name = routeKeyRow
 	g.GET("/keys/:id/actions", h.actions).Name = routeKeyActions

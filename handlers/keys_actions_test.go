@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/handlers/portaltest"
@@ -395,5 +397,46 @@ func TestEverythingWorksAgainstOpenBalena(t *testing.T) {
 	}
 	if p := b.post("/keys/"+id+"/revoke", formWithCSRF(made)); p.status != 200 || !strings.Contains(p.doc.Find(".flash-success").Text(), "Revoked") {
 		t.Errorf("revoke: %d %q", p.status, p.doc.Find(".flash").Text())
+	}
+}
+
+// Typing into the device field suggests devices by name or uuid prefix;
+// the page without JavaScript never asks.
+func TestDeviceFieldSuggestsDevices(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	var gw17 string
+	for _, k := range env.Sim.Keys() {
+		if k.DeviceName == "gw-17" {
+			gw17 = k.DeviceUUID
+		}
+	}
+	form := b.get("/keys/new?kind=device")
+	field := form.doc.Find("#k-device")
+	if field.AttrOr("list", "") != "device-options" || form.doc.Find("datalist#device-options").Length() != 1 {
+		t.Fatalf("the device field has no suggestions list")
+	}
+	suggest := func(text string) map[string]string {
+		p := b.get(field.AttrOr("hx-get", "")+"?device="+url.QueryEscape(text), "HX-Request", "true")
+		if p.status != http.StatusOK {
+			t.Fatalf("suggestions for %q: %d", text, p.status)
+		}
+		got := map[string]string{}
+		p.doc.Find("datalist#device-options option").Each(func(_ int, o *goquery.Selection) {
+			got[o.AttrOr("value", "")] = o.Text()
+		})
+		return got
+	}
+	if got := suggest("GW-1"); !strings.HasPrefix(got[gw17], "gw-17") || len(got) < 2 {
+		t.Errorf("suggestions for GW-1: %v", got)
+	}
+	if got := suggest(gw17[:9]); len(got) != 1 || got[gw17] == "" {
+		t.Errorf("suggestions for a uuid prefix: %v", got)
+	}
+	if got := suggest("g"); len(got) != 0 {
+		t.Errorf("one letter is too little to search: %v", got)
+	}
+	// Opened without htmx, it is the form with the text in the field.
+	if p := b.get("/keys/new/devices?device=gw-17"); !strings.HasSuffix(p.url, "/keys/new?device=gw-17&kind=device") || p.doc.Find("#k-device").AttrOr("value", "") != "gw-17" {
+		t.Errorf("without htmx: %s", p.url)
 	}
 }

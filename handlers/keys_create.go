@@ -37,6 +37,7 @@ func (h keys) createPage(c echo.Context, status int, f keyForm, change func(*vie
 		Flash:         flash,
 		CanCreateUser: u.CanCreateUserKeys,
 		CancelURL:     h.url(routeKeys),
+		DevicesURL:    h.url(routeKeyDevices),
 	}
 	if change != nil {
 		change(&m)

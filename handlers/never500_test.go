@@ -27,6 +27,11 @@ func TestOddInputNeverGetsA500(t *testing.T) {
 			t.Errorf("GET %s: %d", path, p.status)
 		}
 	}
+	for _, q := range []string{"%00%01", url.QueryEscape("') or (1 eq 1"), strings.Repeat("%ff", 40), strings.Repeat("a", 500)} {
+		if p := b.get("/keys/new/devices?device="+q, "HX-Request", "true"); p.status >= 500 {
+			t.Errorf("device suggestions for %q: %d", q, p.status)
+		}
+	}
 	forms := []url.Values{
 		{"kind": {"device"}, "device": {strings.Repeat("a", 62)}, "expiry": {"30d"}},
 		{"kind": {"user"}, "name": {"x"}, "expiry": {"custom"}, "expiry_date": {"9999-12-31"}},

@@ -10,6 +10,7 @@ const (
 	routeKeys         = "keys"
 	routeKeyNew       = "keys.new"
 	routeKeyCreate    = "keys.create"
+	routeKeyDevices   = "keys.new.devices"
 	routeKeyEdit      = "keys.edit"
 	routeKeyRow       = "keys.row"
 	routeKeyActions   = "keys.actions"

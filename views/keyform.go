@@ -25,6 +25,13 @@ type KeyCreate struct {
 	ConfirmPassword bool // balena wants the password again first
 	Created         *CreatedKey
 	CancelURL       string
+	DevicesURL      string // suggestions for the device field
+}
+
+// DeviceOption is a device the device field suggests.
+type DeviceOption struct {
+	UUID  string
+	Label string // "gw-17 · acme/plant-3"
 }
 
 // CreatedKey is a new key and its secret, shown exactly once.
