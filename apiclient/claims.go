@@ -2,9 +2,10 @@ package apiclient
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/segmentio/encoding/json"
 )
 
 // ParseClaims reads a session JWT's claims without verifying it. ok is false

@@ -1,6 +1,8 @@
 package apiclient
 
 import (
+	stdjson "encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -89,4 +91,47 @@ func FuzzTextFilter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzDecodeKeyPage feeds arbitrary answers to the decoding of a page of
+// keys, in both of the shapes the client asks for: whatever balena (or a
+// proxy in front of it) sends, the decoder returns rows or an error and
+// never panics, and it agrees with encoding/json on which answers are
+// readable and on what they say.
+func FuzzDecodeKeyPage(f *testing.F) {
+	for _, seed := range []string{
+		`{"d":[]}`,
+		`{"d":[{"id":1,"name":"ci","description":null,"created_at":"2026-01-02T03:04:05.678Z","expiry_date":null,` +
+			`"is_of__actor":[{"id":7,"is_of__user":[{"id":3,"username":"admin"}],"is_of__application":[],"is_of__device":[]}]}]}`,
+		`{"d":[{"id":2,"created_at":"2026-01-02T03:04:05Z","expiry_date":"2027-01-02T03:04:05Z","is_of__actor":{"__id":9}}]}`,
+		`{"d":[{"id":3,"is_of__actor":12}]}`, `{"d":null}`, `<html>502</html>`, `{"d":[{"id":"x"}]}`, `{"d":[{"id":1e400}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		decodeBoth[expandedKeyRow](t, body)
+		decodeBoth[keyRow](t, body)
+	})
+}
+
+func decodeBoth[R interface{ key() APIKey }](t *testing.T, body []byte) {
+	var fast, std struct {
+		D *[]R `json:"d"`
+	}
+	fastErr := decodeJSON("list keys", body, &fast)
+	stdErr := stdjson.Unmarshal(body, &std)
+	if (fastErr == nil) != (stdErr == nil) {
+		t.Fatalf("the decoders disagree on %q: %v / %v", body, fastErr, stdErr)
+	}
+	if fastErr != nil || fast.D == nil || std.D == nil {
+		return
+	}
+	if len(*fast.D) != len(*std.D) {
+		t.Fatalf("%q: %d rows, encoding/json reads %d", body, len(*fast.D), len(*std.D))
+	}
+	for i := range *fast.D {
+		if a, b := (*fast.D)[i].key(), (*std.D)[i].key(); !reflect.DeepEqual(a, b) {
+			t.Fatalf("%q: row %d is %+v, encoding/json reads %+v", body, i, a, b)
+		}
+	}
 }

@@ -16,26 +16,47 @@ var (
 	keyFieldsAndActor = []string{"id", "name", "description", "created_at", "expiry_date", "is_of__actor"}
 )
 
-// keyRow is an api_key row as balena sends it. A null name or description
-// decodes as "".
+// keyRow is an api_key row as balena sends it, its actor in any shape
+// (see actorRef). A null name or description decodes as "".
 type keyRow struct {
+	keyColumns
+	Actor actorRef `json:"is_of__actor"`
+}
+
+type keyColumns struct {
 	ID          int64      `json:"id"`
 	Name        string     `json:"name"`
 	Description string     `json:"description"`
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiryDate  *time.Time `json:"expiry_date"`
-	Actor       actorRef   `json:"is_of__actor"`
 }
 
-func (r keyRow) key() APIKey {
+// expandedKeyRow is a row of a list with ownerExpand. Its actor is read
+// straight into actorRows, not through actorRef's decoder, which would
+// parse it a second time: the owners are half of a page's JSON.
+type expandedKeyRow struct {
+	keyColumns
+	Actor []actorRow `json:"is_of__actor"`
+}
+
+func (f keyColumns) key(actor actorRef) APIKey {
 	k := APIKey{
-		ID: r.ID, Name: r.Name, Description: r.Description, CreatedAt: r.CreatedAt, ExpiryDate: r.ExpiryDate,
-		Owner: Owner{ActorID: r.Actor.ID},
+		ID: f.ID, Name: f.Name, Description: f.Description, CreatedAt: f.CreatedAt, ExpiryDate: f.ExpiryDate,
+		Owner: Owner{ActorID: actor.ID},
 	}
-	if r.Actor.Row != nil {
-		k.Kind, k.Owner = r.Actor.Row.owner()
+	if actor.Row != nil {
+		k.Kind, k.Owner = actor.Row.owner()
 	}
 	return k
+}
+
+func (r keyRow) key() APIKey { return r.keyColumns.key(r.Actor) }
+
+func (r expandedKeyRow) key() APIKey {
+	if len(r.Actor) == 0 {
+		return r.keyColumns.key(actorRef{})
+	}
+	return r.keyColumns.key(actorRef{ID: r.Actor[0].ID, Row: &r.Actor[0]})
 }
 
 // ListKeys returns one page of the keys q selects and how many it selects
@@ -105,7 +126,14 @@ func (s *Session) listAndCount(ctx context.Context, op string, o odata) (KeyPage
 }
 
 func (s *Session) keys(ctx context.Context, op, path string, o odata) ([]APIKey, error) {
-	rows, err := getRows[keyRow](ctx, s, op, path, o)
+	if o.Expand == ownerExpand {
+		return decodeKeys[expandedKeyRow](ctx, s, op, path, o)
+	}
+	return decodeKeys[keyRow](ctx, s, op, path, o)
+}
+
+func decodeKeys[R interface{ key() APIKey }](ctx context.Context, s *Session, op, path string, o odata) ([]APIKey, error) {
+	rows, err := getRows[R](ctx, s, op, path, o)
 	if err != nil {
 		return nil, err
 	}

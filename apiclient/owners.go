@@ -3,9 +3,10 @@ package apiclient
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
+
+	"github.com/segmentio/encoding/json"
 )
 
 // How a key's owner is learnt.

@@ -3,7 +3,6 @@ package apiclient
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -11,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/segmentio/encoding/json"
 )
 
 // maxBody caps what is read of any answer. A 1000-row page with owners
