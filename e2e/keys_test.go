@@ -222,6 +222,11 @@ func TestFiltersWorkWithoutJavaScript(t *testing.T) {
 			t.Errorf("not sorted by name: %q before %q", a, b)
 		}
 	}
+	// Without JavaScript, hovering a time still shows the exact moment (UTC).
+	created := page.Locator("tbody td.created time").First()
+	datetime, err := created.GetAttribute("datetime")
+	must(t, err)
+	must(t, expect.Locator(created).ToHaveAttribute("title", datetime))
 }
 
 func TestDarkThemeAndPhoneLayoutAreAccessible(t *testing.T) {

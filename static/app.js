@@ -17,11 +17,12 @@
   });
 
   // Times read relative ("3 months ago"); hovering one shows the exact
-  // moment in the reader's own time zone, from its datetime attribute.
+  // moment, in UTC as the server wrote it, here in the reader's own time
+  // zone.
   var exact = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
   function titleTimes(root) {
     if (!root.querySelectorAll) return;
-    root.querySelectorAll("time[datetime]:not([title])").forEach(function (t) {
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
       if (!isNaN(d)) t.title = exact.format(d);
     });

@@ -46,7 +46,12 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 		h.raw(`</td><td class="description">`)
 		h.text(k.Description)
 
+		// The title repeats the datetime (cheap to send: gzip refers back
+		// to it) so that the exact time shows on hover even without
+		// JavaScript; app.js rewrites it in the reader's time zone.
 		h.raw(`</td><td class="created"><time datetime="`)
+		h.text(k.CreatedISO)
+		h.raw(`" title="`)
 		h.text(k.CreatedISO)
 		h.raw(`">`)
 		h.text(k.Created)
@@ -61,6 +66,8 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 			h.raw(`<time class="expiry" data-state="`)
 			h.text(k.ExpiryState)
 			h.raw(`" datetime="`)
+			h.text(k.ExpiresISO)
+			h.raw(`" title="`)
 			h.text(k.ExpiresISO)
 			h.raw(`">`)
 			h.text(k.Expires)

@@ -73,8 +73,8 @@ type KeyRow struct {
 	Owner       string
 	OwnerDetail string
 	Description string
-	// Times show relative; app.js titles each <time> with the exact
-	// moment in the reader's own time zone, from its RFC 3339 datetime.
+	// Times show relative, with the exact RFC 3339 moment on hover, which
+	// app.js rewrites in the reader's own time zone.
 	Created     string // "3 days ago"
 	CreatedISO  string
 	Expires     string // "never", "in 4 days", "expired 2 days ago"
