@@ -16,7 +16,9 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 demo: ## Run the portal with the built-in balena stand-in on 127.0.0.1:8080
-	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/keyportal demo
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/keyportal ./cmd/keyportal
+	@# Run the binary itself: `go run` exits 1 on Ctrl-C even when the portal stops cleanly.
+	@exec bin/keyportal demo
 
 test: vet check-generated check-vendor e2e-deps ## Everything: vet, generated and vendored files, unit, integration (with a real Redis) and end-to-end tests
 	KEYPORTAL_E2E=1 $(GO) test -race -count=1 -timeout 8m ./...
