@@ -153,9 +153,11 @@ func (h keys) create(c echo.Context) error {
 }
 
 // newKeyID finds the id of the key just made for an actor, for the audit
-// trail; 0 when balena does not show it (open-balena hides other actors'
-// keys from users). The key exists either way, so a failure here is not
-// the user's concern.
+// trail: the newest of that owner with that name. 0 when balena does not
+// show it (open-balena hides other actors' keys from users). The key
+// exists either way, so a failure here is not the user's concern. (Two
+// keys of one name made for one owner at the same moment could have
+// their ids swapped in the trail; nothing else reads them.)
 func newKeyID(ctx context.Context, api *apiclient.Session, actorID int64, name string) int64 {
 	id, _ := api.NewestKeyID(ctx, actorID, name)
 	return id
