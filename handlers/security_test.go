@@ -4,6 +4,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,5 +204,49 @@ func TestKeyTextIsShownAsTextEverywhere(t *testing.T) {
 	}
 	if got := row.Find("input[name=id]").AttrOr("aria-label", ""); got != "Select "+name {
 		t.Errorf("checkbox label %q", got)
+	}
+}
+
+// Every page and action, present and future, except sign-in, the probes
+// and static files, sends a browser without a session to sign in and asks
+// balena nothing.
+func TestEveryRouteButSignInNeedsASession(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	public := []string{"/signin", "/healthz", "/readyz", "/static/", "/favicon"}
+	var checked int
+	for _, r := range handlers.RoutesOf(env.Portal) {
+		if r.Method != http.MethodGet || slices.ContainsFunc(public, func(p string) bool { return strings.HasPrefix(r.Path, p) }) ||
+			strings.Contains(r.Path, "*") || r.Path == "/" {
+			continue
+		}
+		path := r.Path
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, ":") {
+				path = strings.Replace(path, seg, "1", 1)
+			}
+		}
+		env.Sim.ResetCounters()
+		for _, hx := range []bool{false, true} {
+			b := newBrowser(t, env)
+			var p page
+			if hx {
+				p = b.get(path, "HX-Request", "true")
+			} else {
+				p = b.get(path)
+			}
+			signIn := strings.Contains(p.url, "/signin") || strings.Contains(p.header.Get("HX-Redirect"), "/signin") ||
+				strings.Contains(p.header.Get("HX-Location"), "/signin")
+			if !signIn || p.doc.Find("table.keys, #secret, form.keyform").Length() > 0 {
+				t.Errorf("GET %s (htmx %v) without a session: %d at %s", path, hx, p.status, p.url)
+			}
+		}
+		if n := env.Sim.Counters().Total(); n != 0 {
+			t.Errorf("GET %s without a session: balena got %d calls", path, n)
+		}
+		checked++
+		t.Logf("checked %s", path)
+	}
+	if checked < 8 {
+		t.Errorf("only %d routes checked", checked)
 	}
 }
