@@ -36,10 +36,10 @@ func RelTime(t, now time.Time) string {
 		n, unit = int(d/time.Hour), "hour"
 	case d < 30*24*time.Hour:
 		n, unit = int(d/(24*time.Hour)), "day"
-	case d < 365*24*time.Hour:
+	case d < 345*24*time.Hour: // from 11½ months on it reads as a year, not "12 months"
 		n, unit = int(d/(30*24*time.Hour)), "month"
 	default:
-		n, unit = int(d/(365*24*time.Hour)), "year"
+		n, unit = max(1, int(d/(365*24*time.Hour))), "year"
 	}
 	plural := "s"
 	if n == 1 {

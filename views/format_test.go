@@ -16,6 +16,7 @@ func TestRelTime(t *testing.T) {
 		{-3 * time.Hour, "3 hours ago"}, {time.Hour, "in 1 hour"},
 		{-24 * time.Hour, "1 day ago"}, {29 * 24 * time.Hour, "in 29 days"},
 		{-45 * 24 * time.Hour, "1 month ago"}, {200 * 24 * time.Hour, "in 6 months"},
+		{340 * 24 * time.Hour, "in 11 months"}, {360 * 24 * time.Hour, "in 1 year"}, {-350 * 24 * time.Hour, "1 year ago"},
 		{-400 * 24 * time.Hour, "1 year ago"}, {3 * 365 * 24 * time.Hour, "in 3 years"},
 	} {
 		if got := RelTime(now.Add(c.d), now); got != c.want {
