@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -26,8 +25,7 @@ type fileStore struct {
 	*sessions.FilesystemStore
 	dir string
 
-	mu   sync.Mutex
-	seen map[string]fileSeen // by session id
+	seen *ttlCache[string, fileSeen] // by session id
 }
 
 const (
@@ -43,11 +41,12 @@ type fileSeen struct {
 	mod    time.Time
 	inode  uint64
 	values map[any]any // a copy; see clone
-	read   time.Time
+	read   time.Time   // taken before the file was read
 }
 
 func newFileStore(dir string, fs *sessions.FilesystemStore) *fileStore {
-	return &fileStore{FilesystemStore: fs, dir: dir, seen: map[string]fileSeen{}}
+	// Wall time, as the files' modification times are.
+	return &fileStore{FilesystemStore: fs, dir: dir, seen: newTTLCache[string, fileSeen](fileSeenFor, fileSeenMax, time.Now)}
 }
 
 // Get goes through the request's registry, as gorilla's stores do, so that
@@ -71,7 +70,7 @@ func (s *fileStore) New(r *http.Request, name string) (*sessions.Session, error)
 	info, statErr := os.Stat(filepath.Join(s.dir, "session_"+filepath.Base(id)))
 	now := time.Now()
 	if statErr == nil {
-		if v, ok := s.unchanged(id, info, now); ok {
+		if v, ok := s.unchanged(id, info); ok {
 			sess := sessions.NewSession(s, name)
 			opts := *s.Options
 			sess.Options, sess.ID, sess.Values = &opts, id, v
@@ -85,11 +84,9 @@ func (s *fileStore) New(r *http.Request, name string) (*sessions.Session, error)
 	return sess, err
 }
 
-func (s *fileStore) unchanged(id string, info os.FileInfo, now time.Time) (map[any]any, bool) {
-	s.mu.Lock()
-	e, ok := s.seen[id]
-	s.mu.Unlock()
-	if !ok || now.Sub(e.read) >= fileSeenFor || e.read.Sub(e.mod) < fileSettled ||
+func (s *fileStore) unchanged(id string, info os.FileInfo) (map[any]any, bool) {
+	e, ok := s.seen.get(id)
+	if !ok || e.read.Sub(e.mod) < fileSettled ||
 		info.Size() != e.size || !info.ModTime().Equal(e.mod) || inode(info) != e.inode {
 		return nil, false
 	}
@@ -105,14 +102,5 @@ func (s *fileStore) remember(id string, info os.FileInfo, values map[any]any, no
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.seen) >= fileSeenMax {
-		for k, e := range s.seen {
-			if now.Sub(e.read) >= fileSeenFor || len(s.seen) >= fileSeenMax {
-				delete(s.seen, k)
-			}
-		}
-	}
-	s.seen[id] = fileSeen{size: info.Size(), mod: info.ModTime(), inode: inode(info), values: v.(map[any]any), read: now}
+	s.seen.put(id, fileSeen{size: info.Size(), mod: info.ModTime(), inode: inode(info), values: v.(map[any]any), read: now})
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -25,22 +24,17 @@ const (
 	memoMax = 4096
 )
 
-type memoEntry struct {
-	value any // a copy, never handed out: see clone
-	at    time.Time
-}
-
 // memoKey is a cookie's or record's name and its encoded value.
 type memoKey struct{ name, encoded string }
 
+// sessionMemo holds copies of decoded values (see clone), never handed
+// out themselves.
 type sessionMemo struct {
-	mu      sync.Mutex
-	entries map[memoKey]memoEntry
-	now     func() time.Time
+	*ttlCache[memoKey, any]
 }
 
 func newSessionMemo(now func() time.Time) *sessionMemo {
-	return &sessionMemo{entries: map[memoKey]memoEntry{}, now: now}
+	return &sessionMemo{newTTLCache[memoKey, any](memoFor, memoMax, now)}
 }
 
 // wrap returns codecs that consult and fill m. Wrap after configuring the
@@ -51,37 +45,6 @@ func (m *sessionMemo) wrap(codecs []securecookie.Codec) []securecookie.Codec {
 		out[i] = memoCodec{c, m}
 	}
 	return out
-}
-
-func (m *sessionMemo) get(key memoKey) (any, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e, ok := m.entries[key]
-	if !ok || m.now().Sub(e.at) >= memoFor {
-		return nil, false
-	}
-	return e.value, true
-}
-
-func (m *sessionMemo) put(key memoKey, v any) {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.entries) >= memoMax {
-		for k, e := range m.entries {
-			if now.Sub(e.at) >= memoFor {
-				delete(m.entries, k)
-			}
-		}
-		// Still full of live entries: drop an arbitrary one (map order).
-		for k := range m.entries {
-			if len(m.entries) < memoMax {
-				break
-			}
-			delete(m.entries, k)
-		}
-	}
-	m.entries[key] = memoEntry{value: v, at: now}
 }
 
 // memoCodec is a securecookie codec that remembers its results.

@@ -82,7 +82,7 @@ func TestSessionMemoStaysBounded(t *testing.T) {
 	for i := range memoMax + 10 {
 		m.put(memoKey{"id", string(rune(i))}, "id")
 	}
-	if len(m.entries) > memoMax {
-		t.Errorf("%d entries, want at most %d", len(m.entries), memoMax)
+	if n := m.len(); n > memoMax {
+		t.Errorf("%d entries, want at most %d", n, memoMax)
 	}
 }
