@@ -198,7 +198,6 @@ func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyR
 		row.Kind = "unknown"
 		row.Owner = "actor " + strconv.FormatInt(k.Owner.ActorID, 10)
 	}
-	row.Active, row.HasExpiry = !k.Expired(now), k.ExpiryDate != nil
 	switch e := k.ExpiryDate; {
 	case e == nil:
 		row.Expires, row.ExpiryState = "never", "never"

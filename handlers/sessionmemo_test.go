@@ -86,3 +86,9 @@ func TestSessionMemoStaysBounded(t *testing.T) {
 		t.Errorf("%d entries, want at most %d", n, memoMax)
 	}
 }
+
+func (c *ttlCache[K, V]) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.items)
+}

@@ -59,9 +59,3 @@ func (c *ttlCache[K, V]) put(k K, v V) {
 	}
 	c.items[k] = ttlEntry[V]{value: v, at: now}
 }
-
-func (c *ttlCache[K, V]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.items)
-}

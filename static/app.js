@@ -27,8 +27,9 @@
       if (!isNaN(d)) t.title = exact.format(d);
     });
   }
+  // htmx announces the page's body as loaded too; without it, do it here.
   document.addEventListener("htmx:load", function (e) { titleTimes(e.detail.elt); });
-  document.addEventListener("DOMContentLoaded", function () { titleTimes(document); });
+  if (!window.htmx) document.addEventListener("DOMContentLoaded", function () { titleTimes(document); });
 
   // Tell assistive technology when the results are being replaced.
   document.addEventListener("htmx:beforeRequest", function (e) {

@@ -27,7 +27,7 @@ func benchResults() KeyResults {
 		r.Rows = append(r.Rows, KeyRow{ID: int64(20000 + i*7), Name: "alpha admin key " + id, Kind: "user", Owner: "you", OwnerDetail: "admin",
 			Description: "Generated for tango", Created: RelTime(created, now), CreatedISO: created.Format(time.RFC3339),
 			Expires: RelTime(expires, now), ExpiresISO: expires.Format(time.RFC3339), ExpiryState: "active",
-			ActionsURL: "/keys/" + id + "/actions?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname%26status%3Dactive", Active: true, HasExpiry: i%2 == 0})
+			ActionsURL: "/keys/" + id + "/actions?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname%26status%3Dactive"})
 	}
 	return r
 }

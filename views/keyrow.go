@@ -18,11 +18,11 @@ import (
 func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
 		h := newHTMLWriter(w)
-		id := strconv.FormatInt(k.ID, 10)
+		id, label := strconv.FormatInt(k.ID, 10), rowLabel(k)
 		h.raw(`<tr data-key-id="`, id, `">`)
 		if canChange {
 			h.raw(`<td class="select"><input type="checkbox" name="id" value="`, id, `" form="bulk" aria-label="Select `)
-			h.text(rowLabel(k))
+			h.text(label)
 			h.raw(`"></td>`)
 		}
 
@@ -77,7 +77,7 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 
 		if canChange {
 			h.raw(`<td class="actions-cell"><details class="row-menu"><summary class="button ghost" aria-label="Actions for `)
-			h.text(rowLabel(k))
+			h.text(label)
 			h.raw(`">⋯</summary><div class="menu"><a href="`)
 			h.text(k.ActionsURL)
 			h.raw(`">Actions…</a></div></details></td>`)

@@ -82,9 +82,13 @@ type KeyRow struct {
 	ExpiryState string // "never", "active", "soon", "expired"; the menu's choices follow it
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
-	Active     bool   // not expired: "Expire now" applies
-	HasExpiry  bool   // "Clear expiry" applies
 }
+
+// Active reports whether the key still works: "Expire now" applies.
+func (k KeyRow) Active() bool { return k.ExpiryState != "expired" }
+
+// HasExpiry reports whether the key expires at all: "Clear expiry" applies.
+func (k KeyRow) HasExpiry() bool { return k.ExpiryState != "never" }
 
 // RowMenu is what a key's menu offers. In the page-wide template that
 // app.js fills each menu from, the URLs hold the slot {id}.

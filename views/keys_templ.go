@@ -1523,7 +1523,7 @@ func KeyActionsPage(m KeyActions) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = rowMenuItems(m.Menu, false, m.Key.Active, m.Key.HasExpiry).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = rowMenuItems(m.Menu, false, m.Key.Active(), m.Key.HasExpiry()).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
