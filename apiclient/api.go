@@ -185,6 +185,8 @@ type Keys interface {
 	DevicesByUUID(ctx context.Context, uuids ...string) ([]Device, error)
 	DevicesByFleet(ctx context.Context, fleetID int64) ([]Device, error)
 	DevicesByActor(ctx context.Context, actorIDs ...int64) ([]Device, error)
+	SearchDevices(ctx context.Context, text string, top int) ([]Device, error)
+	NewestKeyID(ctx context.Context, actorID int64, name string) (int64, error)
 	RefreshToken(ctx context.Context, password string) (string, error)
 }
 

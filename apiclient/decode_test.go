@@ -21,17 +21,28 @@ func TestActorRefShapes(t *testing.T) {
 		{`[{"id":9,"is_of__device":[{"id":6,"uuid":"ab","device_name":null}]}]`, 9, KindDevice},
 	}
 	for _, tt := range tests {
-		var r actorRef
-		if err := json.Unmarshal([]byte(tt.in), &r); err != nil || r.ID != tt.id {
-			t.Errorf("%s: id %d, %v", tt.in, r.ID, err)
-			continue
-		}
+		// A reference is read by actorRef, an expanded one (an array) by
+		// the row of a list with owners.
+		var id int64
 		var kind KeyKind
-		if r.Row != nil {
-			kind, _ = r.Row.owner()
+		if tt.in[0] == '[' {
+			var row expandedKeyRow
+			if err := json.Unmarshal([]byte(`{"is_of__actor":`+tt.in+`}`), &row); err != nil {
+				t.Errorf("%s: %v", tt.in, err)
+				continue
+			}
+			k := row.key()
+			id, kind = k.Owner.ActorID, k.Kind
+		} else {
+			var r actorRef
+			if err := json.Unmarshal([]byte(tt.in), &r); err != nil {
+				t.Errorf("%s: %v", tt.in, err)
+				continue
+			}
+			id = r.ID
 		}
-		if kind != tt.kind {
-			t.Errorf("%s: kind %q, want %q", tt.in, kind, tt.kind)
+		if id != tt.id || kind != tt.kind {
+			t.Errorf("%s: id %d kind %q, want %d %q", tt.in, id, kind, tt.id, tt.kind)
 		}
 	}
 	var r actorRef

@@ -67,9 +67,8 @@ func (s *Session) DevicesByUUID(ctx context.Context, uuids ...string) ([]Device,
 // whose name contains it, ignoring case, by name: suggestions for a
 // device picker.
 func (s *Session) SearchDevices(ctx context.Context, text string, top int) ([]Device, error) {
-	lit := "tolower(" + quote(text) + ")"
 	return s.devices(ctx, "search devices", odata{
-		Filter: or("startswith(uuid,"+quote(strings.ToLower(text))+")", "contains(tolower(device_name),"+lit+")"),
+		Filter: or("startswith(uuid,"+quote(strings.ToLower(text))+")", "contains(tolower(device_name),"+lowerLiteral(text)+")"),
 		Top:    top,
 	})
 }

@@ -3,7 +3,6 @@ package apiclient
 import (
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -82,13 +81,7 @@ func (q KeyQuery) kinds() []KeyKind {
 func (q KeyQuery) plainFilter() string {
 	var text string
 	if q.Text != "" {
-		// Outside ASCII the server lowercases both sides, so that its idea
-		// of case is the only one. ASCII is lowered here, where everyone
-		// agrees on it, which leaves the server a plain literal to match.
-		lit := quote(strings.ToLower(q.Text))
-		if !isASCII(q.Text) {
-			lit = "tolower(" + quote(q.Text) + ")"
-		}
+		lit := lowerLiteral(q.Text)
 		text = or(
 			"contains(tolower(name),"+lit+")",
 			"contains(tolower(description),"+lit+")",
@@ -198,13 +191,4 @@ func (q KeyQuery) actorFilter(ax *actorSet) (filter string, none bool) {
 		conds = append(conds, in("is_of__actor", ids))
 	}
 	return and(conds...), false
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }

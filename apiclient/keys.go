@@ -16,7 +16,7 @@ var (
 	keyFieldsAndActor = []string{"id", "name", "description", "created_at", "expiry_date", "is_of__actor"}
 )
 
-// keyRow is an api_key row as balena sends it, its actor in any shape
+// keyRow is an api_key row as balena sends it, its actor a bare reference
 // (see actorRef). A null name or description decodes as "".
 type keyRow struct {
 	keyColumns
@@ -31,32 +31,31 @@ type keyColumns struct {
 	ExpiryDate  *time.Time `json:"expiry_date"`
 }
 
-// expandedKeyRow is a row of a list with ownerExpand. Its actor is read
-// straight into actorRows, not through actorRef's decoder, which would
-// parse it a second time: the owners are half of a page's JSON.
+// expandedKeyRow is a row of a list with ownerExpand: its actor comes as
+// balena writes every expanded navigation, an array, read straight into
+// actorRows (a custom decoder would parse the owners, half of a page's
+// JSON, a second time).
 type expandedKeyRow struct {
 	keyColumns
 	Actor []actorRow `json:"is_of__actor"`
 }
 
-func (f keyColumns) key(actor actorRef) APIKey {
-	k := APIKey{
+func (f keyColumns) key(actorID int64) APIKey {
+	return APIKey{
 		ID: f.ID, Name: f.Name, Description: f.Description, CreatedAt: f.CreatedAt, ExpiryDate: f.ExpiryDate,
-		Owner: Owner{ActorID: actor.ID},
+		Owner: Owner{ActorID: actorID},
 	}
-	if actor.Row != nil {
-		k.Kind, k.Owner = actor.Row.owner()
-	}
-	return k
 }
 
-func (r keyRow) key() APIKey { return r.keyColumns.key(r.Actor) }
+func (r keyRow) key() APIKey { return r.keyColumns.key(r.Actor.ID) }
 
 func (r expandedKeyRow) key() APIKey {
 	if len(r.Actor) == 0 {
-		return r.keyColumns.key(actorRef{})
+		return r.keyColumns.key(0)
 	}
-	return r.keyColumns.key(actorRef{ID: r.Actor[0].ID, Row: &r.Actor[0]})
+	k := r.keyColumns.key(r.Actor[0].ID)
+	k.Kind, k.Owner = r.Actor[0].owner()
+	return k
 }
 
 // ListKeys returns one page of the keys q selects and how many it selects
@@ -249,8 +248,6 @@ func (s *Session) CreateDeviceKey(ctx context.Context, deviceID int64, k NewKey)
 // found afterwards.
 func (s *Session) NewestKeyID(ctx context.Context, actorID int64, name string) (int64, error) {
 	const op = "find new key"
-	ctx, cancel := s.c.withTimeout(ctx)
-	defer cancel()
 	named := "name eq null"
 	if name != "" {
 		named = "name eq " + quote(name)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // This file is the only place that writes OData. Every literal goes through
@@ -36,6 +37,26 @@ func quote(s string) string {
 	}
 	b.WriteByte('\'')
 	return b.String()
+}
+
+// lowerLiteral writes s, lowercased, for matching against tolower(field).
+// Outside ASCII the server lowercases it too, so that its idea of case is
+// the only one. ASCII is lowered here, where everyone agrees on it, which
+// leaves the server a plain literal to match.
+func lowerLiteral(s string) string {
+	if !isASCII(s) {
+		return "tolower(" + quote(s) + ")"
+	}
+	return quote(strings.ToLower(s))
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // datetime writes t as the literal pinejs-client emits for a JS Date.

@@ -46,27 +46,17 @@ type actorRow struct {
 	} `json:"is_of__device"`
 }
 
-// actorRef is is_of__actor in any of its shapes: {"__id": N} when not
-// expanded, [row] when expanded, a bare number in old API versions.
+// actorRef is a reference to another row in either of balena's shapes:
+// {"__id": N} in v7, a bare number in v6. Expanded references are arrays
+// of rows and are read as such (see expandedKeyRow).
 type actorRef struct {
-	ID  int64
-	Row *actorRow
+	ID int64
 }
 
 func (r *actorRef) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
 	case bytes.Equal(b, []byte("null")):
-		return nil
-	case len(b) > 0 && b[0] == '[':
-		var rows []actorRow
-		if err := json.Unmarshal(b, &rows); err != nil {
-			return err
-		}
-		if len(rows) > 0 {
-			r.Row = &rows[0]
-			r.ID = rows[0].ID
-		}
 		return nil
 	case len(b) > 0 && b[0] == '{':
 		var ref struct {
