@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -84,28 +83,21 @@ func retryIn(d time.Duration) string {
 	return fmt.Sprintf("Try again in %d hours.", int(d.Hours()+0.5))
 }
 
-// handleError is Echo's error handler: it logs by severity and answers
-// with an error page (or, for htmx, an error banner in place).
+// handleError is Echo's error handler: it answers with an error page (or,
+// for htmx, an error banner in place). The request log writes the line,
+// by severity, with the error and the final status.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
 	p := describe(err)
-	if ae := (*apiclient.Error)(nil); errors.As(err, &ae) && ae.Code == apiclient.CodeUnauthorized && currentUser(c).signedIn() {
+	if apiclient.ErrorCode(err) == apiclient.CodeUnauthorized && currentUser(c).signedIn() {
 		// balena says the token is dead (revoked key, expired session):
 		// the portal's session goes with it.
 		if err := s.endSession(c, reasonRevoked); err == nil {
 			return
 		}
 	}
-	level := slog.LevelWarn
-	if p.Status >= 500 {
-		level = slog.LevelError
-	}
-	s.log.LogAttrs(c.Request().Context(), level, "request failed",
-		slog.String("id", c.Response().Header().Get(echo.HeaderXRequestID)),
-		slog.Int("status", p.Status), slog.String("error", err.Error()))
-
 	// An error page is about this request only: no cache keeps it.
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if c.Request().Method == http.MethodHead {

@@ -179,3 +179,24 @@ func TestSignInShowsKeysAndSignOutEndsSession(t *testing.T) {
 		t.Errorf("/keys after sign-out reached %s", again.url)
 	}
 }
+
+// A failed request is one log line, at warning level for a 4xx, with its
+// status and the reason.
+func TestAFailedRequestIsLoggedOnce(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	b := newBrowser(t, env)
+	p := b.post("/signout", url.Values{})
+	id := p.header.Get("X-Request-Id")
+	if p.status != http.StatusForbidden || id == "" {
+		t.Fatalf("POST /signout without a token: %d, request id %q", p.status, id)
+	}
+	var lines []string
+	for l := range strings.Lines(env.Logs.String()) {
+		if strings.Contains(l, id) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], "status=403") || !strings.Contains(lines[0], "error=") {
+		t.Errorf("log lines for request %s:\n%s", id, strings.Join(lines, ""))
+	}
+}
