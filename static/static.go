@@ -23,39 +23,47 @@ const Prefix = "/static/"
 //go:embed app.css app.js favicon.svg vendor/htmx.min.js
 var files embed.FS
 
-// hashes maps each file name to the first 12 hex digits of its SHA-256,
-// and gzipped to its content compressed once, at the best level, so that
-// no request pays for compressing a file that never changes.
-var hashes, gzipped = func() (map[string]string, map[string][]byte) {
-	h, z := map[string]string{}, map[string][]byte{}
+// asset is an embedded file as it is served.
+type asset struct {
+	hash string // the first 12 hex digits of its SHA-256
+	raw  []byte
+	gz   []byte // nil when gzip does not make it smaller
+}
+
+// assets holds every file, read and compressed once, at the best level,
+// so that no request pays for reading or compressing a file that never
+// changes.
+var assets = func() map[string]asset {
+	m := map[string]asset{}
 	_ = fs.WalkDir(files, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		b, _ := files.ReadFile(p)
 		sum := sha256.Sum256(b)
-		h[p] = hex.EncodeToString(sum[:])[:12]
+		a := asset{hash: hex.EncodeToString(sum[:])[:12], raw: b}
 		var buf bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 		_, _ = zw.Write(b)
 		_ = zw.Close()
 		if buf.Len() < len(b) {
-			z[p] = buf.Bytes()
+			a.gz = buf.Bytes()
 		}
+		m[p] = a
 		return nil
 	})
-	return h, z
+	return m
 }()
 
 // URL returns the versioned URL of the named file, e.g.
 // /static/3fa2b1c09d4e/app.css. It panics on a name that is not embedded,
 // which a test of every page catches at once.
 func URL(name string) string {
-	h, ok := hashes[name]
+	a, ok := assets[name]
 	if !ok {
 		panic("static: no file " + name)
 	}
-	return Prefix + h + "/" + name
+	return Prefix + a.hash + "/" + name
 }
 
 // Handler serves /static/<hash>/<name>. A URL whose hash is current is
@@ -64,16 +72,12 @@ func Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest := strings.TrimPrefix(r.URL.Path, Prefix)
 		hash, name, ok := strings.Cut(rest, "/")
-		cur, known := hashes[name]
+		a, known := assets[name]
 		if !ok || !known {
 			http.NotFound(w, r)
 			return
 		}
-		b, err := files.ReadFile(name)
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
+		cur := a.hash
 		if hash == cur {
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		} else {
@@ -86,9 +90,10 @@ func Handler() http.Handler {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		if z, ok := gzipped[name]; ok && acceptsGzip(r) {
+		b := a.raw
+		if a.gz != nil && acceptsGzip(r) {
 			w.Header().Set("Content-Encoding", "gzip")
-			b = z
+			b = a.gz
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		_, _ = w.Write(b)
