@@ -340,7 +340,7 @@ func (s *Sim) issue(w http.ResponseWriter, c *caller, actor int64, role string, 
 		secret = randomKey()
 	}
 	k := &apiKey{
-		actor: actor, key: secret, created: now.UnixMilli(), modified: now.UnixMilli(),
+		actor: actor, key: secret, created: now.UnixMilli(),
 		expiry: expiry, hasExpiry: hasExpiry, role: role,
 		name: deref(kb.name), hasName: kb.name != nil,
 		desc: deref(kb.desc), hasDesc: kb.desc != nil,

@@ -115,7 +115,7 @@ type keySpec struct {
 func (b *builder) key(actor int64, role string, k keySpec) {
 	created := b.ago(k.age)
 	ak := &apiKey{
-		actor: actor, key: b.secret(), created: created, modified: created, role: role,
+		actor: actor, key: b.secret(), created: created, role: role,
 		name: k.name, hasName: k.name != "", desc: k.desc, hasDesc: k.desc != "",
 	}
 	if !k.never {

@@ -208,9 +208,8 @@ func (s *Sim) mutate(w http.ResponseWriter, r *http.Request, st *store, c *calle
 		}
 		st.deleteKeys(ids)
 	} else {
-		now := s.now().UnixMilli()
 		for _, row := range rows {
-			patch.apply(st.keys[row], now)
+			patch.apply(st.keys[row])
 		}
 	}
 	w.WriteHeader(http.StatusOK)
@@ -223,7 +222,7 @@ type keyPatch struct {
 	expiry                      *int64
 }
 
-func (kp keyPatch) apply(k *apiKey, now int64) {
+func (kp keyPatch) apply(k *apiKey) {
 	if kp.setName {
 		k.hasName = kp.name != nil
 		k.name = deref(kp.name)
@@ -238,7 +237,6 @@ func (kp keyPatch) apply(k *apiKey, now int64) {
 			k.expiry = *kp.expiry
 		}
 	}
-	k.modified = now
 }
 
 func deref(s *string) string {

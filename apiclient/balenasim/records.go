@@ -126,7 +126,7 @@ func (s *Sim) CreateKey(nk NewKey) (KeyRecord, error) {
 	if created.IsZero() {
 		created = s.now()
 	}
-	k.created, k.modified = created.UnixMilli(), created.UnixMilli()
+	k.created = created.UnixMilli()
 	if nk.Name != nil {
 		k.name, k.hasName = *nk.Name, true
 	}

@@ -88,14 +88,14 @@ const (
 )
 
 type apiKey struct {
-	id, actor         int64
-	key               string
-	created, modified int64
-	expiry            int64
-	hasExpiry         bool
-	name, desc        string
-	hasName, hasDesc  bool
-	role              string
+	id, actor        int64
+	key              string
+	created          int64 // served as modified_at too
+	expiry           int64
+	hasExpiry        bool
+	name, desc       string
+	hasName, hasDesc bool
+	role             string
 }
 
 // validAt reports whether the key authenticates at now (ms): balena's
