@@ -1,0 +1,117 @@
+package apikeys
+
+import (
+	"context"
+	"time"
+
+	"github.com/keyportal/keyportal/apiclient"
+)
+
+// load reads the key a change is about, once the caller may change keys
+// at all: a refusal costs balena nothing.
+func (s *Service) load(ctx context.Context, c Caller, id int64) (apiclient.APIKey, error) {
+	if err := mayChange(c); err != nil {
+		return apiclient.APIKey{}, err
+	}
+	return s.Key(ctx, c, id)
+}
+
+// Edit is a change of a key's name, description and expiry (Expiry.Choice
+// keep leaves the expiry alone).
+type Edit struct {
+	Name        string
+	Description string
+	Expiry      Expiry
+}
+
+// Updated is a key after an edit, or as it was when the edit failed.
+type Updated struct {
+	Key     apiclient.APIKey
+	Changed bool // false when the edit changed nothing and balena was not asked
+}
+
+// Update applies an edit to key id. A named user key must keep a name, as
+// in balena's own clients.
+func (s *Service) Update(ctx context.Context, c Caller, id int64, e Edit) (Updated, error) {
+	k, err := s.load(ctx, c, id)
+	if err != nil {
+		return Updated{}, err
+	}
+	errs := map[string]string{}
+	checkText(e.Name, e.Description, needsName(k), errs)
+	expiry, keep := e.Expiry.resolve(s.now(), true, errs)
+	if err := invalid(errs); err != nil {
+		return Updated{Key: k}, err
+	}
+	var u apiclient.KeyUpdate
+	var changes []Change
+	after := k
+	if e.Name != k.Name {
+		u.Name, after.Name = &e.Name, e.Name
+		changes = append(changes, changed("name", k.Name, e.Name))
+	}
+	if e.Description != k.Description {
+		u.Description, after.Description = &e.Description, e.Description
+		changes = append(changes, changed("description", k.Description, e.Description))
+	}
+	if !keep {
+		u.ExpiryDate, u.ClearExpiry, after.ExpiryDate = expiry, expiry == nil, expiry
+		changes = append(changes, changed("expiry", expiryValue(k.ExpiryDate), expiryValue(expiry)))
+	}
+	if len(changes) == 0 {
+		return Updated{Key: k}, nil
+	}
+	err = s.write(ctx, c, &Event{Action: "update", Key: k, Changes: changes}, func(ctx context.Context) error {
+		return c.API.UpdateKey(ctx, k.ID, u)
+	})
+	if err != nil {
+		return Updated{Key: k}, err
+	}
+	return Updated{Key: after, Changed: true}, nil
+}
+
+// SetExpiry sets key id's expiry as chosen, or clears it (never).
+func (s *Service) SetExpiry(ctx context.Context, c Caller, id int64, e Expiry) (apiclient.APIKey, error) {
+	expiry, err := ResolveExpiry(e, s.now())
+	if err != nil {
+		return apiclient.APIKey{}, err
+	}
+	action := "set_expiry"
+	if expiry == nil {
+		action = "clear_expiry"
+	}
+	return s.changeExpiry(ctx, c, id, action, expiry)
+}
+
+// ExpireNow makes key id expire at this moment: balena refuses it from
+// then on, and a later expiry revives it.
+func (s *Service) ExpireNow(ctx context.Context, c Caller, id int64) (apiclient.APIKey, error) {
+	now := s.now().UTC()
+	return s.changeExpiry(ctx, c, id, "expire", &now)
+}
+
+func (s *Service) changeExpiry(ctx context.Context, c Caller, id int64, action string, expiry *time.Time) (apiclient.APIKey, error) {
+	k, err := s.load(ctx, c, id)
+	if err != nil {
+		return k, err
+	}
+	e := Event{Action: action, Key: k, Changes: []Change{changed("expiry", expiryValue(k.ExpiryDate), expiryValue(expiry))}}
+	err = s.write(ctx, c, &e, func(ctx context.Context) error {
+		return c.API.UpdateKey(ctx, k.ID, apiclient.KeyUpdate{ExpiryDate: expiry, ClearExpiry: expiry == nil})
+	})
+	if err == nil {
+		k.ExpiryDate = expiry
+	}
+	return k, err
+}
+
+// Revoke deletes key id: balena refuses it from that moment.
+func (s *Service) Revoke(ctx context.Context, c Caller, id int64) (apiclient.APIKey, error) {
+	k, err := s.load(ctx, c, id)
+	if err != nil {
+		return k, err
+	}
+	return k, s.write(ctx, c, &Event{Action: "revoke", Key: k}, func(ctx context.Context) error {
+		return c.API.DeleteKey(ctx, k.ID)
+	})
+}

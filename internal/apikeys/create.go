@@ -1,0 +1,145 @@
+package apikeys
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/keyportal/keyportal/apiclient"
+)
+
+var (
+	fleetSlug  = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+	deviceUUID = regexp.MustCompile(`^[0-9a-fA-F]{7,62}$`)
+)
+
+// ValidFleetSlug reports whether s has the shape of a fleet slug (org/name).
+func ValidFleetSlug(s string) bool { return fleetSlug.MatchString(s) }
+
+// ValidDeviceUUID reports whether s has the shape of a device uuid or of
+// its prefix: 7 to 62 hexadecimal characters.
+func ValidDeviceUUID(s string) bool { return deviceUUID.MatchString(s) }
+
+// NewKeyRequest is a key a person asked for, as they typed it.
+type NewKeyRequest struct {
+	Kind        string
+	Fleet       string // slug, for provisioning keys
+	Device      string // uuid, for device keys
+	Name        string
+	Description string
+	Expiry      Expiry
+}
+
+// NewKeyPlan is a checked request: the key to make, its owner resolved.
+type NewKeyPlan struct {
+	Key apiclient.APIKey // kind, owner, name, description and expiry; no ID yet
+}
+
+// Created is a key just made and its secret, which nobody can read again.
+type Created struct {
+	Key    apiclient.APIKey // ID 0 when balena does not show the new key
+	Secret string
+}
+
+// PlanCreate checks a request and finds the owner it names. Bad input is
+// an *Error with a message per field.
+func (s *Service) PlanCreate(ctx context.Context, c Caller, r NewKeyRequest) (NewKeyPlan, error) {
+	errs := map[string]string{}
+	var k apiclient.APIKey
+	switch kind, _ := ParseKind(r.Kind); kind {
+	case apiclient.KindUser:
+		if c.APIKey {
+			errs["kind"] = "A session signed in with an API key cannot create user keys; sign in with your password or a session token."
+		}
+		k.Kind, k.Owner.Username, k.Owner.ActorID = kind, c.Identity.Username, c.Identity.ActorID
+	case apiclient.KindProvisioning:
+		k.Kind = kind
+		if r.Fleet == "" {
+			errs["fleet"] = "Choose the fleet whose devices this key will register."
+			break
+		}
+		fleets, err := c.API.Fleets(ctx)
+		if err != nil {
+			return NewKeyPlan{}, err
+		}
+		i := slices.IndexFunc(fleets, func(f apiclient.Fleet) bool { return f.Slug == r.Fleet })
+		if i < 0 {
+			errs["fleet"] = "You cannot reach a fleet " + Quote(r.Fleet) + "."
+			break
+		}
+		k.Owner.FleetID, k.Owner.FleetSlug, k.Owner.ActorID = fleets[i].ID, fleets[i].Slug, fleets[i].ActorID
+	case apiclient.KindDevice:
+		k.Kind = kind
+		uuid := strings.ToLower(r.Device)
+		if !ValidDeviceUUID(uuid) {
+			errs["device"] = "Enter the device's UUID (7 to 62 hexadecimal characters)."
+			break
+		}
+		devs, err := c.API.DevicesByUUID(ctx, uuid)
+		if err != nil {
+			return NewKeyPlan{}, err
+		}
+		if len(devs) != 1 {
+			errs["device"] = "You cannot reach a device with UUID " + Quote(uuid) + "."
+			break
+		}
+		d := devs[0]
+		k.Owner.DeviceID, k.Owner.DeviceUUID, k.Owner.DeviceName, k.Owner.ActorID = d.ID, d.UUID, d.DeviceName, d.ActorID
+	default:
+		errs["kind"] = "Choose the kind of key."
+	}
+	checkText(r.Name, r.Description, k.Kind == apiclient.KindUser, errs)
+	k.Name, k.Description = r.Name, r.Description
+	k.ExpiryDate, _ = r.Expiry.resolve(s.now(), false, errs)
+	return NewKeyPlan{Key: k}, invalid(errs)
+}
+
+// Create makes the planned key and records it.
+func (s *Service) Create(ctx context.Context, c Caller, p NewKeyPlan) (Created, error) {
+	k := p.Key
+	var secret string
+	e := Event{Action: "create", Key: k, Changes: []Change{
+		made("name", k.Name), made("description", k.Description), made("expiry", expiryValue(k.ExpiryDate)),
+	}}
+	err := s.write(ctx, c, &e, func(ctx context.Context) (err error) {
+		secret, e.Key.ID, err = makeKey(ctx, c, k)
+		return err
+	})
+	k.ID = e.Key.ID
+	return Created{Key: k, Secret: secret}, err
+}
+
+// makeKey makes a key like k (its kind, owner, name, description and
+// expiry) and finds its id.
+func makeKey(ctx context.Context, c Caller, k apiclient.APIKey) (secret string, id int64, err error) {
+	nk := apiclient.NewKey{Name: k.Name, Description: k.Description, ExpiryDate: k.ExpiryDate}
+	switch k.Kind {
+	case apiclient.KindUser:
+		secret, err = c.API.CreateUserKey(ctx, nk)
+	case apiclient.KindProvisioning:
+		secret, err = c.API.CreateProvisioningKey(ctx, k.Owner.FleetID, nk)
+	case apiclient.KindDevice:
+		secret, err = c.API.CreateDeviceKey(ctx, k.Owner.DeviceID, nk)
+	default:
+		return "", 0, &Error{Code: apiclient.CodeInvalid, Message: "Keyportal cannot tell what this key belongs to, so it cannot make a key like it."}
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	// balena answers with the secret alone: the new key is the newest of
+	// its owner with its name. 0 where balena hides it (open-balena hides
+	// other actors' keys from users); the key exists either way. Two keys
+	// of one name made for one owner at the same moment could swap ids in
+	// the trail.
+	id, _ = c.API.NewestKeyID(ctx, k.Owner.ActorID, k.Name)
+	return secret, id, nil
+}
+
+// Quote puts a value a person typed in quotes for a message, cut short.
+func Quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return "“" + s + "”"
+}

@@ -1,0 +1,92 @@
+package apikeys
+
+import (
+	"context"
+	"time"
+
+	"github.com/keyportal/keyportal/apiclient"
+)
+
+// RotateRequest is how a person wants a key rotated: the replacement's
+// expiry (ExpirySame keeps the old key's) and how long the old key may
+// keep working (a key of Graces, or GraceKeep).
+type RotateRequest struct {
+	Expiry Expiry
+	Grace  string
+}
+
+// RotationPlan is a checked rotation.
+type RotationPlan struct {
+	Old    apiclient.APIKey
+	Expiry *time.Time     // the replacement's; nil: never
+	Grace  *time.Duration // nil: the old key keeps working
+}
+
+// Rotation is what a rotation did: the replacement (made, with its
+// secret), and what became of the old key.
+type Rotation struct {
+	Created
+	OldUntil  *time.Time // when the old key stops working; nil when kept
+	RetireErr error      // a *WriteError when the old key could not be set to expire
+}
+
+// PlanRotate loads key id and checks a rotation of it. The plan's Old is
+// set whenever the key could be read, also when the request is invalid.
+func (s *Service) PlanRotate(ctx context.Context, c Caller, id int64, r RotateRequest) (RotationPlan, error) {
+	k, err := s.load(ctx, c, id)
+	if err != nil {
+		return RotationPlan{}, err
+	}
+	p := RotationPlan{Old: k}
+	errs := map[string]string{}
+	if wait, known := Graces[r.Grace]; known {
+		p.Grace = &wait
+	} else if r.Grace != GraceKeep {
+		errs["grace"] = "Choose when the old key stops working."
+	}
+	if r.Expiry.Choice == ExpirySame && k.ExpiryDate != nil {
+		p.Expiry = k.ExpiryDate
+	} else {
+		p.Expiry, _ = r.Expiry.resolve(s.now(), false, errs)
+	}
+	return p, invalid(errs)
+}
+
+// SameExpiryOffered reports whether a rotation of k may keep its expiry:
+// only one still to come.
+func (s *Service) SameExpiryOffered(k apiclient.APIKey) bool {
+	return k.ExpiryDate != nil && k.ExpiryDate.After(s.now())
+}
+
+// Rotate makes the replacement (same kind, owner, name and description),
+// then sets the old key to expire after the grace period. The replacement
+// is returned even when retiring the old key fails: it exists, and its
+// secret would otherwise be lost.
+func (s *Service) Rotate(ctx context.Context, c Caller, p RotationPlan) (Rotation, error) {
+	old := p.Old
+	fresh := old
+	fresh.ID, fresh.ExpiryDate = 0, p.Expiry
+	var r Rotation
+	e := Event{Action: "rotate_create", Key: old, Changes: []Change{made("expiry", expiryValue(p.Expiry))}}
+	err := s.write(ctx, c, &e, func(ctx context.Context) (err error) {
+		r.Secret, e.NewKey, err = makeKey(ctx, c, fresh)
+		return err
+	})
+	if err != nil {
+		return r, err
+	}
+	fresh.ID = e.NewKey
+	r.Key = fresh
+	if p.Grace == nil {
+		return r, nil
+	}
+	until := s.now().Add(*p.Grace).UTC()
+	r.RetireErr = s.write(ctx, c, &Event{Action: "rotate_expire_old", Key: old, Changes: []Change{changed("expiry", expiryValue(old.ExpiryDate), expiryValue(&until))}},
+		func(ctx context.Context) error {
+			return c.API.UpdateKey(ctx, old.ID, apiclient.KeyUpdate{ExpiryDate: &until})
+		})
+	if r.RetireErr == nil {
+		r.OldUntil = &until
+	}
+	return r, nil
+}
