@@ -23,10 +23,7 @@
 // third of the time; decoding was a quarter of a keys page's CPU.
 package apiclient
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // KeyKind says what a key belongs to. balena does not store it: it follows
 // from the key's actor (a user, a fleet or a device).
@@ -168,26 +165,3 @@ type KeyUpdate struct {
 	ExpiryDate  *time.Time
 	ClearExpiry bool
 }
-
-// Keys is what the portal needs from a signed-in caller's view of balena.
-// *Session implements it; the interface exists so that handlers can say what
-// they consume.
-type Keys interface {
-	WhoAmI(ctx context.Context) (Identity, error)
-	ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error)
-	GetKey(ctx context.Context, id int64) (APIKey, error)
-	UpdateKey(ctx context.Context, id int64, u KeyUpdate) error
-	DeleteKey(ctx context.Context, id int64) error
-	CreateUserKey(ctx context.Context, k NewKey) (secret string, err error)
-	CreateProvisioningKey(ctx context.Context, fleetID int64, k NewKey) (secret string, err error)
-	CreateDeviceKey(ctx context.Context, deviceID int64, k NewKey) (secret string, err error)
-	Fleets(ctx context.Context) ([]Fleet, error)
-	DevicesByUUID(ctx context.Context, uuids ...string) ([]Device, error)
-	DevicesByFleet(ctx context.Context, fleetID int64) ([]Device, error)
-	DevicesByActor(ctx context.Context, actorIDs ...int64) ([]Device, error)
-	SearchDevices(ctx context.Context, text string, top int) ([]Device, error)
-	NewestKeyID(ctx context.Context, actorID int64, name string) (int64, error)
-	RefreshToken(ctx context.Context, password string) (string, error)
-}
-
-var _ Keys = (*Session)(nil)

@@ -1,18 +1,16 @@
 package handlers
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -22,8 +20,24 @@ type problem struct {
 	Message string
 }
 
-// describe maps any error to a status and a message a person can act on.
-// It is the one place where balena's failures become words.
+// statuses answers each kind of failure with its HTTP status.
+var statuses = map[apiclient.Code]int{
+	apiclient.CodeUnauthorized: http.StatusUnauthorized,
+	apiclient.CodeFreshAuth:    http.StatusUnauthorized,
+	apiclient.CodeTwoFactor:    http.StatusUnauthorized,
+	apiclient.CodeForbidden:    http.StatusForbidden,
+	apiclient.CodeNotFound:     http.StatusNotFound,
+	apiclient.CodeInvalid:      http.StatusBadRequest,
+	apiclient.CodeConflict:     http.StatusConflict,
+	apiclient.CodeRateLimited:  http.StatusTooManyRequests,
+	apiclient.CodeTimeout:      http.StatusGatewayTimeout,
+	apiclient.CodeUpstream:     http.StatusBadGateway,
+	"":                         http.StatusInternalServerError,
+}
+
+// describe maps any error to a status and a message a person can act on:
+// the web layer's own refusals as they were made, and everything else by
+// its code, in the words of apikeys.Explain.
 func describe(err error) problem {
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
@@ -36,51 +50,11 @@ func describe(err error) problem {
 	if errors.As(err, new(errSessionStore)) {
 		return problem{http.StatusServiceUnavailable, "Sign-in is unavailable for a moment: the portal cannot reach its session store. Try again shortly."}
 	}
-	var ae *apiclient.Error
-	if !errors.As(err, &ae) {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return problem{http.StatusGatewayTimeout, "balena did not answer in time. Try again in a moment."}
-		}
-		return problem{http.StatusInternalServerError, "Something went wrong on our side. Try again; if it keeps happening, tell your administrator."}
+	status, ok := statuses[apikeys.Code(err)]
+	if !ok {
+		status = http.StatusBadGateway
 	}
-	switch ae.Code {
-	case apiclient.CodeUnauthorized:
-		return problem{http.StatusUnauthorized, "balena no longer accepts your sign-in. Sign in again."}
-	case apiclient.CodeFreshAuth:
-		return problem{http.StatusUnauthorized, "balena wants you to confirm your password before this action."}
-	case apiclient.CodeForbidden:
-		return problem{http.StatusForbidden, "Your balena account is not allowed to do that."}
-	case apiclient.CodeNotFound:
-		return problem{http.StatusNotFound, "That key no longer exists, or you cannot see it."}
-	case apiclient.CodeInvalid:
-		msg := "balena refused the request as invalid."
-		if ae.Message != "" {
-			msg = "balena refused the request: " + ae.Message
-		}
-		return problem{http.StatusBadRequest, msg}
-	case apiclient.CodeConflict:
-		return problem{http.StatusConflict, "That conflicts with an existing key."}
-	case apiclient.CodeRateLimited:
-		return problem{http.StatusTooManyRequests, "balena is rate-limiting requests. " + retryIn(ae.RetryAfter)}
-	case apiclient.CodeTimeout:
-		return problem{http.StatusGatewayTimeout, "balena did not answer in time. Try again in a moment."}
-	case apiclient.CodeTwoFactor:
-		return problem{http.StatusUnauthorized, "That code is not right. Enter the current code from your authenticator app."}
-	}
-	return problem{http.StatusBadGateway, "balena answered with an error. Try again in a moment."}
-}
-
-// retryIn words a Retry-After delay.
-func retryIn(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "Try again in a moment."
-	case d < time.Minute:
-		return fmt.Sprintf("Try again in %d seconds.", int(d.Seconds()+0.5))
-	case d < 2*time.Hour:
-		return fmt.Sprintf("Try again in %d minutes.", int(d.Minutes()+0.5))
-	}
-	return fmt.Sprintf("Try again in %d hours.", int(d.Hours()+0.5))
+	return problem{status, apikeys.Explain(err)}
 }
 
 // handleError is Echo's error handler: it answers with an error page (or,

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -44,9 +44,7 @@ const (
 )
 
 var (
-	perPages   = []int{10, 25, 50, 100}
-	fleetSlug  = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
-	deviceUUID = regexp.MustCompile(`^[0-9a-fA-F]{7,62}$`)
+	perPages = []int{10, 25, 50, 100}
 )
 
 // parseKeyFilter reads a keys view from a query string.
@@ -65,38 +63,36 @@ func parseKeyFilter(v url.Values) keyFilter {
 		f.Q = strings.ToValidUTF8(f.Q[:maxQ], "")
 	}
 	for _, k := range v["kind"] {
-		switch kk := apiclient.KeyKind(k); kk {
-		case apiclient.KindUser, apiclient.KindProvisioning, apiclient.KindDevice:
-			if !slices.Contains(f.Kinds, kk) {
-				f.Kinds = append(f.Kinds, kk)
-			}
-		case "":
-		default:
-			bad("kind", "Kind "+quote(k)+" is not one of user, provisioning or device.")
+		kind, ok := apikeys.ParseKind(k)
+		switch {
+		case ok && !slices.Contains(f.Kinds, kind):
+			f.Kinds = append(f.Kinds, kind)
+		case !ok && k != "":
+			bad("kind", "Kind "+apikeys.Quote(k)+" is not one of user, provisioning or device.")
 		}
 	}
-	if len(f.Kinds) == 3 {
+	if len(f.Kinds) == len(apikeys.Kinds) {
 		f.Kinds = nil // all kinds: no filter at all
 	}
 	if s := strings.TrimSpace(v.Get("fleet")); s != "" {
-		if fleetSlug.MatchString(s) {
+		if apikeys.ValidFleetSlug(s) {
 			f.Fleet = s
 		} else {
-			bad("fleet", "Fleet "+quote(s)+" is not a fleet slug like org/fleet-name.")
+			bad("fleet", "Fleet "+apikeys.Quote(s)+" is not a fleet slug like org/fleet-name.")
 		}
 	}
 	if s := strings.TrimSpace(v.Get("device")); s != "" {
-		if deviceUUID.MatchString(s) {
+		if apikeys.ValidDeviceUUID(s) {
 			f.Device = strings.ToLower(s)
 		} else {
-			bad("device", "Device "+quote(s)+" is not a device UUID (7 to 62 hexadecimal characters).")
+			bad("device", "Device "+apikeys.Quote(s)+" is not a device UUID (7 to 62 hexadecimal characters).")
 		}
 	}
 	switch st := apiclient.Status(v.Get("status")); st {
 	case apiclient.StatusAny, apiclient.StatusActive, apiclient.StatusExpired, apiclient.StatusExpiring, apiclient.StatusNever:
 		f.Status = st
 	default:
-		bad("status", "Status "+quote(string(st))+" is not one of active, expired, expiring or never.")
+		bad("status", "Status "+apikeys.Quote(string(st))+" is not one of active, expired, expiring or never.")
 	}
 	if s := v.Get("within"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -124,7 +120,7 @@ func parseKeyFilter(v url.Values) keyFilter {
 		case apiclient.SortName, apiclient.SortCreatedAt, apiclient.SortExpiry:
 			f.Sort, f.Desc = field, desc
 		default:
-			bad("sort", "Sort "+quote(s)+" is not one of name, created_at or expiry_date (with - for descending).")
+			bad("sort", "Sort "+apikeys.Quote(s)+" is not one of name, created_at or expiry_date (with - for descending).")
 		}
 	}
 	if s := v.Get("per_page"); s != "" {
@@ -138,7 +134,7 @@ func parseKeyFilter(v url.Values) keyFilter {
 	if s := v.Get("page"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxPage {
-			bad("page", "Page "+quote(s)+" is not a page number; showing the first page.")
+			bad("page", "Page "+apikeys.Quote(s)+" is not a page number; showing the first page.")
 		} else {
 			f.Page = n
 		}
@@ -155,20 +151,13 @@ func parseDay(v url.Values, name string, end bool, bad func(string, string)) *ti
 	}
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil || t.Year() < 2000 || t.Year() > 9999 {
-		bad(name, quote(s)+" is not a date like 2025-01-31.")
+		bad(name, apikeys.Quote(s)+" is not a date like 2025-01-31.")
 		return nil
 	}
 	if end {
 		t = t.AddDate(0, 0, 1)
 	}
 	return &t
-}
-
-func quote(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return "“" + s + "”"
 }
 
 // query is the filter as an apiclient query for its page.

@@ -46,3 +46,14 @@ func (fc *fleetCache) get(ctx context.Context, token string, api *apiclient.Sess
 	fc.lists.put(key, fleets)
 	return fleets, nil
 }
+
+// cachedFleets is a user's balena whose fleet list comes from the cache.
+type cachedFleets struct {
+	*apiclient.Session
+	token string
+	cache *fleetCache
+}
+
+func (s cachedFleets) Fleets(ctx context.Context) ([]apiclient.Fleet, error) {
+	return s.cache.get(ctx, s.token, s.Session)
+}

@@ -1,8 +1,7 @@
 package handlers
 
 import (
-	"log/slog"
-	"net/http"
+	"context"
 	"net/url"
 	"strconv"
 	"strings"
@@ -11,8 +10,27 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/views"
 )
+
+// keyRules is what the keys pages need of the rules of keys
+// (*apikeys.Service): they parse a request, ask, and render the answer.
+type keyRules interface {
+	Now() time.Time
+	Key(ctx context.Context, c apikeys.Caller, id int64) (apiclient.APIKey, error)
+	PlanCreate(ctx context.Context, c apikeys.Caller, r apikeys.NewKeyRequest) (apikeys.NewKeyPlan, error)
+	Create(ctx context.Context, c apikeys.Caller, p apikeys.NewKeyPlan) (apikeys.Created, error)
+	Update(ctx context.Context, c apikeys.Caller, id int64, e apikeys.Edit) (apikeys.Updated, error)
+	SetExpiry(ctx context.Context, c apikeys.Caller, id int64, e apikeys.Expiry) (apiclient.APIKey, error)
+	ExpireNow(ctx context.Context, c apikeys.Caller, id int64) (apiclient.APIKey, error)
+	Revoke(ctx context.Context, c apikeys.Caller, id int64) (apiclient.APIKey, error)
+	PlanRotate(ctx context.Context, c apikeys.Caller, id int64, r apikeys.RotateRequest) (apikeys.RotationPlan, error)
+	Rotate(ctx context.Context, c apikeys.Caller, p apikeys.RotationPlan) (apikeys.Rotation, error)
+	SameExpiryOffered(k apiclient.APIKey) bool
+	Select(ctx context.Context, c apikeys.Caller, sel apikeys.Selection) ([]apiclient.APIKey, error)
+	Bulk(ctx context.Context, c apikeys.Caller, action apikeys.BulkAction, keys []apiclient.APIKey) (apikeys.BulkResult, error)
+}
 
 // keys serves the keys page and every action on keys. Each action lives in
 // its own keys_*.go file.
@@ -51,19 +69,37 @@ func (h keys) api(c echo.Context) *apiclient.Session {
 	return h.balena.As(u.Token).WithIdentity(u.Identity)
 }
 
+// caller is the signed-in user as the rules of keys see them: their
+// balena (with the fleet list cached), who they are, and the request id
+// that ties their audit events to the request log.
+func (h keys) caller(c echo.Context) apikeys.Caller {
+	u := currentUser(c)
+	return apikeys.Caller{
+		API:      cachedFleets{Session: h.api(c), token: u.Token, cache: h.fleetCache},
+		Identity: u.Identity,
+		APIKey:   u.APIKey,
+		Ref:      c.Response().Header().Get(echo.HeaderXRequestID),
+	}
+}
+
 // fleets lists the fleets the signed-in user can reach, for the pickers.
 func (h keys) fleets(c echo.Context) ([]apiclient.Fleet, error) {
 	return h.fleetCache.get(c.Request().Context(), currentUser(c).Token, h.api(c))
 }
 
-// loadKey reads the key named in the path. A malformed id is a 404 like
-// any key the user cannot see.
-func (h keys) loadKey(c echo.Context) (apiclient.APIKey, error) {
+// keyID is the key named in the path; a malformed one is a key nobody
+// can see (0), which the rules answer with a 404 like any other.
+func keyID(c echo.Context) int64 {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return apiclient.APIKey{}, echo.NewHTTPError(http.StatusNotFound, "There is no key "+quote(c.Param("id"))+".")
+	if err != nil || id < 0 {
+		return 0
 	}
-	return h.api(c).GetKey(c.Request().Context(), id)
+	return id
+}
+
+// loadKey reads the key named in the path.
+func (h keys) loadKey(c echo.Context) (apiclient.APIKey, error) {
+	return h.rules.Key(c.Request().Context(), h.caller(c), keyID(c))
 }
 
 // returnTo is where an action goes back to: the keys view it came from, if
@@ -78,59 +114,6 @@ func (h keys) returnTo(c echo.Context) string {
 	return parseKeyFilter(u.Query()).url(base)
 }
 
-// mayChange refuses a change that balena would refuse this session anyway
-// (API-key sessions may not PATCH or DELETE keys), before asking balena.
-func (h keys) mayChange(c echo.Context) error {
-	if !currentUser(c).CanChangeKeys {
-		return echo.NewHTTPError(http.StatusForbidden, "You signed in with an API key, and balena does not let API keys change or revoke keys. Sign in with your password or a session token to do that.")
-	}
-	return nil
-}
-
-// writeFailed explains a refused change. balena answers 401 both for a dead
-// token and for a change the token may not make; only the first ends the
-// session, so a second question tells them apart.
-func (h keys) writeFailed(c echo.Context, err error) error {
-	if apiclient.ErrorCode(err) == apiclient.CodeUnauthorized {
-		if _, werr := h.api(c).WhoAmI(c.Request().Context()); werr == nil {
-			msg := "balena did not allow this change."
-			if currentUser(c).APIKey {
-				msg += " Sessions signed in with an API key may not change keys on this balena server; sign in with your password."
-			}
-			return echo.NewHTTPError(http.StatusForbidden, msg)
-		}
-	}
-	return err
-}
-
-// audit records one change made through the portal: who, what, which key,
-// the values before and after, and the outcome. Never a secret.
-func (h keys) audit(c echo.Context, action string, k apiclient.APIKey, change []slog.Attr, err error) {
-	u := currentUser(c)
-	outcome := "ok"
-	level := slog.LevelInfo
-	if err != nil {
-		outcome, level = "failed: "+describe(err).Message, slog.LevelWarn
-	}
-	attrs := []slog.Attr{
-		slog.String("action", action),
-		slog.Int64("actor", u.Identity.ActorID),
-		slog.String("username", u.Identity.Username),
-	}
-	// balena answers a creation with the secret alone; where the new key
-	// cannot be found afterwards (see newKeyID) the event names no id.
-	if k.ID != 0 {
-		attrs = append(attrs, slog.Int64("key", k.ID))
-	}
-	attrs = append(append(attrs,
-		slog.String("kind", string(k.Kind)),
-		slog.String("owner", ownerOf(k)),
-		slog.String("outcome", outcome),
-		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-	), change...)
-	h.trail.record(c.Request().Context(), level, attrs...)
-}
-
 // expiryText says when a new key expires, for the page showing its secret.
 func expiryText(t *time.Time, now time.Time) string {
 	if t == nil {
@@ -139,9 +122,19 @@ func expiryText(t *time.Time, now time.Time) string {
 	return "on " + t.UTC().Format("2 January 2006") + " (" + views.RelTime(*t, now) + ")"
 }
 
-func optTime(t *time.Time) string {
-	if t == nil {
-		return "never"
-	}
-	return t.UTC().Format(time.RFC3339)
+// createdKey is a new key as the page showing its secret, once, has it.
+func createdKey(made apikeys.Created, now time.Time) *views.CreatedKey {
+	k := made.Key
+	return &views.CreatedKey{Secret: made.Secret, Name: k.Name, Kind: string(k.Kind), Owner: apikeys.Owner(k), Expires: expiryText(k.ExpiryDate, now)}
+}
+
+// sessionOver reports whether err means balena no longer accepts the
+// user's token: the error handler then ends the session.
+func sessionOver(err error) bool { return apikeys.Code(err) == apiclient.CodeUnauthorized }
+
+// failedFlash is a failed write as a form shows it above the input it
+// keeps, in the same words and with the same status as the error page.
+func failedFlash(err error) (int, views.Flash) {
+	p := describe(err)
+	return p.Status, views.Flash{Kind: "error", Text: p.Message}
 }

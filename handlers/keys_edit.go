@@ -1,13 +1,13 @@
 package handlers
 
 import (
-	"log/slog"
 	"net/http"
 	"net/url"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -17,7 +17,7 @@ func (h keys) edit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := keyForm{Name: k.Name, Description: k.Description, Expiry: expiryKeep, Errors: map[string]string{}}
+	f := keyForm{Name: k.Name, Description: k.Description, Expiry: apikeys.ExpiryKeep, Errors: map[string]string{}}
 	return h.editPage(c, http.StatusOK, k, f, views.Flash{})
 }
 
@@ -57,7 +57,7 @@ func (h keys) showRow(c echo.Context) error {
 // actions is a key's menu as a page, for browsers without JavaScript (with
 // it, the row menu fills itself from the page's template).
 func (h keys) actions(c echo.Context) error {
-	if err := h.mayChange(c); err != nil {
+	if err := apikeys.MayChange(h.caller(c)); err != nil {
 		return err
 	}
 	k, err := h.loadKey(c)
@@ -65,10 +65,11 @@ func (h keys) actions(c echo.Context) error {
 		return err
 	}
 	ret := h.returnTo(c)
+	label := "Actions for " + apikeys.Label(k)
 	return render(c, http.StatusOK, views.KeyActionsPage(views.KeyActions{
-		Page:   h.page(c, "Actions for "+keyLabel(k)),
+		Page:   h.page(c, label),
 		Key:    keyRow(k, currentUser(c).Identity, h.now()),
-		Label:  "Actions for " + keyLabel(k),
+		Label:  label,
 		Menu:   h.rowLinks(ret).forKey(k.ID),
 		Return: ret,
 	}))
@@ -82,58 +83,24 @@ func (h keys) renderRow(c echo.Context, k apiclient.APIKey) error {
 
 // update saves what changed and goes back to the keys page.
 func (h keys) update(c echo.Context) error {
-	if err := h.mayChange(c); err != nil {
-		return err
-	}
-	k, err := h.loadKey(c)
-	if err != nil {
-		return err
-	}
 	f := readKeyForm(c.FormValue)
-	// Named user keys must keep a name, as in balena's own clients.
-	f.validateText(k.Kind == apiclient.KindUser && k.Name != "")
-	expiry, keep := f.expiry(h.now(), true)
-	if len(f.Errors) > 0 {
-		return h.editPage(c, http.StatusUnprocessableEntity, k, f, views.Flash{})
-	}
-
-	var u apiclient.KeyUpdate
-	var change []slog.Attr
-	if f.Name != k.Name {
-		u.Name = &f.Name
-		change = append(change, slog.String("old_name", k.Name), slog.String("new_name", f.Name))
-	}
-	if f.Description != k.Description {
-		u.Description = &f.Description
-		change = append(change, slog.String("old_description", k.Description), slog.String("new_description", f.Description))
-	}
-	if !keep {
-		u.ExpiryDate, u.ClearExpiry = expiry, expiry == nil
-		change = append(change, slog.String("old_expiry", optTime(k.ExpiryDate)), slog.String("new_expiry", optTime(expiry)))
-	}
-	if len(change) == 0 {
-		if isHTMX(c) {
-			return h.renderRow(c, k)
-		}
-		h.flash.set(c, views.Flash{Kind: "info", Text: "Nothing changed in " + keyLabel(k) + "."})
-		return c.Redirect(http.StatusSeeOther, h.returnTo(c))
-	}
-	err = h.api(c).UpdateKey(c.Request().Context(), k.ID, u)
-	h.audit(c, "update", k, change, err)
-	if err != nil {
-		if err = h.writeFailed(c, err); apiclient.ErrorCode(err) == apiclient.CodeUnauthorized {
-			return err // the session is over
-		}
-		p := describe(err)
-		return h.editPage(c, p.Status, k, f, views.Flash{Kind: "error", Text: "Nothing was saved. " + p.Message})
-	}
-	k.Name, k.Description = f.Name, f.Description
-	if !keep {
-		k.ExpiryDate = expiry
+	up, err := h.rules.Update(c.Request().Context(), h.caller(c), keyID(c), f.edit())
+	switch {
+	case f.rejected(err):
+		return h.editPage(c, http.StatusUnprocessableEntity, up.Key, f, views.Flash{})
+	case apikeys.IsWriteError(err) && !sessionOver(err):
+		status, flash := failedFlash(err)
+		return h.editPage(c, status, up.Key, f, flash)
+	case err != nil:
+		return err
 	}
 	if isHTMX(c) {
-		return h.renderRow(c, k)
+		return h.renderRow(c, up.Key)
 	}
-	h.flash.set(c, views.Flash{Kind: "success", Text: "Saved " + keyLabel(k) + "."})
+	msg := "Saved " + apikeys.Label(up.Key) + "."
+	if !up.Changed {
+		msg = "Nothing changed in " + apikeys.Label(up.Key) + "."
+	}
+	h.flash.set(c, views.Flash{Kind: map[bool]string{true: "success", false: "info"}[up.Changed], Text: msg})
 	return c.Redirect(http.StatusSeeOther, h.returnTo(c))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/apikeys"
 )
 
 // exportPage is how many keys each upstream call of an export fetches.
@@ -112,20 +113,14 @@ func (h keys) export(c echo.Context) error {
 }
 
 func toExportRow(k apiclient.APIKey, now time.Time) exportRow {
-	status := "active"
-	switch {
-	case k.Expired(now):
-		status = "expired"
-	case k.ExpiryDate == nil:
-		status = "never expires"
-	}
+	v := apikeys.ViewOf(k, apiclient.Identity{}, now)
 	var exp *time.Time
-	if k.ExpiryDate != nil {
-		e := k.ExpiryDate.UTC()
+	if v.ExpiryDate != nil {
+		e := v.ExpiryDate.UTC()
 		exp = &e
 	}
-	return exportRow{ID: k.ID, Name: k.Name, Kind: string(k.Kind), Owner: ownerOf(k), Description: k.Description,
-		CreatedAt: k.CreatedAt.UTC(), ExpiryDate: exp, Status: status}
+	return exportRow{ID: v.ID, Name: v.Name, Kind: string(v.Kind), Owner: apikeys.Owner(k), Description: v.Description,
+		CreatedAt: v.CreatedAt.UTC(), ExpiryDate: exp, Status: string(v.Status)}
 }
 
 // safeCell keeps a spreadsheet from running text that starts like a

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -133,9 +134,6 @@ func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclien
 	return r
 }
 
-// soon is how close an expiry must be to be shown as a warning.
-const soon = 7 * 24 * time.Hour
-
 // rowLinks are the URLs of a row's actions with the key id left as the
 // slot {id}: the page sends its menu once, as a template that app.js fills
 // for the row whose menu opens (a menu in every row was most of a page's
@@ -178,46 +176,26 @@ func (l rowLinks) forKey(id int64) views.RowMenu {
 
 // keyRow formats one key for display.
 func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
+	v := apikeys.ViewOf(k, me, now)
 	row := views.KeyRow{
-		ID: k.ID, Name: k.Name, Kind: string(k.Kind), Description: k.Description,
-		Created:    views.RelTime(k.CreatedAt, now),
-		CreatedISO: k.CreatedAt.UTC().Format(time.RFC3339),
+		ID: v.ID, Name: v.Name, Kind: string(v.Kind), Description: v.Description,
+		Owner: v.Owner, OwnerDetail: v.OwnerDetail, ExpiryState: string(v.Status),
+		Created:    views.RelTime(v.CreatedAt, now),
+		CreatedISO: v.CreatedAt.UTC().Format(time.RFC3339),
 	}
-	switch k.Kind {
-	case apiclient.KindUser:
-		row.Owner = k.Owner.Username
-		if k.Owner.ActorID == me.ActorID {
-			row.Owner, row.OwnerDetail = "you", me.Username
-		}
-	case apiclient.KindProvisioning:
-		row.Owner = k.Owner.FleetSlug
-	case apiclient.KindDevice:
-		row.Owner = k.Owner.DeviceName
-		row.OwnerDetail = shortUUID(k.Owner.DeviceUUID)
-	default:
+	if v.Kind == "" {
 		row.Kind = "unknown"
-		row.Owner = "actor " + strconv.FormatInt(k.Owner.ActorID, 10)
 	}
-	switch e := k.ExpiryDate; {
+	if v.Mine {
+		row.Owner, row.OwnerDetail = "you", me.Username
+	}
+	switch e := v.ExpiryDate; {
 	case e == nil:
-		row.Expires, row.ExpiryState = "never", "never"
+		row.Expires = "never"
+	case v.Status == apikeys.StatusExpired:
+		row.Expires, row.ExpiresISO = "expired "+views.RelTime(*e, now), e.UTC().Format(time.RFC3339)
 	default:
-		row.ExpiresISO = e.UTC().Format(time.RFC3339)
-		switch {
-		case k.Expired(now):
-			row.Expires, row.ExpiryState = "expired "+views.RelTime(*e, now), "expired"
-		case e.Sub(now) < soon:
-			row.Expires, row.ExpiryState = views.RelTime(*e, now), "soon"
-		default:
-			row.Expires, row.ExpiryState = views.RelTime(*e, now), "active"
-		}
+		row.Expires, row.ExpiresISO = views.RelTime(*e, now), e.UTC().Format(time.RFC3339)
 	}
 	return row
-}
-
-func shortUUID(u string) string {
-	if len(u) > 7 {
-		return u[:7]
-	}
-	return u
 }

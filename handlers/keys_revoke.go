@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -19,7 +20,7 @@ func (h keys) confirmRevoke(c echo.Context) error {
 		Page:      h.page(c, "Revoke key"),
 		Action:    h.url(routeKeyDelete, k.ID),
 		Key:       keyRow(k, currentUser(c).Identity, h.now()),
-		Label:     keyLabel(k),
+		Label:     apikeys.Label(k),
 		Return:    ret,
 		CancelURL: ret,
 	}))
@@ -27,18 +28,10 @@ func (h keys) confirmRevoke(c echo.Context) error {
 
 // revoke deletes a key. balena refuses it from that moment.
 func (h keys) revoke(c echo.Context) error {
-	if err := h.mayChange(c); err != nil {
-		return err
-	}
-	k, err := h.loadKey(c)
+	k, err := h.rules.Revoke(c.Request().Context(), h.caller(c), keyID(c))
 	if err != nil {
 		return err
 	}
-	err = h.api(c).DeleteKey(c.Request().Context(), k.ID)
-	h.audit(c, "revoke", k, nil, err)
-	if err != nil {
-		return h.writeFailed(c, err)
-	}
-	h.flash.set(c, views.Flash{Kind: "success", Text: "Revoked " + keyLabel(k) + "."})
+	h.flash.set(c, views.Flash{Kind: "success", Text: "Revoked " + apikeys.Label(k) + "."})
 	return c.Redirect(http.StatusSeeOther, h.returnTo(c))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/static"
 )
 
@@ -26,7 +27,8 @@ type Server struct {
 	balena   *apiclient.Client
 	sessions *sessionStore
 	throttle *signInThrottle
-	trail    *auditLog
+	trail    *apikeys.LogTrail
+	rules    keyRules
 	now      func() time.Time
 }
 
@@ -41,12 +43,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	audit, err := openAudit(cfg.AuditFile, log)
+	trail, err := apikeys.OpenLogTrail(log, cfg.AuditFile)
 	if err != nil {
 		return nil, errors.Join(err, sessions.close())
 	}
-	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.clock(), trail: audit,
-		throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount)}
+	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.clock(), trail: trail,
+		rules: apikeys.New(cfg.clock(), trail), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -100,7 +102,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // Close releases what the server holds: the session store's connections
 // and its sweeper, and the audit file.
 func (s *Server) Close(ctx context.Context) error {
-	return errors.Join(s.sessions.close(), s.trail.close())
+	return errors.Join(s.sessions.close(), s.trail.Close())
 }
 
 // url is the path of a named route.

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -109,7 +110,7 @@ func throttled(wait time.Duration, which string) views.Flash {
 	if which == limitedAccount {
 		text = "Too many sign-in attempts for this account. "
 	}
-	return views.Flash{Kind: "error", Text: text + retryIn(wait)}
+	return views.Flash{Kind: "error", Text: text + apikeys.RetryIn(wait)}
 }
 
 // balenaThrottled words balena's own throttle (a 429 from it) after what,
@@ -123,7 +124,7 @@ func balenaThrottled(c echo.Context, err error, what string) string {
 	if wait > 0 {
 		tooMany(c, wait)
 	}
-	return what + retryIn(wait)
+	return what + apikeys.RetryIn(wait)
 }
 
 // failed shows the sign-in form again with what went wrong.

@@ -79,7 +79,7 @@ type KeyRow struct {
 	CreatedISO  string
 	Expires     string // "never", "in 4 days", "expired 2 days ago"
 	ExpiresISO  string
-	ExpiryState string // "never", "active", "soon", "expired"; the menu's choices follow it
+	ExpiryState string // an apikeys.Status: "never", "active", "expiring", "expired"; the menu's choices follow it
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
 }

@@ -42,10 +42,10 @@ func (t *trail) actions() []string {
 type env struct {
 	sim    *balenasim.Sim
 	client *apiclient.Client
-	now   time.Time
-	svc   *apikeys.Service
-	trail *trail
-	user  apikeys.Caller
+	now    time.Time
+	svc    *apikeys.Service
+	trail  *trail
+	user   apikeys.Caller
 }
 
 var profiles = []balenasim.Profile{balenasim.ProfileBalenaCloud, balenasim.ProfileOpenBalena}

@@ -39,7 +39,7 @@ type Selection struct {
 // confirmation names what really goes. Keys gone already (revoked in
 // another tab) are left out: nothing is left to do to them.
 func (s *Service) Select(ctx context.Context, c Caller, sel Selection) ([]apiclient.APIKey, error) {
-	if err := mayChange(c); err != nil {
+	if err := MayChange(c); err != nil {
 		return nil, err
 	}
 	if sel.All {
@@ -88,7 +88,7 @@ type BulkResult struct {
 // Bulk applies action to every key, a few at a time, and records each
 // change.
 func (s *Service) Bulk(ctx context.Context, c Caller, action BulkAction, keys []apiclient.APIKey) (BulkResult, error) {
-	if err := mayChange(c); err != nil {
+	if err := MayChange(c); err != nil {
 		return BulkResult{}, err
 	}
 	now := s.now().UTC()

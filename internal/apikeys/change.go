@@ -10,7 +10,7 @@ import (
 // load reads the key a change is about, once the caller may change keys
 // at all: a refusal costs balena nothing.
 func (s *Service) load(ctx context.Context, c Caller, id int64) (apiclient.APIKey, error) {
-	if err := mayChange(c); err != nil {
+	if err := MayChange(c); err != nil {
 		return apiclient.APIKey{}, err
 	}
 	return s.Key(ctx, c, id)

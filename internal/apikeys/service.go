@@ -62,9 +62,9 @@ func (s *Service) Key(ctx context.Context, c Caller, id int64) (apiclient.APIKey
 	return c.API.GetKey(ctx, id)
 }
 
-// mayChange refuses a change that balena would refuse this caller anyway,
+// MayChange refuses a change that balena would refuse this caller anyway,
 // before asking balena.
-func mayChange(c Caller) error {
+func MayChange(c Caller) error {
 	if c.APIKey {
 		return &Error{Code: apiclient.CodeForbidden, Message: "You signed in with an API key, and balena does not let API keys change or revoke keys. Sign in with your password or a session token to do that."}
 	}

@@ -24,7 +24,7 @@ var notDone = map[string]string{
 	"expire":            "The key was not expired.",
 	"revoke":            "The key was not revoked.",
 	"rotate_create":     "The key was not rotated: no new key was made.",
-	"rotate_expire_old": "The new key exists, but the old one could not be set to expire. Expire it from the keys page.",
+	"rotate_expire_old": "The new key exists, but the old one could not be set to expire (expire it from the keys page).",
 }
 
 func (e *WriteError) Error() string { return notDone[e.Action] + " " + Explain(e.Err) }
