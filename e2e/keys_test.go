@@ -693,7 +693,7 @@ func TestAFailedRowActionSaysSoAndKeepsTheRow(t *testing.T) {
 	expectConsoleErrors(page, `status of 502`, `Error Code 502`)
 	must(t, row.Locator("summary").Click())
 	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
-	must(t, expect.Locator(page.Locator("#alerts").GetByRole("alert")).ToHaveText("balena answered with an error. Try again in a moment."))
+	must(t, expect.Locator(page.Locator("#alerts").GetByRole("alert")).ToHaveText("The key was not expired. balena answered with an error. Try again in a moment."))
 	must(t, expect.Locator(row.Locator("td.expires")).ToHaveText(before))
 	checkA11y(t, page, "error alert")
 }
