@@ -80,15 +80,9 @@ func TestSessionMemoStaysBounded(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	m := newSessionMemo(func() time.Time { return now })
 	for i := range memoMax + 10 {
-		m.put(memoKey{"id", string(rune(i))}, "id")
+		m.Put(memoKey{"id", string(rune(i))}, "id")
 	}
-	if n := m.len(); n > memoMax {
+	if n := m.Len(); n > memoMax {
 		t.Errorf("%d entries, want at most %d", n, memoMax)
 	}
-}
-
-func (c *ttlCache[K, V]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.items)
 }
