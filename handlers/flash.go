@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/labstack/echo/v4"
 
+	"github.com/keyportal/keyportal/internal/config"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -23,7 +24,7 @@ type flashes struct {
 
 // newFlashes signs flash cookies with a key derived from the newest
 // session secret (a random one in demo mode, when there is none).
-func newFlashes(cfg Config) flashes {
+func newFlashes(cfg config.Config) flashes {
 	key := securecookie.GenerateRandomKey(32)
 	if len(cfg.SessionKeys) > 0 {
 		key, _ = hkdf.Key(sha256.New, cfg.SessionKeys[0], nil, "keyportal flash", 32)

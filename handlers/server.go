@@ -14,12 +14,13 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/config"
 	"github.com/keyportal/keyportal/static"
 )
 
 // Server is the portal as an http.Handler.
 type Server struct {
-	cfg      Config
+	cfg      config.Config
 	log      *slog.Logger
 	echo     *echo.Echo
 	handler  http.Handler // echo, compressed
@@ -32,7 +33,7 @@ type Server struct {
 
 // New wires the router. log receives request logs and errors; it never
 // receives a token.
-func New(cfg Config, log *slog.Logger) (*Server, error) {
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	balena, err := apiclient.New(apiclient.Options{BaseURL: cfg.BalenaAPIURL, Timeout: cfg.UpstreamTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("balena client: %w", err)
@@ -45,7 +46,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, sessions.close())
 	}
-	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.clock(), trail: audit,
+	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: audit,
 		throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount)}
 
 	e := echo.New()

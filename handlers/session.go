@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 const (
@@ -133,7 +136,7 @@ type sessionStore struct {
 	ping func(ctx context.Context) error
 }
 
-func newSessionStore(cfg Config, log *slog.Logger) (*sessionStore, error) {
+func newSessionStore(cfg config.Config, log *slog.Logger) (*sessionStore, error) {
 	secrets := cfg.SessionKeys
 	if len(secrets) == 0 {
 		// Demo only (Validate refuses this otherwise): sessions end with the process.
@@ -154,11 +157,11 @@ func newSessionStore(cfg Config, log *slog.Logger) (*sessionStore, error) {
 			SameSite: http.SameSiteLaxMode,
 		},
 	}
-	memo := newSessionMemo(cfg.clock())
+	memo := newSessionMemo(cfg.Clock())
 	if cfg.SessionStore != "" {
 		return s, s.openRedis(cfg.SessionStore, pairs, memo)
 	}
-	return s, s.openFiles(filepath.Join(cfg.DataDir, "sessions"), pairs, memo, cfg.clock())
+	return s, s.openFiles(filepath.Join(cfg.DataDir, "sessions"), pairs, memo, cfg.Clock())
 }
 
 // openFiles keeps sessions in files (gorilla's FilesystemStore encrypts
@@ -511,4 +514,23 @@ func (s *Server) safeNext(raw string) string {
 		return ""
 	}
 	return u.RequestURI()
+}
+
+// cookieKeyPairs turns each session secret into the hash and block key pair
+// gorilla/securecookie wants, so that operators manage one secret per key
+// and cookies are both authenticated (HMAC-SHA256) and encrypted (AES-256).
+func cookieKeyPairs(secrets [][]byte) ([][]byte, error) {
+	var pairs [][]byte
+	for _, s := range secrets {
+		hash, err := hkdf.Key(sha256.New, s, nil, "keyportal session hash", 64)
+		if err != nil {
+			return nil, err
+		}
+		block, err := hkdf.Key(sha256.New, s, nil, "keyportal session block", 32)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, hash, block)
+	}
+	return pairs, nil
 }

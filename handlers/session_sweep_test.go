@@ -6,12 +6,16 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/keyportal/keyportal/internal/config"
 )
+
+const goodKey = "0123456789abcdef0123456789abcdef01234567"
 
 // The file store deletes the files of sessions nobody can use any more
 // (untouched for longer than the idle timeout) and keeps the others.
 func TestSweepDeletesOnlyDeadSessionFiles(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := config.Default()
 	cfg.DataDir, cfg.SessionKeys = t.TempDir(), [][]byte{[]byte(goodKey)}
 	cfg.IdleTimeout = time.Hour
 	s, err := newSessionStore(cfg, slog.New(slog.DiscardHandler))
