@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/session"
 	"github.com/keyportal/keyportal/static"
 )
 
@@ -25,7 +26,7 @@ type Server struct {
 	echo     *echo.Echo
 	handler  http.Handler // echo, compressed
 	balena   *apiclient.Client
-	sessions *sessionStore
+	sessions *session.Store
 	throttle *signInThrottle
 	trail    *auditLog
 	now      func() time.Time
@@ -38,13 +39,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("balena client: %w", err)
 	}
-	sessions, err := newSessionStore(cfg, log)
+	sessions, err := session.New(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	audit, err := openAudit(cfg.AuditFile, log)
 	if err != nil {
-		return nil, errors.Join(err, sessions.close())
+		return nil, errors.Join(err, sessions.Close())
 	}
 	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: audit,
 		throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount)}
@@ -101,7 +102,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // Close releases what the server holds: the session store's connections
 // and its sweeper, and the audit file.
 func (s *Server) Close(ctx context.Context) error {
-	return errors.Join(s.sessions.close(), s.trail.close())
+	return errors.Join(s.sessions.Close(), s.trail.close())
 }
 
 // url is the path of a named route.

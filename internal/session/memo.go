@@ -1,4 +1,4 @@
-package handlers
+package session
 
 import (
 	"time"
@@ -80,7 +80,7 @@ func (c memoCodec) Decode(name, value string, dst any) error {
 }
 
 // clone copies what the session stores hand the codecs, the session id
-// (a string) and its values (a map holding a *userSession), so that a
+// (a string) and its values (a map holding a *User), so that a
 // handler changing its session cannot change the memo. Anything else is
 // not remembered.
 func clone(v any) (any, bool) {
@@ -92,7 +92,7 @@ func clone(v any) (any, bool) {
 	case map[any]any:
 		out := make(map[any]any, len(v))
 		for k, x := range v {
-			u, ok := x.(*userSession)
+			u, ok := x.(*User)
 			if !ok {
 				return nil, false
 			}
