@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/session"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -47,7 +48,7 @@ func describe(err error) problem {
 		}
 		return problem{he.Code, msg}
 	}
-	if errors.As(err, new(errSessionStore)) {
+	if errors.As(err, new(session.StoreError)) {
 		return problem{http.StatusServiceUnavailable, "Sign-in is unavailable for a moment: the portal cannot reach its session store. Try again shortly."}
 	}
 	status, ok := statuses[apikeys.Code(err)]
@@ -65,7 +66,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	p := describe(err)
-	if apiclient.ErrorCode(err) == apiclient.CodeUnauthorized && currentUser(c).signedIn() {
+	if apiclient.ErrorCode(err) == apiclient.CodeUnauthorized && currentUser(c).SignedIn() {
 		// balena says the token is dead (revoked key, expired session):
 		// the portal's session goes with it.
 		if err := s.endSession(c, reasonRevoked); err == nil {

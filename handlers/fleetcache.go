@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/ttlcache"
 )
 
 // fleetTTL is how long a session's fleet list is reused. Fleets change
@@ -14,36 +15,36 @@ import (
 // page a call to balena.
 const fleetTTL = time.Minute
 
-// maxFleetEntries bounds the cache (see ttlCache).
+// maxFleetEntries bounds the cache (see ttlcache.Cache).
 const maxFleetEntries = 10_000
 
 // fleetCache keeps each token's fleet list for fleetTTL. It is keyed by a
 // hash of the token, so that it never holds a token, and per token, so
 // that no account sees another's fleets.
 type fleetCache struct {
-	lists *ttlCache[[32]byte, []apiclient.Fleet]
+	lists *ttlcache.Cache[[32]byte, []apiclient.Fleet]
 }
 
 func newFleetCache(now func() time.Time) *fleetCache {
-	return &fleetCache{lists: newTTLCache[[32]byte, []apiclient.Fleet](fleetTTL, maxFleetEntries, now)}
+	return &fleetCache{lists: ttlcache.New[[32]byte, []apiclient.Fleet](fleetTTL, maxFleetEntries, now)}
 }
 
 // cached returns the token's fleets if the cache has them fresh.
 func (fc *fleetCache) cached(token string) ([]apiclient.Fleet, bool) {
-	return fc.lists.get(sha256.Sum256([]byte(token)))
+	return fc.lists.Get(sha256.Sum256([]byte(token)))
 }
 
 // get returns the fleets the token can reach, from the cache when fresh.
 func (fc *fleetCache) get(ctx context.Context, token string, api *apiclient.Session) ([]apiclient.Fleet, error) {
 	key := sha256.Sum256([]byte(token))
-	if fleets, ok := fc.lists.get(key); ok {
+	if fleets, ok := fc.lists.Get(key); ok {
 		return fleets, nil
 	}
 	fleets, err := api.Fleets(ctx)
 	if err != nil {
 		return nil, err
 	}
-	fc.lists.put(key, fleets)
+	fc.lists.Put(key, fleets)
 	return fleets, nil
 }
 

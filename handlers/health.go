@@ -8,12 +8,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/session"
 )
 
 // health serves the probes an orchestrator polls; they need no sign-in.
 type health struct {
 	balena   *apiclient.Client
-	sessions *sessionStore
+	sessions *session.Store
 }
 
 func (h health) routes(e *echo.Echo) {
@@ -29,7 +30,7 @@ func (h health) alive(c echo.Context) error { return c.String(http.StatusOK, "ok
 func (h health) ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
-	if err := h.sessions.ping(ctx); err != nil {
+	if err := h.sessions.Ping(ctx); err != nil {
 		return c.String(http.StatusServiceUnavailable, "session store unreachable\n")
 	}
 	if err := h.balena.Ping(ctx); err != nil {

@@ -13,8 +13,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
-	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // record finds the stand-in's row for the key named name.
@@ -269,7 +269,7 @@ func formWithCSRF(p page, kv ...string) map[string][]string {
 
 func TestAuditFileGetsOneJSONLinePerChange(t *testing.T) {
 	path := t.TempDir() + "/audit.jsonl"
-	env, b := signedIn(t, portaltest.Options{Config: func(c *handlers.Config) { c.AuditFile = path }})
+	env, b := signedIn(t, portaltest.Options{Config: func(c *config.Config) { c.AuditFile = path }})
 	p := b.submit(b.get("/keys/new"), "form.keyform", map[string]string{"kind": "user", "name": "audited", "expiry": "never"})
 	secret, _ := p.doc.Find("#secret").Attr("value")
 	rec, _ := record(t, env, "audited")
@@ -306,7 +306,7 @@ func TestAuditFileGetsOneJSONLinePerChange(t *testing.T) {
 }
 
 func TestUnwritableAuditFileStopsStartWithItsName(t *testing.T) {
-	_, err := portaltest.New(portaltest.Options{Config: func(c *handlers.Config) { c.AuditFile = "/nonexistent/dir/audit.jsonl" }})
+	_, err := portaltest.New(portaltest.Options{Config: func(c *config.Config) { c.AuditFile = "/nonexistent/dir/audit.jsonl" }})
 	if err == nil || !strings.Contains(err.Error(), "KEYPORTAL_AUDIT_FILE") {
 		t.Errorf("got %v", err)
 	}

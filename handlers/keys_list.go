@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/session"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -77,7 +78,7 @@ func (h keys) list(c echo.Context) error {
 }
 
 // results turns a page of keys into the table's view model.
-func (h keys) results(c echo.Context, f keyFilter, u *userSession, page apiclient.KeyPage) views.KeyResults {
+func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclient.KeyPage) views.KeyResults {
 	now := h.now()
 	base := h.url(routeKeys)
 	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base), BulkURL: h.url(routeKeyBulk),

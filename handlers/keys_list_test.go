@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
-	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 func signedIn(t *testing.T, opts portaltest.Options) (*portaltest.Env, *browser) {
@@ -135,7 +135,7 @@ func TestUpstreamFailuresBecomeABanner(t *testing.T) {
 }
 
 func TestTimeoutBecomesABanner(t *testing.T) {
-	env, b := signedIn(t, portaltest.Options{Config: func(c *handlers.Config) { c.UpstreamTimeout = 300 * time.Millisecond }})
+	env, b := signedIn(t, portaltest.Options{Config: func(c *config.Config) { c.UpstreamTimeout = 300 * time.Millisecond }})
 	env.Sim.SetFaults(balenasim.Faults{Latency: 2 * env.Config.UpstreamTimeout})
 	p := b.get("/keys")
 	if p.status != http.StatusGatewayTimeout || !strings.Contains(p.doc.Find(".flash-error").Text(), "did not answer in time") {
@@ -202,7 +202,7 @@ func TestFleetListIsReusedForAMinute(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	env, b := signedIn(t, portaltest.Options{Config: func(c *handlers.Config) { c.Now = clock }})
+	env, b := signedIn(t, portaltest.Options{Config: func(c *config.Config) { c.Now = clock }})
 	fleets := func() int { return env.Sim.Counters().Get("GET /v7/application") }
 
 	// Signing in landed on /keys, which fetched the fleets once.

@@ -104,6 +104,6 @@ func (h keys) refreshWithPassword(c echo.Context, password string) error {
 	if err != nil {
 		return err
 	}
-	u.setToken(token, h.now())
-	return h.sessions.save(c, u)
+	u.SetToken(token, h.now())
+	return h.sessions.Save(c.Response(), c.Request(), u)
 }

@@ -34,7 +34,7 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 		SignOutURL: s.url(routeSignOut),
 		KeysURL:    s.url(routeKeys),
 	}
-	if u := currentUser(c); u.signedIn() {
+	if u := currentUser(c); u.SignedIn() {
 		p.User = &views.User{Name: displayName(u.Identity), Detail: u.Identity.Email, APIKey: u.APIKey,
 			CanCreateUserKeys: u.CanCreateUserKeys, CanChangeKeys: u.CanChangeKeys}
 	}

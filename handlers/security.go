@@ -8,6 +8,8 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // csrfCookie holds the CSRF token that forms and htmx send back.
@@ -49,7 +51,7 @@ func newNonce() string {
 // its browser's CSRF cookie (header X-CSRF-Token from htmx, field _csrf
 // from a plain form), and, through Echo's Sec-Fetch-Site check, any
 // cross-site one. The refusal is a 403 before any handler or balena call.
-func csrfProtection(cfg Config) echo.MiddlewareFunc {
+func csrfProtection(cfg config.Config) echo.MiddlewareFunc {
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "header:" + headerCSRF + ",form:" + fieldCSRF,
 		CookieName:     csrfCookie,
@@ -79,7 +81,7 @@ func errCSRF() error {
 // clientIP is how the portal tells clients apart, for the sign-in limits:
 // the connection's peer, or, behind the configured proxies only, the
 // address they put in X-Forwarded-For. A client cannot pick its own.
-func clientIP(cfg Config) echo.IPExtractor {
+func clientIP(cfg config.Config) echo.IPExtractor {
 	if len(cfg.TrustedProxies) == 0 {
 		return echo.ExtractIPDirect()
 	}

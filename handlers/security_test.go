@@ -13,6 +13,7 @@ import (
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // Every state-changing route, present and future, refuses a request
@@ -106,7 +107,7 @@ func (j *flagJar) Cookies(*url.URL) []*http.Cookie {
 // failures, refusals, static files, probes) carries the security headers,
 // and every cookie is Secure, HttpOnly, SameSite=Lax and host-wide.
 func TestHeadersAndCookieFlagsOnEveryPage(t *testing.T) {
-	env := portaltest.Start(t, portaltest.Options{Config: func(c *handlers.Config) { c.CookieSecure = true }})
+	env := portaltest.Start(t, portaltest.Options{Config: func(c *config.Config) { c.CookieSecure = true }})
 	jar := &flagJar{jar: map[string]*http.Cookie{}}
 	b := &browser{t: t, env: env, http: &http.Client{Jar: jar}}
 

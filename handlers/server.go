@@ -15,17 +15,19 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/session"
 	"github.com/keyportal/keyportal/static"
 )
 
 // Server is the portal as an http.Handler.
 type Server struct {
-	cfg      Config
+	cfg      config.Config
 	log      *slog.Logger
 	echo     *echo.Echo
 	handler  http.Handler // echo, compressed
 	balena   *apiclient.Client
-	sessions *sessionStore
+	sessions *session.Store
 	throttle *signInThrottle
 	trail    *apikeys.LogTrail
 	rules    keyRules
@@ -34,21 +36,21 @@ type Server struct {
 
 // New wires the router. log receives request logs and errors; it never
 // receives a token.
-func New(cfg Config, log *slog.Logger) (*Server, error) {
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	balena, err := apiclient.New(apiclient.Options{BaseURL: cfg.BalenaAPIURL, Timeout: cfg.UpstreamTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("balena client: %w", err)
 	}
-	sessions, err := newSessionStore(cfg, log)
+	sessions, err := session.New(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	trail, err := apikeys.OpenLogTrail(log, cfg.AuditFile)
 	if err != nil {
-		return nil, errors.Join(err, sessions.close())
+		return nil, errors.Join(err, sessions.Close())
 	}
-	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.clock(), trail: trail,
-		rules: apikeys.New(cfg.clock(), trail), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount)}
+	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail,
+		rules: apikeys.New(cfg.Clock(), trail), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -102,7 +104,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // Close releases what the server holds: the session store's connections
 // and its sweeper, and the audit file.
 func (s *Server) Close(ctx context.Context) error {
-	return errors.Join(s.sessions.close(), s.trail.Close())
+	return errors.Join(s.sessions.Close(), s.trail.Close())
 }
 
 // url is the path of a named route.

@@ -11,8 +11,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
-	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // browser is a cookie-keeping HTTP client that reads pages as a DOM.
@@ -111,7 +111,7 @@ func TestHealthProbesNeedNoSignIn(t *testing.T) {
 	if p := b.get("/readyz"); p.status != 200 {
 		t.Errorf("/readyz with balena up = %d", p.status)
 	}
-	down := portaltest.Start(t, portaltest.Options{Config: func(c *handlers.Config) { c.BalenaAPIURL = "http://127.0.0.1:1" }})
+	down := portaltest.Start(t, portaltest.Options{Config: func(c *config.Config) { c.BalenaAPIURL = "http://127.0.0.1:1" }})
 	if p := newBrowser(t, down).get("/readyz"); p.status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with balena down = %d, want 503", p.status)
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
-	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 const refreshRoute = "GET /user/v1/refresh-token"
@@ -44,7 +44,7 @@ func signedInPage(p page) bool {
 		p.doc.Find("form[action='/signout']").Length() == 1
 }
 
-func longIdle(c *handlers.Config) { c.IdleTimeout = 30 * 24 * time.Hour }
+func longIdle(c *config.Config) { c.IdleTimeout = 30 * 24 * time.Hour }
 
 func TestSessionTokenIsRefreshedOnceADay(t *testing.T) {
 	clock := portaltest.NewClock(time.Now())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/session"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -38,7 +39,7 @@ var reasons = map[string]views.Flash{
 }
 
 func (h signin) show(c echo.Context) error {
-	if currentUser(c).signedIn() {
+	if currentUser(c).SignedIn() {
 		return c.Redirect(http.StatusSeeOther, h.landing(c.QueryParam("next")))
 	}
 	return h.form(c, http.StatusOK, "", "", reasons[c.QueryParam("reason")])
@@ -90,7 +91,7 @@ func (h signin) submit(c echo.Context) error {
 		// Keep the partial token server-side under a fresh session id until
 		// the code arrives.
 		now := h.now()
-		if err := h.sessions.start(c, &userSession{PartialToken: token, PartialEmail: email, SignedInAt: now, LastSeen: now, Next: h.safeNext(c.FormValue("next"))}); err != nil {
+		if err := h.beginSession(c, &session.User{PartialToken: token, PartialEmail: email, SignedInAt: now, LastSeen: now, Next: h.safeNext(c.FormValue("next"))}); err != nil {
 			return err
 		}
 		return c.Redirect(http.StatusSeeOther, h.url(routeTOTP))
@@ -194,18 +195,21 @@ func (h signin) startSession(c echo.Context, token, via string) error {
 	if p := currentUser(c); p != nil && p.PartialToken != "" {
 		next = p.Next // the two-factor step carried it
 	}
-	u := &userSession{Identity: id, SignedInAt: now, LastSeen: now}
-	u.setToken(token, now)
-	if err := h.sessions.start(c, u); err != nil {
+	u := &session.User{Identity: id, SignedInAt: now, LastSeen: now}
+	u.SetToken(token, now)
+	if err := h.beginSession(c, u); err != nil {
 		return err
 	}
 	h.log.LogAttrs(ctx, slog.LevelInfo, "signed in", actorAttrs(id)...)
 	return c.Redirect(http.StatusSeeOther, h.landing(next))
 }
 
+// partialFor is how long a password sign-in waits for its 2FA code.
+const partialFor = 10 * time.Minute
+
 // partial is the sign-in waiting for a code, or nil; one that waited
 // longer than partialFor is ended (and the response written, ended true).
-func (h signin) partial(c echo.Context) (u *userSession, ended bool, err error) {
+func (h signin) partial(c echo.Context) (u *session.User, ended bool, err error) {
 	u = currentUser(c)
 	if u == nil || u.PartialToken == "" {
 		return nil, true, c.Redirect(http.StatusSeeOther, h.url(routeSignIn))
@@ -224,7 +228,7 @@ func (h signin) showTOTP(c echo.Context) error {
 	return h.totpForm(c, http.StatusOK, u, views.Flash{})
 }
 
-func (h signin) totpForm(c echo.Context, status int, u *userSession, flash views.Flash) error {
+func (h signin) totpForm(c echo.Context, status int, u *session.User, flash views.Flash) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return render(c, status, views.TOTPPage(views.TOTP{
 		Page: h.page(c, "Two-factor authentication"), Action: h.url(routeTOTPSubmit),
@@ -263,7 +267,7 @@ func (h signin) submitTOTP(c echo.Context) error {
 }
 
 func (h signin) signOut(c echo.Context) error {
-	if u := currentUser(c); u.signedIn() {
+	if u := currentUser(c); u.SignedIn() {
 		h.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "signed out", actorAttrs(u.Identity)...)
 	}
 	return h.endSession(c, reasonSignedOut)

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
-	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // A shared link to a filtered view survives the sign-in it leads to.
@@ -30,8 +30,8 @@ func TestSignInReturnsToTheLinkThatAskedForIt(t *testing.T) {
 
 func TestSignInNextGoesNowhereElse(t *testing.T) {
 	// Nine sign-ins of one account in a row: more than the portal's own limit allows.
-	env := portaltest.Start(t, portaltest.Options{Config: func(c *handlers.Config) {
-		c.SignInLimitAccount = handlers.Limit{N: 100, Per: time.Minute}
+	env := portaltest.Start(t, portaltest.Options{Config: func(c *config.Config) {
+		c.SignInLimitAccount = config.Limit{N: 100, Per: time.Minute}
 	}})
 	for _, next := range []string{
 		"//evil.example/keys", "https://evil.example/keys", "/\\evil.example", "/keys/../signout", "/signout",

@@ -11,8 +11,8 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
-	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 const loginRoute = "POST /login_"
@@ -150,9 +150,9 @@ func TestBalenaLoginThrottleSaysHowLongToWait(t *testing.T) {
 // account, then per client address, and it lifts with time.
 func TestPortalLimitsSignInAttemptsPerAccountAndAddress(t *testing.T) {
 	clock := portaltest.NewClock(time.Now())
-	env := portaltest.Start(t, portaltest.Options{Clock: clock, Config: func(c *handlers.Config) {
-		c.SignInLimitAccount = handlers.Limit{N: 3, Per: 15 * time.Minute}
-		c.SignInLimitIP = handlers.Limit{N: 5, Per: 10 * time.Minute}
+	env := portaltest.Start(t, portaltest.Options{Clock: clock, Config: func(c *config.Config) {
+		c.SignInLimitAccount = config.Limit{N: 3, Per: 15 * time.Minute}
+		c.SignInLimitIP = config.Limit{N: 5, Per: 10 * time.Minute}
 	}})
 	b := newBrowser(t, env)
 	env.Sim.ResetCounters()
@@ -188,8 +188,8 @@ func TestPortalLimitsSignInAttemptsPerAccountAndAddress(t *testing.T) {
 // Behind a trusted proxy, the address is the one it forwards.
 func TestTrustedProxyNamesTheClient(t *testing.T) {
 	_, loopback, _ := net.ParseCIDR("127.0.0.1/32")
-	env := portaltest.Start(t, portaltest.Options{Config: func(c *handlers.Config) {
-		c.SignInLimitIP = handlers.Limit{N: 1, Per: time.Hour}
+	env := portaltest.Start(t, portaltest.Options{Config: func(c *config.Config) {
+		c.SignInLimitIP = config.Limit{N: 1, Per: time.Hour}
 		c.TrustedProxies = []*net.IPNet{loopback}
 	}})
 	b := newBrowser(t, env)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // signInThrottle limits sign-in attempts per client address and per
@@ -14,14 +16,14 @@ import (
 // own count, and balena's own login throttle still stands behind them.
 type signInThrottle struct {
 	mu        sync.Mutex
-	ip, acct  Limit
+	ip, acct  config.Limit
 	buckets   map[string]*bucket
 	lastSweep time.Time
 }
 
 type bucket struct {
 	lim   *rate.Limiter
-	limit Limit
+	limit config.Limit
 }
 
 // Which limit refused an attempt.
@@ -30,7 +32,7 @@ const (
 	limitedAccount = "account"
 )
 
-func newSignInThrottle(ip, acct Limit) *signInThrottle {
+func newSignInThrottle(ip, acct config.Limit) *signInThrottle {
 	return &signInThrottle{ip: ip, acct: acct, buckets: map[string]*bucket{}}
 }
 
@@ -43,7 +45,7 @@ func (t *signInThrottle) allow(now time.Time, ip, account string) (wait time.Dur
 	t.sweep(now)
 	type take struct {
 		key   string
-		limit Limit
+		limit config.Limit
 		which string
 	}
 	takes := []take{{"ip " + ip, t.ip, limitedAddress}}

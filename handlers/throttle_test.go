@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // A refused attempt costs nothing, and guessing at many accounts cannot
@@ -11,7 +13,7 @@ import (
 // are forgotten.
 func TestThrottleRefusalsAreFreeAndIdleBucketsAreForgotten(t *testing.T) {
 	now := time.Now()
-	th := newSignInThrottle(Limit{N: 1000, Per: time.Minute}, Limit{N: 2, Per: time.Minute})
+	th := newSignInThrottle(config.Limit{N: 1000, Per: time.Minute}, config.Limit{N: 2, Per: time.Minute})
 	for i := range 2 {
 		if wait, _ := th.allow(now, "192.0.2.1", "a@example.com"); wait != 0 {
 			t.Fatalf("attempt %d refused", i+1)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // The bench runs the stand-in and the portal each in a child process (this
@@ -209,7 +210,7 @@ func runPortal() error {
 		"KEYPORTAL_SIGNIN_LIMIT_IP":      "100000/1m",
 		"KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "100000/1m",
 	}
-	cfg, err := handlers.LoadConfig(func(k string) string { return env[k] }, false)
+	cfg, err := config.Load(func(k string) string { return env[k] }, false)
 	if err != nil {
 		return err
 	}

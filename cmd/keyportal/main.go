@@ -22,6 +22,7 @@ import (
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 func main() {
@@ -69,7 +70,7 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 			return getenv(k)
 		}
 	}
-	cfg, err := handlers.LoadConfig(env, demo)
+	cfg, err := config.Load(env, demo)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
@@ -141,7 +142,7 @@ func startSim(ctx context.Context) (*balenasim.Sim, string, error) {
 	return sim, "http://" + ln.Addr().String(), nil
 }
 
-func newLogger(cfg handlers.Config, w io.Writer) *slog.Logger {
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
@@ -153,7 +154,7 @@ func newLogger(cfg handlers.Config, w io.Writer) *slog.Logger {
 func healthcheck(ctx context.Context, getenv func(string) string) error {
 	addr := getenv("KEYPORTAL_ADDR")
 	if addr == "" {
-		addr = handlers.DefaultConfig().Addr
+		addr = config.Default().Addr
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

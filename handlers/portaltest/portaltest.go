@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // Options tune an Env; the zero value is the demo dataset on balenaCloud's
@@ -38,7 +39,7 @@ type Options struct {
 	// session keys, as another replica behind a load balancer would have.
 	ReplicaOf *Env
 	// Config, if set, may change the portal's settings before it starts.
-	Config func(*handlers.Config)
+	Config func(*config.Config)
 }
 
 // Clock is a settable time shared by the stand-in and the portal, so tests
@@ -71,7 +72,7 @@ type Env struct {
 	SimURL  string
 	URL     string // the portal's base URL
 	Logs    *Buffer
-	Config  handlers.Config
+	Config  config.Config
 	Portal  *handlers.Server
 	simSrv  *httptest.Server
 	httpSrv *httptest.Server
@@ -107,7 +108,7 @@ func New(opts Options) (*Env, error) {
 		}
 		return ""
 	}
-	cfg, err := handlers.LoadConfig(getenv, false)
+	cfg, err := config.Load(getenv, false)
 	if err != nil {
 		env.Close()
 		return nil, err

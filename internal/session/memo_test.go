@@ -1,4 +1,4 @@
-package handlers
+package session
 
 import (
 	"testing"
@@ -20,7 +20,7 @@ func (c countingCodec) Decode(name, value string, dst any) error {
 
 func memoCodecs(t *testing.T, now *time.Time) ([]securecookie.Codec, *int) {
 	t.Helper()
-	pairs, err := cookieKeyPairs([][]byte{[]byte("a session secret of at least thirty-two characters")})
+	pairs, err := cookieKeyPairs([][]byte{[]byte(testSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,20 +32,20 @@ func memoCodecs(t *testing.T, now *time.Time) ([]securecookie.Codec, *int) {
 func TestSessionMemo(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	codecs, decodes := memoCodecs(t, &now)
-	stored := map[any]any{sessionValue: &userSession{Token: "token-1", CanChangeKeys: true}}
+	stored := map[any]any{sessionValue: &User{Token: "token-1", CanChangeKeys: true}}
 	record, err := securecookie.EncodeMulti(sessionCookie, stored, codecs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored[sessionValue].(*userSession).Token = "changed after saving"
+	stored[sessionValue].(*User).Token = "changed after saving"
 
-	load := func() *userSession {
+	load := func() *User {
 		t.Helper()
 		var values map[any]any
 		if err := securecookie.DecodeMulti(sessionCookie, record, &values, codecs...); err != nil {
 			t.Fatal(err)
 		}
-		return values[sessionValue].(*userSession)
+		return values[sessionValue].(*User)
 	}
 
 	// What was saved is what loads, without decoding, and a request that
@@ -80,15 +80,9 @@ func TestSessionMemoStaysBounded(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	m := newSessionMemo(func() time.Time { return now })
 	for i := range memoMax + 10 {
-		m.put(memoKey{"id", string(rune(i))}, "id")
+		m.Put(memoKey{"id", string(rune(i))}, "id")
 	}
-	if n := m.len(); n > memoMax {
+	if n := m.Len(); n > memoMax {
 		t.Errorf("%d entries, want at most %d", n, memoMax)
 	}
-}
-
-func (c *ttlCache[K, V]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.items)
 }

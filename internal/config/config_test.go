@@ -1,4 +1,4 @@
-package handlers
+package config
 
 import (
 	"os"
@@ -12,8 +12,8 @@ func env(m map[string]string) func(string) string { return func(k string) string
 
 const goodKey = "0123456789abcdef0123456789abcdef01234567"
 
-func TestLoadConfigReadsEverySetting(t *testing.T) {
-	cfg, err := LoadConfig(env(map[string]string{
+func TestLoadReadsEverySetting(t *testing.T) {
+	cfg, err := Load(env(map[string]string{
 		"KEYPORTAL_ADDR":                 "0.0.0.0:9000",
 		"KEYPORTAL_BALENA_API_URL":       "https://api.example.com",
 		"KEYPORTAL_DATA_DIR":             "/var/lib/keyportal",
@@ -47,7 +47,7 @@ func TestLoadConfigReadsEverySetting(t *testing.T) {
 }
 
 func TestDefaultsKeepSessionsInFilesAndLimitSignIns(t *testing.T) {
-	cfg, err := LoadConfig(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey}), false)
+	cfg, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,12 +56,12 @@ func TestDefaultsKeepSessionsInFilesAndLimitSignIns(t *testing.T) {
 	}
 }
 
-func TestLoadConfigSecretFromFile(t *testing.T) {
+func TestLoadSecretFromFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys")
 	if err := os.WriteFile(path, []byte(goodKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(env(map[string]string{"KEYPORTAL_SESSION_KEYS_FILE": path}), false)
+	cfg, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS_FILE": path}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestLoadConfigSecretFromFile(t *testing.T) {
 	}
 }
 
-func TestLoadConfigRefusesBadSettingsWithClearMessages(t *testing.T) {
+func TestLoadRefusesBadSettingsWithClearMessages(t *testing.T) {
 	cases := map[string]struct {
 		env  map[string]string
 		want string
@@ -92,7 +92,7 @@ func TestLoadConfigRefusesBadSettingsWithClearMessages(t *testing.T) {
 		"zero limit":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "0/1m"}, "KEYPORTAL_SIGNIN_LIMIT_ACCOUNT"},
 	}
 	for name, c := range cases {
-		_, err := LoadConfig(env(c.env), false)
+		_, err := Load(env(c.env), false)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want it to mention %q", name, err, c.want)
 		}
@@ -103,7 +103,7 @@ func TestLoadConfigRefusesBadSettingsWithClearMessages(t *testing.T) {
 }
 
 func TestDemoNeedsNoSessionKey(t *testing.T) {
-	if _, err := LoadConfig(env(map[string]string{}), true); err != nil {
+	if _, err := Load(env(map[string]string{}), true); err != nil {
 		t.Errorf("demo: %v", err)
 	}
 }

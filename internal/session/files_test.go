@@ -1,4 +1,4 @@
-package handlers
+package session
 
 import (
 	"net/http/httptest"
@@ -13,7 +13,7 @@ import (
 // replicaFiles opens a file store on dir as a replica would.
 func replicaFiles(t *testing.T, dir string) *fileStore {
 	t.Helper()
-	pairs, err := cookieKeyPairs([][]byte{[]byte("a session secret of at least thirty-two characters")})
+	pairs, err := cookieKeyPairs([][]byte{[]byte(testSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,25 +30,25 @@ func TestSessionFilesChangedElsewhereAreReadAgain(t *testing.T) {
 	rec := httptest.NewRecorder()
 	sess := sessions.NewSession(b, sessionCookie)
 	sess.Options = &sessions.Options{Path: "/", MaxAge: 3600}
-	sess.Values[sessionValue] = &userSession{Token: "token-1"}
+	sess.Values[sessionValue] = &User{Token: "token-1"}
 	if err := sess.Save(httptest.NewRequest("GET", "/", nil), rec); err != nil {
 		t.Fatal(err)
 	}
 	cookie := rec.Result().Cookies()[0]
 	file := filepath.Join(dir, "session_"+sess.ID)
-	load := func(s *fileStore) (*userSession, error) {
+	load := func(s *fileStore) (*User, error) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.AddCookie(cookie)
 		got, err := s.New(r, sessionCookie)
 		if err != nil {
 			return nil, err
 		}
-		u, _ := got.Values[sessionValue].(*userSession)
+		u, _ := got.Values[sessionValue].(*User)
 		return u, nil
 	}
 	rewrite := func(token string, mod time.Time) {
 		t.Helper()
-		sess.Values[sessionValue] = &userSession{Token: token}
+		sess.Values[sessionValue] = &User{Token: token}
 		if err := sess.Save(httptest.NewRequest("GET", "/", nil), httptest.NewRecorder()); err != nil {
 			t.Fatal(err)
 		}

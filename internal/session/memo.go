@@ -1,9 +1,11 @@
-package handlers
+package session
 
 import (
 	"time"
 
 	"github.com/gorilla/securecookie"
+
+	"github.com/keyportal/keyportal/internal/ttlcache"
 )
 
 // Every signed-in request decodes the session cookie and the stored
@@ -30,11 +32,11 @@ type memoKey struct{ name, encoded string }
 // sessionMemo holds copies of decoded values (see clone), never handed
 // out themselves.
 type sessionMemo struct {
-	*ttlCache[memoKey, any]
+	*ttlcache.Cache[memoKey, any]
 }
 
 func newSessionMemo(now func() time.Time) *sessionMemo {
-	return &sessionMemo{newTTLCache[memoKey, any](memoFor, memoMax, now)}
+	return &sessionMemo{ttlcache.New[memoKey, any](memoFor, memoMax, now)}
 }
 
 // wrap returns codecs that consult and fill m. Wrap after configuring the
@@ -57,7 +59,7 @@ func (c memoCodec) Encode(name string, value any) (string, error) {
 	encoded, err := c.Codec.Encode(name, value)
 	if err == nil {
 		if v, ok := clone(value); ok {
-			c.m.put(memoKey{name, encoded}, v)
+			c.m.Put(memoKey{name, encoded}, v)
 		}
 	}
 	return encoded, err
@@ -65,20 +67,20 @@ func (c memoCodec) Encode(name string, value any) (string, error) {
 
 func (c memoCodec) Decode(name, value string, dst any) error {
 	key := memoKey{name, value}
-	if v, ok := c.m.get(key); ok && assign(dst, v) {
+	if v, ok := c.m.Get(key); ok && assign(dst, v) {
 		return nil
 	}
 	if err := c.Codec.Decode(name, value, dst); err != nil {
 		return err
 	}
 	if v, ok := clone(dst); ok {
-		c.m.put(key, v)
+		c.m.Put(key, v)
 	}
 	return nil
 }
 
 // clone copies what the session stores hand the codecs, the session id
-// (a string) and its values (a map holding a *userSession), so that a
+// (a string) and its values (a map holding a *User), so that a
 // handler changing its session cannot change the memo. Anything else is
 // not remembered.
 func clone(v any) (any, bool) {
@@ -90,7 +92,7 @@ func clone(v any) (any, bool) {
 	case map[any]any:
 		out := make(map[any]any, len(v))
 		for k, x := range v {
-			u, ok := x.(*userSession)
+			u, ok := x.(*User)
 			if !ok {
 				return nil, false
 			}

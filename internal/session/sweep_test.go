@@ -1,4 +1,4 @@
-package handlers
+package session
 
 import (
 	"log/slog"
@@ -6,19 +6,21 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // The file store deletes the files of sessions nobody can use any more
 // (untouched for longer than the idle timeout) and keeps the others.
 func TestSweepDeletesOnlyDeadSessionFiles(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.DataDir, cfg.SessionKeys = t.TempDir(), [][]byte{[]byte(goodKey)}
+	cfg := config.Default()
+	cfg.DataDir, cfg.SessionKeys = t.TempDir(), [][]byte{[]byte(testSecret)}
 	cfg.IdleTimeout = time.Hour
-	s, err := newSessionStore(cfg, slog.New(slog.DiscardHandler))
+	s, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	defer s.Close()
 	dir := filepath.Join(cfg.DataDir, "sessions")
 	info, err := os.Stat(dir)
 	if err != nil || info.Mode().Perm() != 0o700 {

@@ -1,4 +1,4 @@
-package handlers
+package session
 
 import (
 	"net/http"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
+
+	"github.com/keyportal/keyportal/internal/ttlcache"
 )
 
 // fileStore is gorilla's FilesystemStore that reads a session file only
@@ -25,7 +27,7 @@ type fileStore struct {
 	*sessions.FilesystemStore
 	dir string
 
-	seen *ttlCache[string, fileSeen] // by session id
+	seen *ttlcache.Cache[string, fileSeen] // by session id
 }
 
 const (
@@ -46,7 +48,7 @@ type fileSeen struct {
 
 func newFileStore(dir string, fs *sessions.FilesystemStore) *fileStore {
 	// Wall time, as the files' modification times are.
-	return &fileStore{FilesystemStore: fs, dir: dir, seen: newTTLCache[string, fileSeen](fileSeenFor, fileSeenMax, time.Now)}
+	return &fileStore{FilesystemStore: fs, dir: dir, seen: ttlcache.New[string, fileSeen](fileSeenFor, fileSeenMax, time.Now)}
 }
 
 // Get goes through the request's registry, as gorilla's stores do, so that
@@ -85,7 +87,7 @@ func (s *fileStore) New(r *http.Request, name string) (*sessions.Session, error)
 }
 
 func (s *fileStore) unchanged(id string, info os.FileInfo) (map[any]any, bool) {
-	e, ok := s.seen.get(id)
+	e, ok := s.seen.Get(id)
 	if !ok || e.read.Sub(e.mod) < fileSettled ||
 		info.Size() != e.size || !info.ModTime().Equal(e.mod) || inode(info) != e.inode {
 		return nil, false
@@ -102,5 +104,5 @@ func (s *fileStore) remember(id string, info os.FileInfo, values map[any]any, no
 	if !ok {
 		return
 	}
-	s.seen.put(id, fileSeen{size: info.Size(), mod: info.ModTime(), inode: inode(info), values: v.(map[any]any), read: now})
+	s.seen.Put(id, fileSeen{size: info.Size(), mod: info.ModTime(), inode: inode(info), values: v.(map[any]any), read: now})
 }

@@ -1,8 +1,10 @@
-package handlers
+// Package config is every setting of the portal, read once at start from
+// KEYPORTAL_* environment variables and validated as a whole, so that an
+// operator sees every mistake in one go and the rest of the program never
+// reads the environment itself.
+package config
 
 import (
-	"crypto/hkdf"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +16,7 @@ import (
 	"time"
 )
 
-// Config is every setting of the portal. LoadConfig reads it from
+// Config is every setting of the portal. Load reads it from
 // KEYPORTAL_* environment variables; each secret also has a _FILE variant
 // that names a file holding it, so secrets need not sit in the environment.
 type Config struct {
@@ -71,16 +73,17 @@ func parseLimit(s string) (Limit, error) {
 	return Limit{N: count, Per: d}, nil
 }
 
-// clock is the portal's time source.
-func (c *Config) clock() func() time.Time {
+// Clock is the portal's time source: Now when a test set it, else the
+// wall clock.
+func (c *Config) Clock() func() time.Time {
 	if c.Now != nil {
 		return c.Now
 	}
 	return time.Now
 }
 
-// DefaultConfig is what LoadConfig starts from.
-func DefaultConfig() Config {
+// Default is what Load starts from.
+func Default() Config {
 	return Config{
 		Addr:            "127.0.0.1:8080",
 		BalenaAPIURL:    "https://api.balena-cloud.com",
@@ -99,10 +102,10 @@ func DefaultConfig() Config {
 // minSessionKey is the shortest session secret accepted: 256 bits.
 const minSessionKey = 32
 
-// LoadConfig reads the environment through getenv (os.Getenv in main, a map
-// in tests) and validates the result. Every problem is reported at once.
-func LoadConfig(getenv func(string) string, demo bool) (Config, error) {
-	cfg := DefaultConfig()
+// Load reads the environment through getenv (os.Getenv in main, a map in
+// tests) and validates the result. Every problem is reported at once.
+func Load(getenv func(string) string, demo bool) (Config, error) {
+	cfg := Default()
 	cfg.Demo = demo
 	var errs []error
 	str := func(name string, dst *string) {
@@ -230,23 +233,4 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("KEYPORTAL_SESSION_KEYS (or KEYPORTAL_SESSION_KEYS_FILE) is required: one or more secrets of at least 32 characters, newest first (try: openssl rand -base64 48)"))
 	}
 	return errors.Join(errs...)
-}
-
-// cookieKeyPairs turns each session secret into the hash and block key pair
-// gorilla/securecookie wants, so that operators manage one secret per key
-// and cookies are both authenticated (HMAC-SHA256) and encrypted (AES-256).
-func cookieKeyPairs(secrets [][]byte) ([][]byte, error) {
-	var pairs [][]byte
-	for _, s := range secrets {
-		hash, err := hkdf.Key(sha256.New, s, nil, "keyportal session hash", 64)
-		if err != nil {
-			return nil, err
-		}
-		block, err := hkdf.Key(sha256.New, s, nil, "keyportal session block", 32)
-		if err != nil {
-			return nil, err
-		}
-		pairs = append(pairs, hash, block)
-	}
-	return pairs, nil
 }

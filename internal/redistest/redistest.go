@@ -1,0 +1,85 @@
+// Package redistest runs a real redis-server for tests: both the session
+// store's own tests and the web layer's replica tests need one, and a stub
+// would not show what a real Redis does when it goes away.
+package redistest
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a redis-server on a free loopback port, for one test.
+type Server struct {
+	URL  string // redis://127.0.0.1:port/0
+	Addr string // 127.0.0.1:port
+	cmd  *exec.Cmd
+}
+
+// Start runs redis-server (installed by e2e/setup.sh, which make test
+// runs) and stops it, by its PID, when the test ends. Without redis-server
+// the test skips, unless KEYPORTAL_E2E asks for the full suite.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	exe, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("KEYPORTAL_E2E") == "" {
+			t.Skip("redis-server is not installed: the Redis session tests skip (make test installs it through e2e/setup.sh)")
+		}
+		t.Fatal("redis-server is not installed and KEYPORTAL_E2E is set: run e2e/setup.sh")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	cmd := exec.Command(exe, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+		"--dir", t.TempDir(), "--daemonize", "no", "--loglevel", "notice")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &Server{URL: "redis://127.0.0.1:" + port + "/0", Addr: "127.0.0.1:" + port, cmd: cmd}
+	t.Cleanup(r.Stop)
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Ready to accept connections") {
+				ready <- true
+				break
+			}
+		}
+		ready <- false
+		for sc.Scan() { // keep draining so redis never blocks on its log
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("redis-server exited before it was ready")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("redis-server did not say it was ready within 15 s")
+	}
+	return r
+}
+
+// Stop ends the server by its PID and waits for it.
+func (r *Server) Stop() {
+	if r.cmd.ProcessState != nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	_ = r.cmd.Wait()
+}

@@ -1,0 +1,305 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/boj/redistore"
+	"github.com/gomodule/redigo/redis"
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
+	"github.com/keyportal/keyportal/internal/config"
+)
+
+const (
+	sessionCookie = "keyportal_session"
+	sessionValue  = "user"
+	// sessionMaxAge is the cookie's life and the server-side record's
+	// longest: a balena session token's seven days. The idle timeout and
+	// the token's own expiry end a session sooner.
+	sessionMaxAge = 7 * 24 * time.Hour
+	// sweepEvery is how often expired session files are deleted.
+	sweepEvery = 10 * time.Minute
+	// maxSessionValue bounds one encoded server-side session record.
+	maxSessionValue = 16 << 10
+)
+
+// StoreError is a session store that cannot be reached (Redis down, data
+// directory unreadable): the user is told to retry, not signed out.
+type StoreError struct{ Err error }
+
+func (e StoreError) Error() string { return "session store: " + e.Err.Error() }
+func (e StoreError) Unwrap() error { return e.Err }
+
+// Store keeps Users server-side behind gorilla/sessions: in files under
+// the data directory, or in Redis for several replicas. Either way the
+// cookie holds only the session id, encrypted and signed with the session
+// keys, and the stored record is encrypted with the same keys.
+type Store struct {
+	store sessions.Store
+	opts  sessions.Options
+	idle  time.Duration
+	log   *slog.Logger
+	close func() error
+	// ping tells /readyz whether the store can be used: Redis answers, or
+	// the session directory is still there.
+	ping func(ctx context.Context) error
+}
+
+// New opens the store cfg names: Redis when cfg.SessionStore is set (and
+// reachable now), else files under cfg.DataDir. Close releases it.
+func New(cfg config.Config, log *slog.Logger) (*Store, error) {
+	secrets := cfg.SessionKeys
+	if len(secrets) == 0 {
+		// Demo only (Validate refuses this otherwise): sessions end with the process.
+		secrets = [][]byte{securecookie.GenerateRandomKey(48)}
+	}
+	pairs, err := cookieKeyPairs(secrets)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		idle: cfg.IdleTimeout,
+		log:  log,
+		opts: sessions.Options{
+			Path:     "/",
+			MaxAge:   int(sessionMaxAge.Seconds()),
+			HttpOnly: true,
+			Secure:   cfg.CookieSecure,
+			SameSite: http.SameSiteLaxMode,
+		},
+	}
+	memo := newSessionMemo(cfg.Clock())
+	if cfg.SessionStore != "" {
+		err = s.openRedis(cfg.SessionStore, pairs, memo)
+	} else {
+		err = s.openFiles(filepath.Join(cfg.DataDir, "sessions"), pairs, memo, cfg.Clock())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// IdleTimeout is how long a session may go unused before it ends; zero
+// means never.
+func (s *Store) IdleTimeout() time.Duration { return s.idle }
+
+// Ping reports whether the store can be used now.
+func (s *Store) Ping(ctx context.Context) error { return s.ping(ctx) }
+
+// Close releases the store's connections, or stops its sweeper.
+func (s *Store) Close() error { return s.close() }
+
+// openFiles keeps sessions in files (gorilla's FilesystemStore encrypts
+// each with the session keys) and deletes expired ones every sweepEvery.
+func (s *Store) openFiles(dir string, pairs [][]byte, memo *sessionMemo, now func() time.Time) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("session directory: %w", err)
+	}
+	fs := sessions.NewFilesystemStore(dir, pairs...)
+	opts := s.opts
+	fs.Options = &opts
+	fs.MaxAge(fs.Options.MaxAge)
+	fs.MaxLength(maxSessionValue)
+	fs.Codecs = memo.wrap(fs.Codecs)
+	s.store = newFileStore(dir, fs)
+	s.ping = func(context.Context) error {
+		_, err := os.Stat(dir)
+		return err
+	}
+
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				s.sweep(dir, now())
+			}
+		}
+	}()
+	var once sync.Once
+	s.close = func() error {
+		once.Do(func() { close(stop); <-done })
+		return nil
+	}
+	return nil
+}
+
+// sweep deletes session files nobody can use any more: untouched for
+// longer than the idle timeout (the web layer refuses them) or the
+// cookie's life. Sessions in use are rewritten at least every touchEvery.
+func (s *Store) sweep(dir string, now time.Time) (removed int) {
+	limit := sessionMaxAge
+	if s.idle > 0 && s.idle+touchEvery < limit {
+		limit = s.idle + touchEvery
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		s.log.Warn("sweeping session files", slog.String("error", err.Error()))
+		return 0
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "session_") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) <= limit {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+			removed++
+		}
+	}
+	if removed > 0 {
+		s.log.Info("swept expired sessions", slog.Int("removed", removed))
+	}
+	return removed
+}
+
+// openRedis keeps sessions in Redis through boj/redistore. Records expire
+// with the cookie (Redis TTL); each is encrypted with the session keys, so
+// the Redis server never holds a readable balena token.
+func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) error {
+	pool := &redis.Pool{
+		MaxIdle:     8,
+		IdleTimeout: 4 * time.Minute,
+		Dial: func() (redis.Conn, error) {
+			return redis.DialURL(rawURL,
+				redis.DialConnectTimeout(5*time.Second),
+				redis.DialReadTimeout(5*time.Second),
+				redis.DialWriteTimeout(5*time.Second))
+		},
+		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
+			if time.Since(idleSince) < time.Minute {
+				return nil
+			}
+			_, err := c.Do("PING")
+			return err
+		},
+	}
+	rs, err := redistore.NewRediStoreWithPool(pool, pairs...)
+	if err != nil {
+		_ = pool.Close()
+		return fmt.Errorf("session store: cannot reach Redis at %s: %w", redactedURL(rawURL), err)
+	}
+	opts := s.opts
+	rs.Options = &opts
+	rs.SetMaxAge(opts.MaxAge)
+	rs.SetKeyPrefix("keyportal:session:")
+	rs.SetMaxLength(maxSessionValue)
+	codecs := securecookie.CodecsFromPairs(pairs...)
+	for _, c := range codecs {
+		c.(*securecookie.SecureCookie).MaxAge(opts.MaxAge).MaxLength(maxSessionValue)
+	}
+	rs.Codecs = memo.wrap(rs.Codecs)
+	rs.SetSerializer(sealed{memo.wrap(codecs)})
+	s.store = rs
+	s.close = rs.Close
+	s.ping = func(ctx context.Context) error {
+		conn, err := pool.GetContext(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = redis.DoContext(conn, ctx, "PING")
+		return err
+	}
+	return nil
+}
+
+// sealed encrypts and authenticates a session record with the session
+// keys, as the file store does, so rotation works alike for both.
+type sealed struct{ codecs []securecookie.Codec }
+
+func (z sealed) Serialize(ss *sessions.Session) ([]byte, error) {
+	v, err := securecookie.EncodeMulti(ss.Name(), ss.Values, z.codecs...)
+	return []byte(v), err
+}
+
+func (z sealed) Deserialize(d []byte, ss *sessions.Session) error {
+	return securecookie.DecodeMulti(ss.Name(), string(d), &ss.Values, z.codecs...)
+}
+
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// Load returns the browser's session, or nil when it has none. A cookie
+// that fails to decode (an old key, tampering) or names a session that no
+// longer exists is no session; a store that cannot answer is a StoreError.
+func (s *Store) Load(r *http.Request) (*User, error) {
+	sess, err := s.store.Get(r, sessionCookie)
+	if err != nil {
+		var se securecookie.Error
+		if errors.Is(err, fs.ErrNotExist) || (errors.As(err, &se) && se.IsDecode()) {
+			return nil, nil
+		}
+		return nil, StoreError{err}
+	}
+	u, _ := sess.Values[sessionValue].(*User)
+	return u, nil
+}
+
+// Start replaces whatever session the browser had with a new one under a
+// new id, so that an id planted before sign-in is worthless after it.
+func (s *Store) Start(w http.ResponseWriter, r *http.Request, u *User) error {
+	if err := s.End(w, r); err != nil {
+		return err
+	}
+	sess := sessions.NewSession(s.store, sessionCookie)
+	opts := s.opts
+	sess.Options = &opts
+	sess.IsNew = true
+	sess.Values[sessionValue] = u
+	if err := sess.Save(r, w); err != nil {
+		return StoreError{err}
+	}
+	return nil
+}
+
+// Save writes u back under the browser's current session id.
+func (s *Store) Save(w http.ResponseWriter, r *http.Request, u *User) error {
+	sess, err := s.store.Get(r, sessionCookie)
+	if err != nil && sess == nil {
+		return StoreError{err}
+	}
+	sess.Values[sessionValue] = u
+	if err := sess.Save(r, w); err != nil {
+		return StoreError{err}
+	}
+	return nil
+}
+
+// End deletes the server-side session and clears the cookie.
+func (s *Store) End(w http.ResponseWriter, r *http.Request) error {
+	sess, err := s.store.Get(r, sessionCookie)
+	if err != nil || sess.IsNew {
+		return nil
+	}
+	sess.Options.MaxAge = -1
+	if err := sess.Save(r, w); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return StoreError{err}
+	}
+	return nil
+}
