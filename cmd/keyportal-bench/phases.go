@@ -228,14 +228,14 @@ func (b *bench) throughput(idle procStats) {
 		})
 		rows = append(rows, b.loadRow("(a) direct ListKeys", conc, base, base))
 		for _, hx := range []bool{false, true} {
-			if hx == false && conc == 2 && b.prof != "" {
+			if !hx && conc == 2 && b.prof != "" {
 				must(b.portal.call("POST", "/profile/start?path="+b.prof, nil))
 			}
 			res := b.load(conc, func(ctx context.Context, w int) (time.Duration, error) {
 				res, err := browsers[w].page(ctx, mainView.path(), hx)
 				return res.duration, err
 			})
-			if hx == false && conc == 2 && b.prof != "" {
+			if !hx && conc == 2 && b.prof != "" {
 				must(b.portal.call("POST", "/profile/stop", nil))
 			}
 			name := "(b) full page"
