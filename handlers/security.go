@@ -8,6 +8,8 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/keyportal/keyportal/views"
 )
 
 // csrfCookie holds the CSRF token that forms and htmx send back.
@@ -51,7 +53,7 @@ func newNonce() string {
 // cross-site one. The refusal is a 403 before any handler or balena call.
 func csrfProtection(cfg Config) echo.MiddlewareFunc {
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:" + headerCSRF + ",form:" + fieldCSRF,
+		TokenLookup:    "header:" + views.CSRFHeader + ",form:" + views.CSRFField,
 		CookieName:     csrfCookie,
 		CookiePath:     "/",
 		CookieHTTPOnly: true,
