@@ -33,8 +33,9 @@ build: ## Build bin/keyportal and bin/balena-sim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/keyportal ./cmd/keyportal
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/balena-sim ./cmd/balena-sim
 
-vet: ## go vet, gofmt, and a syntax check of our JavaScript
+vet: ## go vet, staticcheck, gofmt, and a syntax check of our JavaScript
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 	node --check static/app.js
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 

@@ -77,28 +77,6 @@ func (s *Session) WhoAmI(ctx context.Context) (Identity, error) {
 	return id, nil
 }
 
-// User is a balena user as /user/v1/whoami describes it.
-type User struct {
-	ID       int64
-	Username string
-	Email    string
-}
-
-// User asks /user/v1/whoami for the signed-in user. Fleet and device API
-// keys get CodeUnauthorized: it is how to tell a user's token from theirs.
-func (s *Session) User(ctx context.Context) (User, error) {
-	const op = "user whoami"
-	var w struct {
-		ID       int64  `json:"id"`
-		Username string `json:"username"`
-		Email    string `json:"email"`
-	}
-	if err := s.get(ctx, op, "/user/v1/whoami", "", &w); err != nil {
-		return User{}, err
-	}
-	return User{ID: w.ID, Username: w.Username, Email: w.Email}, nil
-}
-
 // RefreshToken returns a new session token. With the password it also
 // renews the sign-in time, which balena needs before it creates a user key
 // (CodeFreshAuth); without it the old sign-in time is kept. A wrong

@@ -79,7 +79,7 @@ func TestTwoFactorLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cl, ok := ParseClaims(full); !ok || cl.TwoFactorRequired || !cl.Fresh(e.now) {
+	if cl, ok := ParseClaims(full); !ok || cl.TwoFactorRequired || cl.AuthTime.IsZero() || e.now.Sub(cl.AuthTime) >= balenasim.FreshAuthWindow {
 		t.Errorf("full token claims %+v", cl)
 	}
 	id, err := e.c.As(full).WhoAmI(ctx(t))
@@ -100,15 +100,13 @@ func TestWhoAmI(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name   string
-		s      *Session
-		want   Identity
-		user   User
-		noUser bool
+		name string
+		s    *Session
+		want Identity
 	}{
-		{"session", s, Identity{ActorType: "user", Username: "admin", Email: balenasim.DemoEmail}, User{Username: "admin", Email: balenasim.DemoEmail}, false},
-		{"fleet key", e.c.As(prov), Identity{ActorType: "application", Slug: "acme/lab"}, User{}, true},
-		{"device key", e.c.As(dev), Identity{ActorType: "device", UUID: e.device(t, "bench-1").DeviceUUID}, User{}, true},
+		{"session", s, Identity{ActorType: "user", Username: "admin", Email: balenasim.DemoEmail}},
+		{"fleet key", e.c.As(prov), Identity{ActorType: "application", Slug: "acme/lab"}},
+		{"device key", e.c.As(dev), Identity{ActorType: "device", UUID: e.device(t, "bench-1").DeviceUUID}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,16 +120,6 @@ func TestWhoAmI(t *testing.T) {
 			id.ActorID, id.ActorTypeID = 0, 0
 			if id != tt.want {
 				t.Errorf("WhoAmI = %+v, want %+v", id, tt.want)
-			}
-			u, err := tt.s.User(ctx(t))
-			if tt.noUser {
-				if ErrorCode(err) != CodeUnauthorized {
-					t.Errorf("User: %v, want unauthorized", err)
-				}
-				return
-			}
-			if err != nil || u.ID == 0 || u.Username != tt.user.Username || u.Email != tt.user.Email {
-				t.Errorf("User = %+v, %v", u, err)
 			}
 		})
 	}

@@ -46,17 +46,6 @@ func ParseClaims(token string) (c Claims, ok bool) {
 	return c, true
 }
 
-// freshFor is how long balena accepts a sign-in as fresh enough to create
-// user keys (SUDO_TOKEN_VALIDITY).
-const freshFor = 20 * time.Minute
-
-// Fresh reports whether the token was signed in recently enough, at time
-// now, for balena to let it create a user key. A token without authTime
-// is not fresh.
-func (c Claims) Fresh(now time.Time) bool {
-	return !c.AuthTime.IsZero() && now.Sub(c.AuthTime) < freshFor
-}
-
 // Expired reports whether the token's exp has passed at time now. A token
 // without exp never expires by its claims.
 func (c Claims) Expired(now time.Time) bool {

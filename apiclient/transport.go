@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmentio/encoding/json"
+	"golang.org/x/sync/errgroup"
 )
 
 // maxBody caps what is read of any answer. A 1000-row page with owners
@@ -209,18 +210,9 @@ func decodeToken(op string, body []byte) (string, error) {
 // parallel runs fns at once and returns the first error; the others see
 // their context cancelled as soon as one fails.
 func parallel(ctx context.Context, fns ...func(context.Context) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, len(fns))
+	g, ctx := errgroup.WithContext(ctx)
 	for _, fn := range fns {
-		go func() { errs <- fn(ctx) }()
+		g.Go(func() error { return fn(ctx) })
 	}
-	var first error
-	for range fns {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-			cancel()
-		}
-	}
-	return first
+	return g.Wait()
 }

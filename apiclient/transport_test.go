@@ -299,3 +299,35 @@ func TestSecretsAreNeverRead(t *testing.T) {
 		})
 	}
 }
+
+// parallel runs its functions at once, and the first failure cancels the
+// others and is what it returns.
+func TestParallelCancelsTheOthersOnFirstError(t *testing.T) {
+	boom := errors.New("boom")
+	started := make(chan struct{})
+	var other error
+	err := parallel(ctx(t),
+		func(context.Context) error {
+			<-started // runs only while the other is running too
+			return boom
+		},
+		func(c context.Context) error {
+			close(started)
+			select {
+			case <-c.Done():
+				other = c.Err()
+			case <-time.After(5 * time.Second): // bounds a failure only
+				other = errors.New("not cancelled")
+			}
+			return other
+		})
+	if err != boom {
+		t.Errorf("parallel = %v, want the first error", err)
+	}
+	if !errors.Is(other, context.Canceled) {
+		t.Errorf("the other function ended with %v, want context.Canceled", other)
+	}
+	if err := parallel(ctx(t), func(context.Context) error { return nil }, func(context.Context) error { return nil }); err != nil {
+		t.Errorf("parallel without failures = %v", err)
+	}
+}

@@ -25,9 +25,7 @@ const (
 	routeKeyRotateDo  = "keys.rotate.submit"
 )
 
-// Form field and header names shared with the views and static/app.js.
-const (
-	fieldCSRF  = "_csrf"
-	headerCSRF = "X-CSRF-Token"
-	ctxCSRF    = "csrf"
-)
+// ctxCSRF is the Echo context key of the request's CSRF token. The names
+// it travels under are views.CSRFField and views.CSRFHeader: the templates
+// write them and csrfProtection reads them, so they cannot drift apart.
+const ctxCSRF = "csrf"

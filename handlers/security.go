@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/views"
 )
 
 // csrfCookie holds the CSRF token that forms and htmx send back.
@@ -53,7 +54,7 @@ func newNonce() string {
 // cross-site one. The refusal is a 403 before any handler or balena call.
 func csrfProtection(cfg config.Config) echo.MiddlewareFunc {
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:" + headerCSRF + ",form:" + fieldCSRF,
+		TokenLookup:    "header:" + views.CSRFHeader + ",form:" + views.CSRFField,
 		CookieName:     csrfCookie,
 		CookiePath:     "/",
 		CookieHTTPOnly: true,

@@ -1,13 +1,17 @@
 package views
 
-import "io"
+import (
+	"io"
+
+	"github.com/a-h/templ"
+)
 
 // templ boxes every value of a template into an interface and formats text
 // through fmt, a few allocations per value. That is nothing on most pages,
 // but the parts of the keys page that repeat (rows, fleet options) are
 // written in Go with htmlWriter instead. It escapes every value as templ
-// does, text and attribute alike (all attributes are quoted); literals are
-// the only markup written raw.
+// does, text and attribute alike (all attributes are quoted), and
+// sanitizes URLs as templ does; literals are the only markup written raw.
 
 // htmlWriter writes markup, keeping the first error.
 type htmlWriter struct {
@@ -49,4 +53,12 @@ func (h *htmlWriter) text(s string) {
 		}
 	}
 	h.raw(s[last:])
+}
+
+// url writes s as a link's href: sanitized as templ sanitizes href={ s }
+// (a scheme other than http(s), mailto, tel and ftp(s) becomes
+// templ.FailedSanitizationURL), then escaped. A javascript: link from
+// data would otherwise run on a click.
+func (h *htmlWriter) url(s string) {
+	h.text(string(templ.URL(s)))
 }

@@ -79,7 +79,7 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 			h.raw(`<td class="actions-cell"><details class="row-menu"><summary class="button ghost" aria-label="Actions for `)
 			h.text(label)
 			h.raw(`">⋯</summary><div class="menu"><a href="`)
-			h.text(k.ActionsURL)
+			h.url(k.ActionsURL)
 			h.raw(`">Actions…</a></div></details></td>`)
 		}
 		h.raw(`</tr>`)

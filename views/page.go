@@ -51,8 +51,15 @@ type Flash struct {
 	Text string
 }
 
+// Where a request carries its CSRF token: the views write these names and
+// the handlers' CSRF check reads them, so both come from here.
+const (
+	CSRFField  = "_csrf"        // plain forms' hidden field
+	CSRFHeader = "X-CSRF-Token" // the header htmx sends (csrfHeaders)
+)
+
 // csrfHeaders is the hx-headers value that makes htmx send the CSRF token
 // on every request, so no inline script is needed to add it.
 func csrfHeaders(token string) string {
-	return `{"X-CSRF-Token":"` + token + `"}`
+	return `{"` + CSRFHeader + `":"` + token + `"}`
 }

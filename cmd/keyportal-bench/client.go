@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
+	"github.com/keyportal/keyportal/views"
 )
 
 // transport is shared by every simulated browser (each real browser would
@@ -41,7 +42,7 @@ type response struct {
 	duration time.Duration
 }
 
-var csrfField = regexp.MustCompile(`id="signin-password"><input type="hidden" name="_csrf" value="([^"]+)"`)
+var csrfField = regexp.MustCompile(`id="signin-password"><input type="hidden" name="` + views.CSRFField + `" value="([^"]+)"`)
 
 // signIn opens the sign-in page and signs in with the password form, as a
 // browser does.
@@ -59,7 +60,7 @@ func signIn(ctx context.Context, base string) (*browser, error) {
 	if m == nil {
 		return nil, fmt.Errorf("sign-in page without a CSRF token (status %d)", r.status)
 	}
-	form := url.Values{"_csrf": {string(m[1])}, "method": {"password"},
+	form := url.Values{views.CSRFField: {string(m[1])}, "method": {"password"},
 		"email": {balenasim.DemoEmail}, "password": {balenasim.DemoPassword}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/signin", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

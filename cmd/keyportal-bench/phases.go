@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/keyportal/keyportal/apiclient"
 )
 
@@ -228,14 +230,14 @@ func (b *bench) throughput(idle procStats) {
 		})
 		rows = append(rows, b.loadRow("(a) direct ListKeys", conc, base, base))
 		for _, hx := range []bool{false, true} {
-			if hx == false && conc == 2 && b.prof != "" {
+			if !hx && conc == 2 && b.prof != "" {
 				must(b.portal.call("POST", "/profile/start?path="+b.prof, nil))
 			}
 			res := b.load(conc, func(ctx context.Context, w int) (time.Duration, error) {
 				res, err := browsers[w].page(ctx, mainView.path(), hx)
 				return res.duration, err
 			})
-			if hx == false && conc == 2 && b.prof != "" {
+			if !hx && conc == 2 && b.prof != "" {
 				must(b.portal.call("POST", "/profile/stop", nil))
 			}
 			name := "(b) full page"
@@ -310,22 +312,12 @@ func (b *bench) sessions(n int) []*browser {
 // fanOut runs fn(0..n-1), conc at a time, and fails the run on the first
 // error once all have ended.
 func (b *bench) fanOut(n, conc int, fn func(i int) error) {
-	sem := make(chan struct{}, conc)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(conc)
 	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			errs <- fn(i)
-		}()
+		g.Go(func() error { return fn(i) })
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.check(err)
-	}
+	b.check(g.Wait())
 }
 
 var assetRef = regexp.MustCompile(`<(?:link|script)\b[^>]*?\b(?:href|src)="([^"]+)"`)
