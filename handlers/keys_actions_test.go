@@ -82,7 +82,7 @@ func TestCreateEachKindShowsTheSecretOnce(t *testing.T) {
 		if string(rec.Kind) != c.kind || (c.kind != "user" && c.owner(rec) != fields["fleet"]+fields["device"]) {
 			t.Errorf("%s: made a %s key for %q", c.kind, rec.Kind, c.owner(rec))
 		}
-		if rec.ExpiryDate == nil || rec.ExpiryDate.Sub(time.Now()) < 6*24*time.Hour || rec.ExpiryDate.Sub(time.Now()) > 8*24*time.Hour {
+		if rec.ExpiryDate == nil || time.Until(*rec.ExpiryDate) < 6*24*time.Hour || time.Until(*rec.ExpiryDate) > 8*24*time.Hour {
 			t.Errorf("%s: expiry %v, want in 7 days", c.kind, rec.ExpiryDate)
 		}
 		if !strings.Contains(p.body, "will not be shown again") {

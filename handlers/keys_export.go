@@ -64,7 +64,7 @@ func (h keys) export(c echo.Context) error {
 	name := "keys-" + now.UTC().Format("20060102-150405") + "." + format
 	hd := c.Response().Header()
 	hd.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
-	hd.Set(echo.HeaderContentType, map[string]string{"csv": "text/csv; charset=utf-8", "json": echo.MIMEApplicationJSONCharsetUTF8}[format])
+	hd.Set(echo.HeaderContentType, map[string]string{"csv": "text/csv; charset=utf-8", "json": echo.MIMEApplicationJSON}[format])
 	c.Response().WriteHeader(http.StatusOK)
 
 	w := c.Response()

@@ -179,7 +179,7 @@ func (l rowLinks) forKey(id int64) views.RowMenu {
 func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
 	v := apikeys.ViewOf(k, me, now)
 	row := views.KeyRow{
-		ID: v.ID, Name: v.Name, Kind: string(v.Kind), Description: v.Description,
+		ID: v.ID, Name: v.Name, Label: apikeys.Title(k), Kind: string(v.Kind), Description: v.Description,
 		Owner: v.Owner, OwnerDetail: v.OwnerDetail, ExpiryState: string(v.Status),
 		Created:    views.RelTime(v.CreatedAt, now),
 		CreatedISO: v.CreatedAt.UTC().Format(time.RFC3339),

@@ -18,11 +18,11 @@ import (
 func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
 		h := newHTMLWriter(w)
-		id, label := strconv.FormatInt(k.ID, 10), rowLabel(k)
+		id := strconv.FormatInt(k.ID, 10)
 		h.raw(`<tr data-key-id="`, id, `">`)
 		if canChange {
 			h.raw(`<td class="select"><input type="checkbox" name="id" value="`, id, `" form="bulk" aria-label="Select `)
-			h.text(label)
+			h.text(k.Label)
 			h.raw(`"></td>`)
 		}
 
@@ -77,7 +77,7 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 
 		if canChange {
 			h.raw(`<td class="actions-cell"><details class="row-menu"><summary class="button ghost" aria-label="Actions for `)
-			h.text(label)
+			h.text(k.Label)
 			h.raw(`">⋯</summary><div class="menu"><a href="`)
 			h.url(k.ActionsURL)
 			h.raw(`">Actions…</a></div></details></td>`)
@@ -85,11 +85,4 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 		h.raw(`</tr>`)
 		return h.err
 	})
-}
-
-func rowLabel(k KeyRow) string {
-	if k.Name != "" {
-		return k.Name
-	}
-	return "unnamed " + k.Kind + " key of " + k.Owner
 }

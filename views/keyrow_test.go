@@ -24,7 +24,7 @@ func FuzzRowTextEscapesLikeTempl(f *testing.F) {
 			t.Errorf("text(%q) = %q, want %q (err %v)", s, b.String(), want, h.err)
 		}
 
-		k := KeyRow{ID: 1, Name: s, Kind: s, Owner: s, OwnerDetail: s, Description: s, Created: s, CreatedISO: s,
+		k := KeyRow{ID: 1, Name: s, Label: s, Kind: s, Owner: s, OwnerDetail: s, Description: s, Created: s, CreatedISO: s,
 			Expires: s, ExpiresISO: s, ExpiryState: s, ActionsURL: s}
 		if got, want := renderString(t, KeyRowFragment(k, true)), renderString(t, keyRowReference(k, true)); got != want {
 			t.Errorf("row with every field %q:\n got %s\nwant %s", s, got, want)
@@ -35,19 +35,19 @@ func FuzzRowTextEscapesLikeTempl(f *testing.F) {
 // goldenRows are ordinary rows and rows whose every field tries to break
 // out of its place in the markup.
 var goldenRows = map[string]KeyRow{
-	"ordinary": {ID: 20007, Name: "ci-deploy", Kind: "user", Owner: "you", OwnerDetail: "admin", Description: "Deploys from CI",
+	"ordinary": {ID: 20007, Name: "ci-deploy", Label: "ci-deploy", Kind: "user", Owner: "you", OwnerDetail: "admin", Description: "Deploys from CI",
 		Created: "3 days ago", CreatedISO: "2026-11-23T12:00:00Z", Expires: "in 4 days", ExpiresISO: "2026-11-30T12:00:00Z",
 		ExpiryState: "active", ActionsURL: "/keys/20007/actions?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname"},
 	"never expires": {ID: 3, Name: "plant-3 prov", Kind: "provisioning", Owner: "acme/plant-3", Created: "2 months ago",
 		CreatedISO: "2026-09-26T12:00:00Z", Expires: "never", ExpiryState: "never", ActionsURL: "/keys/3/actions"},
-	"unnamed, empty fields": {ID: 0, Kind: "device", ExpiryState: "expired"},
-	"quotes and apostrophes": {ID: 4, Name: `say "hi" it's`, Kind: `"user"`, Owner: `o'brien`, OwnerDetail: `"x" 'y'`,
+	"unnamed, empty fields": {ID: 0, Kind: "device", Label: "unnamed device key of ", ExpiryState: "expired"},
+	"quotes and apostrophes": {ID: 4, Name: `say "hi" it's`, Label: `say "hi" it's`, Kind: `"user"`, Owner: `o'brien`, OwnerDetail: `"x" 'y'`,
 		Description: `a "quoted" description's end`, Created: `"now"`, CreatedISO: `2026-11-26T12:00:00Z" onmouseover="alert(1)`,
 		Expires: "'soon'", ExpiresISO: `' autofocus onfocus='alert(1)`, ExpiryState: `soon" data-x="y`, ActionsURL: "/keys/4/actions?q='a'"},
-	"script": {ID: 5, Name: "<script>alert(1)</script>", Kind: "<b>user</b>", Owner: "</td><td>", OwnerDetail: "<img src=x onerror=alert(1)>",
+	"script": {ID: 5, Name: "<script>alert(1)</script>", Label: "\"><script>alert(1)</script>", Kind: "<b>user</b>", Owner: "</td><td>", OwnerDetail: "<img src=x onerror=alert(1)>",
 		Description: "<!-- comment --><![CDATA[x]]>", Created: "</time>", CreatedISO: "<", Expires: "</span>", ExpiryState: "<",
 		ActionsURL: "/keys/5/actions"},
-	"ampersands": {ID: 6, Name: "R&D &amp; co", Kind: "user", Owner: "&lt;owner&gt;", OwnerDetail: "&", Description: "a && b &#39;",
+	"ampersands": {ID: 6, Name: "R&D &amp; co", Label: "R&D &amp; co", Kind: "user", Owner: "&lt;owner&gt;", OwnerDetail: "&", Description: "a && b &#39;",
 		Created: "&", CreatedISO: "&", Expires: "&", ExpiresISO: "&", ExpiryState: "&", ActionsURL: "/keys/6/actions?a=1&b=2"},
 	"unicode": {ID: 7, Name: "ключ ⋯ 鍵 🔑", Kind: "user", Owner: "Zoë", OwnerDetail: "\u202eevil\u202c", Description: "tab\there\nnewline \u00a0nbsp \x00nul",
 		Created: "hier", CreatedISO: "2026-11-26T12:00:00+01:00", Expires: "dans 3 jours", ExpiresISO: "2026-11-29T12:00:00+01:00",

@@ -69,6 +69,7 @@ type Column struct {
 type KeyRow struct {
 	ID          int64
 	Name        string // "" shows as (unnamed)
+	Label       string // names the key in its controls' labels (apikeys.Title)
 	Kind        string
 	Owner       string
 	OwnerDetail string

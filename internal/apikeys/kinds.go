@@ -35,12 +35,21 @@ func Owner(k apiclient.APIKey) string {
 	return "actor " + strconv.FormatInt(k.Owner.ActorID, 10)
 }
 
+// Title names k on its own, as a control's label does: its name, or
+// what it is.
+func Title(k apiclient.APIKey) string {
+	if k.Name != "" {
+		return k.Name
+	}
+	return "unnamed " + string(k.Kind) + " key of " + Owner(k)
+}
+
 // Label names k in a sentence: its name in quotes, or what it is.
 func Label(k apiclient.APIKey) string {
 	if k.Name != "" {
 		return "“" + k.Name + "”"
 	}
-	return "the unnamed " + string(k.Kind) + " key of " + Owner(k)
+	return "the " + Title(k)
 }
 
 // ShortUUID is a device uuid as balena's dashboard shows it: 7 characters.
