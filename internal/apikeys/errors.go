@@ -22,8 +22,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Message != "" || len(e.Fields) == 0 {
+	switch {
+	case e.Message != "":
 		return e.Message
+	case len(e.Fields) == 0:
+		return string(e.Code)
 	}
 	msgs := make([]string, 0, len(e.Fields))
 	for _, f := range slices.Sorted(maps.Keys(e.Fields)) {
@@ -75,7 +78,7 @@ func Explain(err error) string {
 		return we.Error()
 	}
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && (e.Message != "" || len(e.Fields) > 0) {
 		return e.Error()
 	}
 	var ae *apiclient.Error

@@ -57,7 +57,7 @@ func (s *Service) Now() time.Time { return s.now() }
 // Key reads one key the caller can see.
 func (s *Service) Key(ctx context.Context, c Caller, id int64) (apiclient.APIKey, error) {
 	if id <= 0 {
-		return apiclient.APIKey{}, &Error{Code: apiclient.CodeNotFound, Message: "That key no longer exists, or you cannot see it."}
+		return apiclient.APIKey{}, &Error{Code: apiclient.CodeNotFound}
 	}
 	return c.API.GetKey(ctx, id)
 }
