@@ -10,13 +10,13 @@ import (
 
 // Every signed-in request decodes the session cookie and the stored
 // record: two HMACs, two AES passes and a gob decode that compiles its
-// decoder afresh each time, about a tenth of a page's CPU. The same
-// encoded string always decodes to the same value, so the codecs remember
-// what they recently decoded (or encoded) by the exact string. Only a
-// byte-for-byte identical cookie or record is a hit, and the store is
-// still asked for the record on every request (Redis is read; a session
-// file is read or, when unchanged, stat'ed: see fileStore), so a session
-// another replica changed or deleted is never served from memory.
+// decoder afresh each time, close to a tenth of the portal's own CPU per
+// page (BenchmarkLoad). The same encoded string always decodes to the same
+// value, so the codecs remember what they recently decoded (or encoded) by
+// the exact string. Only a byte-for-byte identical cookie or record is a
+// hit, and the store still reads the record on every request (the session
+// file, or Redis), so a session another replica changed or deleted is
+// never served from memory.
 const (
 	// memoFor bounds how long a decoded value is trusted without decoding
 	// it again; it keeps the codecs' own age check (30 days) within a

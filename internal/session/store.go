@@ -114,7 +114,7 @@ func (s *Store) openFiles(dir string, pairs [][]byte, memo *sessionMemo, now fun
 	fs.MaxAge(fs.Options.MaxAge)
 	fs.MaxLength(maxSessionValue)
 	fs.Codecs = memo.wrap(fs.Codecs)
-	s.store = newFileStore(dir, fs)
+	s.store = fs
 	s.ping = func(context.Context) error {
 		_, err := os.Stat(dir)
 		return err

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -67,13 +66,7 @@ func browserRequest(cookies []*http.Cookie) *http.Request {
 // session".
 func TestRedisRecordsAreSealedAndEndWithTheSession(t *testing.T) {
 	rs := redistest.Start(t)
-	cfg := config.Default()
-	cfg.DataDir, cfg.SessionKeys, cfg.SessionStore = t.TempDir(), [][]byte{[]byte(testSecret)}, rs.URL
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, cfg := testStore(t, func(c *config.Config) { c.SessionStore = rs.URL })
 
 	token, claims := "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFkbWluQGV4YW1wbGUuY29tIn0.c2lnbmF0dXJl", "eyJlbWFpbCI6ImFkbWluQGV4YW1wbGUuY29tIn0"
 	email := "admin@example.com"

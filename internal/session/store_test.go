@@ -15,6 +15,23 @@ import (
 
 const testSecret = "a session secret of at least thirty-two characters"
 
+// testStore opens a store on a data directory of the test's own, with the
+// settings change makes, and closes it when the test ends.
+func testStore(tb testing.TB, change func(*config.Config)) (*Store, config.Config) {
+	tb.Helper()
+	cfg := config.Default()
+	cfg.DataDir, cfg.SessionKeys = tb.TempDir(), [][]byte{[]byte(testSecret)}
+	if change != nil {
+		change(&cfg)
+	}
+	s, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s, cfg
+}
+
 // A store told to use a Redis that is not there refuses to start, and
 // says where it looked without printing the password (the portal then
 // refuses to start with this error).

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,14 +12,7 @@ import (
 // The file store deletes the files of sessions nobody can use any more
 // (untouched for longer than the idle timeout) and keeps the others.
 func TestSweepDeletesOnlyDeadSessionFiles(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir, cfg.SessionKeys = t.TempDir(), [][]byte{[]byte(testSecret)}
-	cfg.IdleTimeout = time.Hour
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, cfg := testStore(t, func(c *config.Config) { c.IdleTimeout = time.Hour })
 	dir := filepath.Join(cfg.DataDir, "sessions")
 	info, err := os.Stat(dir)
 	if err != nil || info.Mode().Perm() != 0o700 {
