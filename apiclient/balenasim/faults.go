@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -24,8 +25,10 @@ type Faults struct {
 	GarbageRate   float64       // the body is an HTML page instead of JSON
 	RetryAfter    time.Duration // for injected 429s; default 1s
 	Seed          int64         // for the draws; the same seed gives the same sequence
-	// Routes limits faults to these normalised routes (see Counters);
-	// empty means every route.
+	// Routes limits faults to these routes, each either a normalised
+	// route (see Counters) or "METHOD /path" matched as a prefix of the
+	// request's method and path, such as "DELETE /v7/api_key"; empty
+	// means every route.
 	Routes []string
 }
 
@@ -53,12 +56,15 @@ func (fs *faultState) set(f Faults) {
 	fs.rng = rand.New(rand.NewPCG(uint64(f.Seed), 0x9e3779b97f4a7c15))
 }
 
-// draw decides the fault for one request; status is the 5xx to use.
-func (fs *faultState) draw(route string) (f Faults, kind faultKind, status int) {
+// draw decides the fault for one request (its normalised route, and its
+// method and path as sent); status is the 5xx to use.
+func (fs *faultState) draw(route, methodPath string) (f Faults, kind faultKind, status int) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	f = fs.f
-	if len(f.Routes) > 0 && !slices.Contains(f.Routes, route) {
+	if len(f.Routes) > 0 && !slices.ContainsFunc(f.Routes, func(r string) bool {
+		return r == route || strings.HasPrefix(methodPath, r)
+	}) {
 		return Faults{}, faultNone, 0
 	}
 	if fs.rng == nil {

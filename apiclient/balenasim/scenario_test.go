@@ -1,8 +1,10 @@
 package balenasim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -507,5 +509,64 @@ func TestRendezvousTellsSequentialCalls(t *testing.T) {
 	}
 	if meet.Met() {
 		t.Error("sequential calls were reported as parallel")
+	}
+}
+
+// On a write, a lost answer (slow, cut short, garbled, reset) comes after
+// the write was applied; an error or a 429 before it, with nothing applied.
+// Routes given as "METHOD /path" match as prefixes.
+func TestWriteFaultsComeAfterTheWrite(t *testing.T) {
+	s := newTestSim(t, Options{})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	name := "fault target"
+	k, err := s.CreateKey(NewKey{Kind: KindUser, Owner: DemoEmail, Name: &name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := credential(t, s, "admin")
+	current := func() string {
+		for _, r := range s.Keys() {
+			if r.ID == k.ID {
+				return *r.Name
+			}
+		}
+		return ""
+	}
+	for i, c := range []struct {
+		faults  Faults
+		applied bool
+	}{
+		{Faults{TruncateRate: 1}, true},
+		{Faults{GarbageRate: 1}, true},
+		{Faults{ResetRate: 1}, true},
+		{Faults{Latency: time.Minute}, true}, // the client gives up first
+		{Faults{ErrorRate: 1}, false},
+		{Faults{RateLimitRate: 1}, false},
+	} {
+		c.faults.Routes = []string{"PATCH /v7/api_key"}
+		s.SetFaults(c.faults)
+		want := fmt.Sprintf("renamed %d", i)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, fmt.Sprintf("%s/v7/api_key(%d)", srv.URL, k.ID), strings.NewReader(`{"name":"`+want+`"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		cancel()
+		if got := current(); (got == want) != c.applied {
+			t.Errorf("%+v: name %q after the write (err %v), applied want %v", c.faults, got, err, c.applied)
+		}
+	}
+	// Outside the routes, nothing happens.
+	s.SetFaults(Faults{ErrorRate: 1, Routes: []string{"DELETE /v7/api_key"}})
+	if code, _, _ := do(t, s, http.MethodGet, "/v7/api_key?$select=id&$top=1", "admin", ""); code != http.StatusOK {
+		t.Errorf("a GET met a DELETE's fault: %d", code)
+	}
+	if code, _, _ := do(t, s, http.MethodDelete, fmt.Sprintf("/v7/api_key(%d)", k.ID), "admin", ""); code < 500 {
+		t.Errorf("a DELETE escaped its fault: %d", code)
 	}
 }

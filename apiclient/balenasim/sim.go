@@ -156,7 +156,16 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() { s.counters.end(route, r.URL.Query(), status, start, time.Now()) }()
 	s.hold(r.Context(), route)
 
-	f, kind, code := s.faults.draw(route)
+	f, kind, code := s.faults.draw(route, r.Method+" "+rawPath)
+	// On a write, a slow, cut-short, garbled or reset answer comes after
+	// the write was applied, as when a proxy or the network loses balena's
+	// answer; an error or a 429 comes before it, and nothing is applied.
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead
+	var b *buffered
+	if write && kind != faultError && kind != faultRateLimit {
+		b = &buffered{header: http.Header{}}
+		s.route(b, r, rawURL)
+	}
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		select {
@@ -186,8 +195,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	b := &buffered{header: http.Header{}}
-	s.route(b, r, rawURL)
+	if b == nil {
+		b = &buffered{header: http.Header{}}
+		s.route(b, r, rawURL)
+	}
 	status = b.status
 	if status == 0 {
 		status = http.StatusOK

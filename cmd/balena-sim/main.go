@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,6 +51,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&f.TruncateRate, "truncate-rate", 0, "share of answers cut off halfway")
 	fs.Float64Var(&f.GarbageRate, "garbage-rate", 0, "share of answers replaced by an HTML page")
 	fs.Int64Var(&f.Seed, "seed", 1, "seed of the fault draws")
+	fs.Func("fault-routes", "limit -latency and the -*-rate faults to these routes: comma-separated `METHOD /path`, each a prefix, e.g. 'POST /api-key/user/full,DELETE /v7/api_key'; on a write, latency, truncation, garbage and resets come after the write is applied", func(v string) error {
+		for _, r := range strings.Split(v, ",") {
+			r = strings.TrimSpace(r)
+			method, path, ok := strings.Cut(r, " ")
+			if !ok || method == "" || !strings.HasPrefix(path, "/") {
+				return fmt.Errorf("%q is not METHOD /path", r)
+			}
+			f.Routes = append(f.Routes, r)
+		}
+		return nil
+	})
 	loginMax := fs.Int("login-max-attempts", 10, "failed logins per address and user before 429")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -54,7 +54,7 @@ func TestRunServesAndStops(t *testing.T) {
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-dataset", "nope"}, {"-profile", "nope"}, {"-nope"}} {
+	for _, args := range [][]string{{"-dataset", "nope"}, {"-profile", "nope"}, {"-nope"}, {"-fault-routes", "v7/api_key"}, {"-fault-routes", "POST api-key"}} {
 		if err := run(context.Background(), append(args, "-addr", "127.0.0.1:0"), io.Discard, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
 		}
