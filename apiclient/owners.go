@@ -87,6 +87,12 @@ func (r *actorRow) owner() (KeyKind, Owner) {
 	return "", o
 }
 
+// ActorHidden reports whether this deployment is known not to let users
+// read a key's actor. Such a deployment (open-balena) also hides the keys
+// of other actors, the user's fleets and devices, from them. It is learnt
+// from the first list of keys.
+func (s *Session) ActorHidden() bool { return s.c.actorAccess.Load() == actorHidden }
+
 // actorHidden reports whether err, from a request that read actor, means
 // that this caller may not read actor rather than that the token is bad.
 // Only a user whose token still works is taken to be such a caller; the

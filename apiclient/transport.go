@@ -110,6 +110,11 @@ func (c *Client) once(ctx context.Context, r request) (body []byte, retryable bo
 	defer drainClose(resp.Body)
 	body, herr = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if herr != nil {
+		// A 2xx to PATCH or DELETE is success whatever its body: balena
+		// has applied the change, and that body is never read.
+		if resp.StatusCode >= 200 && resp.StatusCode <= 299 && (r.method == http.MethodPatch || r.method == http.MethodDelete) {
+			return nil, false, nil
+		}
 		return nil, true, transportError(ctx, r.op, herr)
 	}
 	if len(body) > maxBody {

@@ -62,7 +62,8 @@ func TestFailuresAfterRetries(t *testing.T) {
 		{"PATCH, reset", balenasim.Faults{ResetRate: 1}, func(s *Session) error {
 			return s.UpdateKey(ctx(t), 1, KeyUpdate{Name: ptr("x")})
 		}, CodeUpstream, 1},
-		{"DELETE, truncated", balenasim.Faults{TruncateRate: 1}, func(s *Session) error { return s.DeleteKey(ctx(t), 1) }, CodeUpstream, 1},
+		{"DELETE, a 2xx cut short is success", balenasim.Faults{TruncateRate: 1}, func(s *Session) error { return s.DeleteKey(ctx(t), 1) }, "", 1},
+		{"PATCH, a garbled 2xx is success", balenasim.Faults{GarbageRate: 1}, func(s *Session) error { return s.UpdateKey(ctx(t), 1, KeyUpdate{Name: ptr("x")}) }, "", 1},
 		{"DELETE, 429", balenasim.Faults{RateLimitRate: 1}, func(s *Session) error { return s.DeleteKey(ctx(t), 1) }, CodeRateLimited, 1},
 	}
 	for _, tt := range tests {

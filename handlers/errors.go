@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -85,12 +86,46 @@ func (s *Server) handleError(err error, c echo.Context) {
 		// alert region, which every page has.
 		c.Response().Header().Set(hxRetarget, "#alerts")
 		c.Response().Header().Set(hxReswap, "innerHTML")
-		_ = render(c, p.Status, views.FlashBanner(views.Flash{Kind: "error", Text: p.Message}))
+		_ = render(c, p.Status, views.FlashBanner(s.failure(c, err)))
 		return
 	}
+	f := s.failure(c, err)
 	_ = render(c, p.Status, views.ErrorPage(views.Error{
 		Page: s.page(c, http.StatusText(p.Status)), Status: p.Status, Message: p.Message,
+		Link: f.Link, LinkText: f.LinkText, Button: f.Button,
 	}))
+}
+
+// failure is err as a flash: its words, and where a change's outcome is
+// unknown, a link to the key in the list; where a key was made but its
+// secret lost, a button that revokes it.
+func (s *Server) failure(c echo.Context, err error) views.Flash {
+	f := views.Flash{Kind: "error", Text: describe(err).Message}
+	var we *apikeys.WriteError
+	if errors.As(err, &we) && we.Outcome == apikeys.Unknown {
+		f.Link, f.LinkText = s.keyView(we.Key), "See it in the list of keys."
+	}
+	var lost *apikeys.SecretLost
+	if errors.As(err, &lost) {
+		view := s.keyView(lost.Key)
+		f.Link, f.LinkText = view, "See it in the list of keys."
+		if lost.Key.ID != 0 {
+			f.Button = &views.FlashButton{Action: s.url(routeKeyDelete, lost.Key.ID), CSRF: csrfToken(c), Return: view, Label: "Revoke this key"}
+		}
+	}
+	return f
+}
+
+// keyView is the keys view that shows k: its name, kind and owner.
+func (s *Server) keyView(k apiclient.APIKey) string {
+	v := url.Values{"q": {k.Name}, "kind": {string(k.Kind)}}
+	switch k.Kind {
+	case apiclient.KindProvisioning:
+		v.Set("fleet", k.Owner.FleetSlug)
+	case apiclient.KindDevice:
+		v.Set("device", k.Owner.DeviceUUID)
+	}
+	return parseKeyFilter(v).url(s.url(routeKeys))
 }
 
 // invalid is a 400 that states every problem in errs (field -> message),

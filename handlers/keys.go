@@ -134,7 +134,6 @@ func sessionOver(err error) bool { return apikeys.Code(err) == apiclient.CodeUna
 
 // failedFlash is a failed write as a form shows it above the input it
 // keeps, in the same words and with the same status as the error page.
-func failedFlash(err error) (int, views.Flash) {
-	p := describe(err)
-	return p.Status, views.Flash{Kind: "error", Text: p.Message}
+func (h keys) failedFlash(c echo.Context, err error) (int, views.Flash) {
+	return describe(err).Status, h.failure(c, err)
 }

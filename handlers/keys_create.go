@@ -90,7 +90,7 @@ func (h keys) create(c echo.Context) error {
 	case sessionOver(err):
 		return err
 	case err != nil:
-		status, flash := failedFlash(err)
+		status, flash := h.failedFlash(c, err)
 		return h.createPage(c, status, f, nil, flash)
 	}
 	return h.createPage(c, http.StatusCreated, f, func(m *views.KeyCreate) { m.Created = createdKey(made, h.now()) }, views.Flash{})

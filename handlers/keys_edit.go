@@ -89,7 +89,7 @@ func (h keys) update(c echo.Context) error {
 	case f.rejected(err):
 		return h.editPage(c, http.StatusUnprocessableEntity, up.Key, f, views.Flash{})
 	case apikeys.IsWriteError(err) && !sessionOver(err):
-		status, flash := failedFlash(err)
+		status, flash := h.failedFlash(c, err)
 		return h.editPage(c, status, up.Key, f, flash)
 	case err != nil:
 		return err

@@ -83,7 +83,7 @@ func (h keys) rotate(c echo.Context) error {
 	flash := views.Flash{Kind: "info", Text: "The old key keeps working until you revoke it or it expires."}
 	switch {
 	case r.RetireErr != nil:
-		_, flash = failedFlash(r.RetireErr)
+		_, flash = h.failedFlash(c, r.RetireErr)
 	case r.OldUntil == nil:
 	case *plan.Grace == 0:
 		flash = views.Flash{Kind: "success", Text: "The old key has stopped working."}

@@ -45,10 +45,22 @@ func (u *User) Limits() string {
 		". Sign in with your password or a session token for that."
 }
 
-// Flash is a one-line message at the top of a page.
+// Flash is a one-line message at the top of a page, with perhaps a link
+// to see more and a button that acts on what it says.
 type Flash struct {
-	Kind string // "info", "success", "warning", "error"
-	Text string
+	Kind     string // "info", "success", "warning", "error"
+	Text     string
+	Link     string // a page of this portal that shows what the text is about
+	LinkText string
+	Button   *FlashButton
+}
+
+// FlashButton is a one-click action offered by a flash: a plain form.
+type FlashButton struct {
+	Action string // POST here
+	CSRF   string
+	Return string // the keys view to go back to
+	Label  string
 }
 
 // Where a request carries its CSRF token: the views write these names and

@@ -30,6 +30,9 @@ type Faults struct {
 	// request's method and path, such as "DELETE /v7/api_key"; empty
 	// means every route.
 	Routes []string
+	// Skip lets the first Skip requests that the faults would reach pass
+	// untouched, to fail a later step of a sequence (a check after a write).
+	Skip int
 }
 
 type faultKind uint8
@@ -44,15 +47,16 @@ const (
 )
 
 type faultState struct {
-	mu  sync.Mutex
-	f   Faults
-	rng *rand.Rand
+	mu      sync.Mutex
+	f       Faults
+	rng     *rand.Rand
+	skipped int
 }
 
 func (fs *faultState) set(f Faults) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	fs.f = f
+	fs.f, fs.skipped = f, 0
 	fs.rng = rand.New(rand.NewPCG(uint64(f.Seed), 0x9e3779b97f4a7c15))
 }
 
@@ -65,6 +69,10 @@ func (fs *faultState) draw(route, methodPath string) (f Faults, kind faultKind, 
 	if len(f.Routes) > 0 && !slices.ContainsFunc(f.Routes, func(r string) bool {
 		return r == route || strings.HasPrefix(methodPath, r)
 	}) {
+		return Faults{}, faultNone, 0
+	}
+	if fs.skipped < f.Skip {
+		fs.skipped++
 		return Faults{}, faultNone, 0
 	}
 	if fs.rng == nil {

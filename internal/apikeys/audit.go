@@ -23,6 +23,10 @@ type Event struct {
 	NewKey   int64 // a rotation's replacement, when found
 	Bulk     bool  // one of a bulk action's changes
 	Err      error // nil when the change was made
+	Outcome  Outcome
+	// Verified is set when balena's answer was lost and the outcome is
+	// what the portal then read back from balena.
+	Verified bool
 	Ref      string
 }
 
@@ -84,9 +88,9 @@ func OpenLogTrail(log *slog.Logger, path string) (*LogTrail, error) {
 
 // Record writes one event as a line "audit" with its attributes.
 func (t *LogTrail) Record(ctx context.Context, e Event) {
-	level, outcome := slog.LevelInfo, "ok"
-	if e.Err != nil {
-		level, outcome = slog.LevelWarn, "failed: "+Explain(e.Err)
+	level, outcome := slog.LevelInfo, string(Done)
+	if e.Outcome != Done {
+		level, outcome = slog.LevelWarn, string(e.Outcome)+": "+Explain(e.Err)
 	}
 	attrs := []slog.Attr{
 		slog.String("action", e.Action),
@@ -102,6 +106,9 @@ func (t *LogTrail) Record(ctx context.Context, e Event) {
 		slog.String("outcome", outcome),
 		slog.String("request_id", e.Ref),
 	)
+	if e.Verified {
+		attrs = append(attrs, slog.Bool("verified", true))
+	}
 	if e.Bulk {
 		attrs = append(attrs, slog.Bool("bulk", true))
 	}

@@ -63,7 +63,7 @@ func (s *Service) Update(ctx context.Context, c Caller, id int64, e Edit) (Updat
 	}
 	err = s.write(ctx, c, &Event{Action: "update", Key: k, Changes: changes}, func(ctx context.Context) error {
 		return c.API.UpdateKey(ctx, k.ID, u)
-	})
+	}, holds(c, k, after))
 	if err != nil {
 		return Updated{Key: k}, err
 	}
@@ -96,11 +96,13 @@ func (s *Service) changeExpiry(ctx context.Context, c Caller, id int64, action s
 		return k, err
 	}
 	e := Event{Action: action, Key: k, Changes: []Change{changed("expiry", expiryValue(k.ExpiryDate), expiryValue(expiry))}}
+	after := k
+	after.ExpiryDate = expiry
 	err = s.write(ctx, c, &e, func(ctx context.Context) error {
 		return c.API.UpdateKey(ctx, k.ID, apiclient.KeyUpdate{ExpiryDate: expiry, ClearExpiry: expiry == nil})
-	})
+	}, holds(c, k, after))
 	if err == nil {
-		k.ExpiryDate = expiry
+		k = after
 	}
 	return k, err
 }
@@ -113,5 +115,49 @@ func (s *Service) Revoke(ctx context.Context, c Caller, id int64) (apiclient.API
 	}
 	return k, s.write(ctx, c, &Event{Action: "revoke", Key: k}, func(ctx context.Context) error {
 		return c.API.DeleteKey(ctx, k.ID)
-	})
+	}, gone(c, k.ID))
+}
+
+// holds checks whether balena holds key before as after: done when it
+// does, not done when it still holds it as before, and no telling when
+// it holds something else (someone else changed it meanwhile) or it is
+// gone.
+func holds(c Caller, before, after apiclient.APIKey) check {
+	return func(ctx context.Context) (bool, error) {
+		now, err := c.API.GetKey(ctx, before.ID)
+		switch {
+		case err != nil:
+			return false, err
+		case same(now, after):
+			return true, nil
+		case same(now, before):
+			return false, nil
+		}
+		return false, errCannotTell
+	}
+}
+
+// same compares what a change can change, to balena's millisecond.
+func same(a, b apiclient.APIKey) bool {
+	switch {
+	case a.Name != b.Name || a.Description != b.Description:
+		return false
+	case a.ExpiryDate == nil || b.ExpiryDate == nil:
+		return a.ExpiryDate == b.ExpiryDate
+	}
+	return a.ExpiryDate.Truncate(time.Millisecond).Equal(b.ExpiryDate.Truncate(time.Millisecond))
+}
+
+// gone checks whether key id was deleted.
+func gone(c Caller, id int64) check {
+	return func(ctx context.Context) (bool, error) {
+		_, err := c.API.GetKey(ctx, id)
+		switch apiclient.ErrorCode(err) {
+		case apiclient.CodeNotFound:
+			return true, nil
+		case "":
+			return false, nil
+		}
+		return false, err
+	}
 }

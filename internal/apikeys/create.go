@@ -2,6 +2,7 @@ package apikeys
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -98,42 +99,77 @@ func (s *Service) PlanCreate(ctx context.Context, c Caller, r NewKeyRequest) (Ne
 // Create makes the planned key and records it.
 func (s *Service) Create(ctx context.Context, c Caller, p NewKeyPlan) (Created, error) {
 	k := p.Key
-	var secret string
 	e := Event{Action: "create", Key: k, Changes: []Change{
 		made("name", k.Name), made("description", k.Description), made("expiry", expiryValue(k.ExpiryDate)),
 	}}
-	err := s.write(ctx, c, &e, func(ctx context.Context) (err error) {
-		secret, e.Key.ID, err = makeKey(ctx, c, k)
-		return err
-	})
+	secret, err := s.makeKey(ctx, c, &e, k, func(id int64) { e.Key.ID = id })
 	k.ID = e.Key.ID
 	return Created{Key: k, Secret: secret}, err
 }
 
+// errHidden: balena does not show this caller the new key's owner's keys.
+var errHidden = errors.New("balena does not show you the keys of this owner")
+
 // makeKey makes a key like k (its kind, owner, name, description and
-// expiry) and finds its id.
-func makeKey(ctx context.Context, c Caller, k apiclient.APIKey) (secret string, id int64, err error) {
+// expiry), finds its id (setID), and records e. balena answers with the
+// secret alone, so the new key is found as the newest of its owner with
+// its name; that one's id before the creation tells a key this creation
+// made from an older one when balena's answer is lost. A key that was
+// made although its answer was lost comes back as *SecretLost.
+//
+// Where balena hides the new key (open-balena hides other actors' keys
+// from users) its id stays 0; two keys of one name made for one owner at
+// the same moment could swap ids in the trail.
+func (s *Service) makeKey(ctx context.Context, c Caller, e *Event, k apiclient.APIKey, setID func(int64)) (string, error) {
+	before, beforeErr := c.API.NewestKeyID(ctx, k.Owner.ActorID, k.Name)
+	var secret string
+	lostButMade := false
+	err := s.write(ctx, c, e, func(ctx context.Context) (err error) {
+		if secret, err = sendCreate(ctx, c, k); err != nil {
+			return err
+		}
+		id, _ := c.API.NewestKeyID(ctx, k.Owner.ActorID, k.Name)
+		setID(id)
+		return nil
+	}, func(ctx context.Context) (bool, error) {
+		if beforeErr != nil {
+			return false, beforeErr
+		}
+		id, err := c.API.NewestKeyID(ctx, k.Owner.ActorID, k.Name)
+		switch {
+		case err != nil:
+			return false, err
+		case id > before:
+			setID(id)
+			lostButMade = true
+			return true, nil
+		case id == 0 && k.Kind != apiclient.KindUser && c.API.ActorHidden():
+			return false, errHidden
+		}
+		return false, nil
+	})
+	if err == nil && lostButMade {
+		k.ID = e.Key.ID
+		if e.NewKey != 0 {
+			k.ID = e.NewKey
+		}
+		return "", &SecretLost{Action: e.Action, Key: k}
+	}
+	return secret, err
+}
+
+// sendCreate asks balena for a key like k and returns its secret.
+func sendCreate(ctx context.Context, c Caller, k apiclient.APIKey) (string, error) {
 	nk := apiclient.NewKey{Name: k.Name, Description: k.Description, ExpiryDate: k.ExpiryDate}
 	switch k.Kind {
 	case apiclient.KindUser:
-		secret, err = c.API.CreateUserKey(ctx, nk)
+		return c.API.CreateUserKey(ctx, nk)
 	case apiclient.KindProvisioning:
-		secret, err = c.API.CreateProvisioningKey(ctx, k.Owner.FleetID, nk)
+		return c.API.CreateProvisioningKey(ctx, k.Owner.FleetID, nk)
 	case apiclient.KindDevice:
-		secret, err = c.API.CreateDeviceKey(ctx, k.Owner.DeviceID, nk)
-	default:
-		return "", 0, &Error{Code: apiclient.CodeInvalid, Message: "Keyportal cannot tell what this key belongs to, so it cannot make a key like it."}
+		return c.API.CreateDeviceKey(ctx, k.Owner.DeviceID, nk)
 	}
-	if err != nil {
-		return "", 0, err
-	}
-	// balena answers with the secret alone: the new key is the newest of
-	// its owner with its name. 0 where balena hides it (open-balena hides
-	// other actors' keys from users); the key exists either way. Two keys
-	// of one name made for one owner at the same moment could swap ids in
-	// the trail.
-	id, _ = c.API.NewestKeyID(ctx, k.Owner.ActorID, k.Name)
-	return secret, id, nil
+	return "", &Error{Code: apiclient.CodeInvalid, Message: "Keyportal cannot tell what this key belongs to, so it cannot make a key like it."}
 }
 
 // Quote puts a value a person typed in quotes for a message, cut short.

@@ -56,6 +56,9 @@ func FieldErrors(err error) map[string]string {
 // Code classifies err: its *Error's or *apiclient.Error's code, CodeTimeout
 // for a passed deadline, and "" for anything else (a fault of the portal).
 func Code(err error) apiclient.Code {
+	if errors.As(err, new(*SecretLost)) {
+		return apiclient.CodeUpstream
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
@@ -76,6 +79,10 @@ func Explain(err error) string {
 	var we *WriteError
 	if errors.As(err, &we) {
 		return we.Error()
+	}
+	var sl *SecretLost
+	if errors.As(err, &sl) {
+		return sl.Error()
 	}
 	var e *Error
 	if errors.As(err, &e) && (e.Message != "" || len(e.Fields) > 0) {

@@ -68,23 +68,22 @@ func (s *Service) Rotate(ctx context.Context, c Caller, p RotationPlan) (Rotatio
 	fresh.ID, fresh.ExpiryDate = 0, p.Expiry
 	var r Rotation
 	e := Event{Action: "rotate_create", Key: old, Changes: []Change{made("expiry", expiryValue(p.Expiry))}}
-	err := s.write(ctx, c, &e, func(ctx context.Context) (err error) {
-		r.Secret, e.NewKey, err = makeKey(ctx, c, fresh)
-		return err
-	})
+	secret, err := s.makeKey(ctx, c, &e, fresh, func(id int64) { e.NewKey = id })
 	if err != nil {
 		return r, err
 	}
 	fresh.ID = e.NewKey
-	r.Key = fresh
+	r.Key, r.Secret = fresh, secret
 	if p.Grace == nil {
 		return r, nil
 	}
 	until := s.now().Add(*p.Grace).UTC()
+	retired := old
+	retired.ExpiryDate = &until
 	r.RetireErr = s.write(ctx, c, &Event{Action: "rotate_expire_old", Key: old, Changes: []Change{changed("expiry", expiryValue(old.ExpiryDate), expiryValue(&until))}},
 		func(ctx context.Context) error {
 			return c.API.UpdateKey(ctx, old.ID, apiclient.KeyUpdate{ExpiryDate: &until})
-		})
+		}, holds(c, old, retired))
 	if r.RetireErr == nil {
 		r.OldUntil = &until
 	}

@@ -19,6 +19,7 @@ type Balena interface {
 	CreateProvisioningKey(ctx context.Context, fleetID int64, k apiclient.NewKey) (secret string, err error)
 	CreateDeviceKey(ctx context.Context, deviceID int64, k apiclient.NewKey) (secret string, err error)
 	NewestKeyID(ctx context.Context, actorID int64, name string) (int64, error)
+	ActorHidden() bool
 	Fleets(ctx context.Context) ([]apiclient.Fleet, error)
 	DevicesByUUID(ctx context.Context, uuids ...string) ([]apiclient.Device, error)
 }
