@@ -697,3 +697,28 @@ func TestAFailedRowActionSaysSoAndKeepsTheRow(t *testing.T) {
 	must(t, expect.Locator(row.Locator("td.expires")).ToHaveText(before))
 	checkA11y(t, page, "error alert")
 }
+
+// A key made although balena's answer, with its secret, was lost: the
+// page names it, says the secret is gone, and one click revokes it.
+func TestAKeyWhoseAnswerWasLostIsNamedAndRevokedInOneClick(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys/new?kind=user")
+	must(t, page.GetByLabel("Name").Fill("answer lost"))
+	env.Sim.SetFaults(balenasim.Faults{TruncateRate: 1, Routes: []string{"POST /api-key/user/full"}})
+	expectConsoleErrors(page, `status of 502`, `Error Code 502`)
+	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
+	alert := page.GetByRole("alert")
+	must(t, expect.Locator(alert).ToContainText("The key “answer lost” was made, but balena's answer with its secret was lost"))
+	env.Sim.SetFaults(balenasim.Faults{})
+	if secretOf(env, "answer lost") == "" {
+		t.Fatal("balena holds no such key")
+	}
+	must(t, expect.Locator(page.GetByLabel("Your new key")).ToHaveCount(0))
+	checkA11y(t, page, "a key whose secret was lost")
+	must(t, alert.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Revoke this key"}).Click())
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Revoked “answer lost”."))
+	if secretOf(env, "answer lost") != "" {
+		t.Error("the key is still at balena")
+	}
+}
