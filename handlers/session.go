@@ -70,7 +70,7 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			changed = true
 		}
-		if u.Touch(now) {
+		if u.Touch(now, idle) {
 			changed = true
 		}
 		if changed {

@@ -144,11 +144,12 @@ func (s *Store) openFiles(dir string, pairs [][]byte, memo *sessionMemo, now fun
 
 // sweep deletes session files nobody can use any more: untouched for
 // longer than the idle timeout (the web layer refuses them) or the
-// cookie's life. Sessions in use are rewritten at least every touchEvery.
+// cookie's life. Sessions in use are rewritten at least every
+// touchInterval.
 func (s *Store) sweep(dir string, now time.Time) (removed int) {
 	limit := sessionMaxAge
-	if s.idle > 0 && s.idle+touchEvery < limit {
-		limit = s.idle + touchEvery
+	if s.idle > 0 && s.idle+touchInterval(s.idle) < limit {
+		limit = s.idle + touchInterval(s.idle)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
