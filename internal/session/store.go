@@ -108,17 +108,10 @@ func (s *Store) openFiles(dir string, pairs [][]byte, memo *sessionMemo, now fun
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("session directory: %w", err)
 	}
-	fs := sessions.NewFilesystemStore(dir, pairs...)
-	opts := s.opts
-	fs.Options = &opts
-	fs.MaxAge(fs.Options.MaxAge)
-	fs.MaxLength(maxSessionValue)
-	fs.Codecs = memo.wrap(fs.Codecs)
+	fs := newFileStore(dir, memo.wrap(sealingCodecs(pairs, s.opts.MaxAge)), s.opts)
 	s.store = fs
-	s.ping = func(context.Context) error {
-		_, err := os.Stat(dir)
-		return err
-	}
+	// What a sign-in needs: a session file can be written in the directory.
+	s.ping = func(context.Context) error { return fs.probe() }
 
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -157,11 +150,16 @@ func (s *Store) sweep(dir string, now time.Time) (removed int) {
 		return 0
 	}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "session_") {
+		// A temporary file older than a sweep was left by a crash.
+		oldest := limit
+		switch {
+		case strings.HasPrefix(e.Name(), tempFilePrefix):
+			oldest = sweepEvery
+		case !strings.HasPrefix(e.Name(), sessionFilePrefix):
 			continue
 		}
 		info, err := e.Info()
-		if err != nil || now.Sub(info.ModTime()) <= limit {
+		if err != nil || now.Sub(info.ModTime()) <= oldest {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
@@ -205,12 +203,8 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 	rs.SetMaxAge(opts.MaxAge)
 	rs.SetKeyPrefix("keyportal:session:")
 	rs.SetMaxLength(maxSessionValue)
-	codecs := securecookie.CodecsFromPairs(pairs...)
-	for _, c := range codecs {
-		c.(*securecookie.SecureCookie).MaxAge(opts.MaxAge).MaxLength(maxSessionValue)
-	}
 	rs.Codecs = memo.wrap(rs.Codecs)
-	rs.SetSerializer(sealed{memo.wrap(codecs)})
+	rs.SetSerializer(sealed{memo.wrap(sealingCodecs(pairs, opts.MaxAge))})
 	s.store = rs
 	s.close = rs.Close
 	s.ping = func(ctx context.Context) error {
@@ -223,6 +217,16 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 		return err
 	}
 	return nil
+}
+
+// sealingCodecs encrypt and authenticate a session record (or its id in
+// the cookie) with the session keys, newest first, for maxAge seconds.
+func sealingCodecs(pairs [][]byte, maxAge int) []securecookie.Codec {
+	codecs := securecookie.CodecsFromPairs(pairs...)
+	for _, c := range codecs {
+		c.(*securecookie.SecureCookie).MaxAge(maxAge).MaxLength(maxSessionValue)
+	}
+	return codecs
 }
 
 // sealed encrypts and authenticates a session record with the session
