@@ -69,10 +69,11 @@ func (h signin) submit(c echo.Context) error {
 		if token == "" {
 			return h.form(c, http.StatusBadRequest, "", "token", views.Flash{Kind: "error", Text: "Paste a session token or an API key."})
 		}
-		if wait, which := h.throttle.allow(h.now(), c.RealIP(), ""); wait > 0 {
+		try, wait, which := h.throttle.allow(h.now(), c.RealIP(), "")
+		if wait > 0 {
 			return h.form(c, tooMany(c, wait), "", "token", throttled(wait, which))
 		}
-		return h.startSession(c, token, "token")
+		return h.startSession(c, token, "token", try)
 	}
 
 	email := strings.TrimSpace(c.FormValue("email"))
@@ -80,10 +81,12 @@ func (h signin) submit(c echo.Context) error {
 	if email == "" || password == "" {
 		return h.form(c, http.StatusBadRequest, email, "password", views.Flash{Kind: "error", Text: "Enter your email and password."})
 	}
-	if wait, which := h.throttle.allow(h.now(), c.RealIP(), email); wait > 0 {
+	try, wait, which := h.throttle.allow(h.now(), c.RealIP(), email)
+	if wait > 0 {
 		return h.form(c, tooMany(c, wait), email, "password", throttled(wait, which))
 	}
 	token, err := h.balena.Login(ctx, email, password)
+	h.throttle.settle(h.now(), try, err)
 	if err != nil {
 		return h.failed(c, err, email, "password")
 	}
@@ -96,7 +99,7 @@ func (h signin) submit(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, h.url(routeTOTP))
 	}
-	return h.startSession(c, token, "password")
+	return h.startSession(c, token, "password", nil)
 }
 
 // tooMany sets Retry-After for a refused attempt and returns 429.
@@ -164,8 +167,9 @@ func tokenProblem(token string, now time.Time) string {
 }
 
 // startSession checks token with balena and, if it is good, makes a new
-// session for it.
-func (h signin) startSession(c echo.Context, token, via string) error {
+// session for it. try is the throttled attempt a pasted token is, settled
+// by balena's answer (nil for a token balena just issued).
+func (h signin) startSession(c echo.Context, token, via string, try *attempt) error {
 	ctx := c.Request().Context()
 	now := h.now()
 	email := ""
@@ -174,13 +178,16 @@ func (h signin) startSession(c echo.Context, token, via string) error {
 	}
 	if via == "token" {
 		if msg := tokenProblem(token, now); msg != "" {
+			h.throttle.settle(now, try, nil) // balena was not asked: no guess was made
 			return h.form(c, http.StatusUnauthorized, "", via, views.Flash{Kind: "error", Text: msg})
 		}
 	}
 	id, err := h.balena.As(token).WhoAmI(ctx)
+	h.throttle.settle(h.now(), try, err)
 	if err != nil {
 		return h.failed(c, err, email, via)
 	}
+	h.throttle.learn(id.Username, id.Email)
 	if id.ActorType != "user" {
 		// A fleet's provisioning key or a device key: balena lets it list
 		// no API keys at all, so a session with it could show nothing.
@@ -245,10 +252,12 @@ func (h signin) submitTOTP(c echo.Context) error {
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
 		return h.totpForm(c, http.StatusBadRequest, u, views.Flash{Kind: "error", Text: "Enter the 6-digit code from your authenticator app."})
 	}
-	if wait, which := h.throttle.allow(h.now(), c.RealIP(), u.PartialEmail); wait > 0 {
+	try, wait, which := h.throttle.allow(h.now(), c.RealIP(), u.PartialEmail)
+	if wait > 0 {
 		return h.totpForm(c, tooMany(c, wait), u, throttled(wait, which))
 	}
 	token, err := h.balena.VerifyTOTP(c.Request().Context(), u.PartialToken, code)
+	h.throttle.settle(h.now(), try, err)
 	if err != nil {
 		p := describe(err)
 		msg := p.Message
@@ -263,7 +272,7 @@ func (h signin) submitTOTP(c echo.Context) error {
 		}
 		return h.totpForm(c, p.Status, u, views.Flash{Kind: "error", Text: msg})
 	}
-	return h.startSession(c, token, "totp")
+	return h.startSession(c, token, "totp", nil)
 }
 
 func (h signin) signOut(c echo.Context) error {
