@@ -92,6 +92,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	app := e.Group("", csrfProtection(cfg), s.loadSession)
 	signin{s}.routes(app)
 	signedIn := app.Group("", s.requireUser)
+	signin{s}.signedInRoutes(signedIn)
 	newKeys(s).routes(signedIn)
 	e.GET("/", func(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, c.Echo().Reverse(routeKeys))

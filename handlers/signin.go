@@ -28,14 +28,21 @@ func (h signin) routes(g *echo.Group) {
 	g.POST("/signout", h.signOut).Name = routeSignOut
 }
 
+// signedInRoutes are those that need a live session.
+func (h signin) signedInRoutes(g *echo.Group) {
+	g.POST("/signout/everywhere", h.signOutEverywhere).Name = routeSignOutAll
+}
+
 // reasons words why someone landed on sign-in; only these fixed texts are
 // ever shown, never text from the URL.
 var reasons = map[string]views.Flash{
-	reasonSignedOut: {Kind: "success", Text: "You have signed out."},
-	reasonExpired:   {Kind: "info", Text: "Your balena session has expired. Sign in again."},
-	reasonIdle:      {Kind: "info", Text: "You were signed out after a period of inactivity."},
-	reasonRevoked:   {Kind: "warning", Text: "balena no longer accepts your token (it expired or was revoked). Sign in again."},
-	reasonCodeLate:  {Kind: "info", Text: "The sign-in waited too long for its two-factor code. Sign in again."},
+	reasonSignedOut:    {Kind: "success", Text: "You have signed out."},
+	reasonExpired:      {Kind: "info", Text: "Your balena session has expired. Sign in again."},
+	reasonIdle:         {Kind: "info", Text: "You were signed out after a period of inactivity."},
+	reasonRevoked:      {Kind: "warning", Text: "balena no longer accepts your token (it expired or was revoked). Sign in again."},
+	reasonCodeLate:     {Kind: "info", Text: "The sign-in waited too long for its two-factor code. Sign in again."},
+	reasonSignedOutAll: {Kind: "success", Text: "You have signed out everywhere: every session of your account in this portal has ended, in every browser."},
+	reasonEndedAll:     {Kind: "info", Text: "Your account was signed out everywhere, from another browser. Sign in again."},
 }
 
 func (h signin) show(c echo.Context) error {
@@ -280,4 +287,15 @@ func (h signin) signOut(c echo.Context) error {
 		h.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "signed out", actorAttrs(u.Identity)...)
 	}
 	return h.endSession(c, reasonSignedOut)
+}
+
+// signOutEverywhere ends every session of the signed-in account, on every
+// replica, this one included.
+func (h signin) signOutEverywhere(c echo.Context) error {
+	u := currentUser(c)
+	if err := h.sessions.EndEverywhere(c.Request().Context(), u, h.now()); err != nil {
+		return err
+	}
+	h.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "signed out everywhere", actorAttrs(u.Identity)...)
+	return h.endSession(c, reasonSignedOutAll)
 }

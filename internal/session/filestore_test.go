@@ -81,12 +81,14 @@ func names(entries []os.DirEntry) []string {
 }
 
 // A temporary file a crash left behind is swept once it is older than a
-// sweep; one being written now is not.
+// sweep; one being written now is not. A record of an account signing out
+// everywhere goes when no session it could end is left (here, 8 hours
+// idle).
 func TestSweepRemovesLeftoverTemporaryFiles(t *testing.T) {
 	s, cfg := testStore(t, nil)
 	dir := filepath.Join(cfg.DataDir, "sessions")
 	now := time.Now()
-	for name, age := range map[string]time.Duration{".tmp-crashed": -time.Hour, ".tmp-writing": 0} {
+	for name, age := range map[string]time.Duration{".tmp-crashed": -time.Hour, ".tmp-writing": 0, "signout_7": -30 * 24 * time.Hour, "signout_8": -time.Hour} {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
@@ -95,10 +97,12 @@ func TestSweepRemovesLeftoverTemporaryFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := s.sweep(dir, now); n != 1 {
-		t.Errorf("swept %d files, want 1", n)
+	if n := s.sweep(dir, now); n != 2 {
+		t.Errorf("swept %d files, want 2", n)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".tmp-writing")); err != nil {
-		t.Errorf("the file being written was swept: %v", err)
+	for _, kept := range []string{".tmp-writing", "signout_8"} {
+		if _, err := os.Stat(filepath.Join(dir, kept)); err != nil {
+			t.Errorf("%s was swept: %v", kept, err)
+		}
 	}
 }

@@ -53,8 +53,10 @@ type Store struct {
 	log   *slog.Logger
 	close func() error
 	// ping tells /readyz whether the store can be used: Redis answers, or
-	// the session directory is still there.
+	// a session file can be written.
 	ping func(ctx context.Context) error
+	// signOuts records when each account signed out everywhere.
+	signOuts signOuts
 }
 
 // New opens the store cfg names: Redis when cfg.SessionStore is set (and
@@ -110,6 +112,7 @@ func (s *Store) openFiles(dir string, pairs [][]byte, memo *sessionMemo, now fun
 	}
 	fs := newFileStore(dir, memo.wrap(sealingCodecs(pairs, s.opts.MaxAge)), s.opts)
 	s.store = fs
+	s.signOuts = fileSignOuts{fs}
 	// What a sign-in needs: a session file can be written in the directory.
 	s.ping = func(context.Context) error { return fs.probe() }
 
@@ -137,7 +140,8 @@ func (s *Store) openFiles(dir string, pairs [][]byte, memo *sessionMemo, now fun
 
 // sweep deletes session files nobody can use any more: untouched for
 // longer than the idle timeout (the web layer refuses them) or the
-// cookie's life. Sessions in use are rewritten at least every
+// cookie's life, and the sign-out records that no usable session is older
+// than. Sessions in use are rewritten at least every
 // touchInterval.
 func (s *Store) sweep(dir string, now time.Time) (removed int) {
 	limit := sessionMaxAge
@@ -150,12 +154,14 @@ func (s *Store) sweep(dir string, now time.Time) (removed int) {
 		return 0
 	}
 	for _, e := range entries {
-		// A temporary file older than a sweep was left by a crash.
+		// A sign-out record is needed as long as a session it ends could
+		// still be used; a temporary file older than a sweep was left by a
+		// crash.
 		oldest := limit
 		switch {
 		case strings.HasPrefix(e.Name(), tempFilePrefix):
 			oldest = sweepEvery
-		case !strings.HasPrefix(e.Name(), sessionFilePrefix):
+		case !strings.HasPrefix(e.Name(), sessionFilePrefix) && !strings.HasPrefix(e.Name(), signOutFilePrefix):
 			continue
 		}
 		info, err := e.Info()
@@ -206,6 +212,7 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 	rs.Codecs = memo.wrap(rs.Codecs)
 	rs.SetSerializer(sealed{memo.wrap(sealingCodecs(pairs, opts.MaxAge))})
 	s.store = rs
+	s.signOuts = redisSignOuts{pool}
 	s.close = rs.Close
 	s.ping = func(ctx context.Context) error {
 		conn, err := pool.GetContext(ctx)
