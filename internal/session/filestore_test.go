@@ -88,15 +88,7 @@ func TestSweepRemovesLeftoverTemporaryFiles(t *testing.T) {
 	s, cfg := testStore(t, nil)
 	dir := filepath.Join(cfg.DataDir, "sessions")
 	now := time.Now()
-	for name, age := range map[string]time.Duration{".tmp-crashed": -time.Hour, ".tmp-writing": 0, "signout_7": -30 * 24 * time.Hour, "signout_8": -time.Hour} {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(path, now.Add(age), now.Add(age)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeAged(t, dir, now, map[string]time.Duration{".tmp-crashed": -time.Hour, ".tmp-writing": 0, "signout_7": -30 * 24 * time.Hour, "signout_8": -time.Hour})
 	if n := s.sweep(dir, now); n != 2 {
 		t.Errorf("swept %d files, want 2", n)
 	}
