@@ -194,7 +194,7 @@ func TestPing(t *testing.T) {
 		t.Error(err)
 	}
 	e.srv.Close()
-	if err := e.c.Ping(ctx(t)); ErrorCode(err) != CodeUpstream {
-		t.Errorf("closed server: %v, want upstream", err)
+	if err := e.c.Ping(ctx(t)); ErrorCode(err) != CodeUnreachable {
+		t.Errorf("closed server: %v, want unreachable", err)
 	}
 }

@@ -30,6 +30,11 @@ func ParseClaims(token string) (c Claims, ok bool) {
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return Claims{}, false
 	}
+	// A time no clock can show (1e300 seconds overflows time.Time into
+	// the year -292275055) makes the claims unreadable, not a date.
+	if !plausible(raw.Exp, 1) || !plausible(raw.Iat, 1) || !plausible(raw.AuthTime, 1000) {
+		return Claims{}, false
+	}
 	if raw.ID != nil {
 		c.UserID = *raw.ID
 	}
@@ -44,6 +49,15 @@ func ParseClaims(token string) (c Claims, ok bool) {
 	}
 	c.TwoFactorRequired = raw.TwoFactorRequired
 	return c, true
+}
+
+// maxUnix is the last second of the year 9999.
+const maxUnix = 253402300799
+
+// plausible reports whether a claim counted in 1/perSecond seconds since
+// 1970 is absent or a time between 1970 and the year 9999.
+func plausible(v *float64, perSecond float64) bool {
+	return v == nil || (*v >= 0 && *v <= maxUnix*perSecond) // false for NaN too
 }
 
 // Expired reports whether the token's exp has passed at time now. A token

@@ -29,6 +29,11 @@ func TestParseClaims(t *testing.T) {
 		{"not base64", "a.b!.c", Claims{}, false},
 		{"not json", "a." + base64.RawURLEncoding.EncodeToString([]byte("nope")) + ".c", Claims{}, false},
 		{"empty", "", Claims{}, false},
+		{"absurd exp", jwt(`{"id":5,"iat":1700000000,"exp":1e300}`), Claims{}, false},
+		{"exp past the year 9999", jwt(`{"id":5,"exp":253402300800}`), Claims{}, false},
+		{"negative iat", jwt(`{"id":5,"iat":-1,"exp":1700604800}`), Claims{}, false},
+		{"absurd authTime", jwt(`{"id":5,"authTime":1e19}`), Claims{}, false},
+		{"last second of 9999", jwt(`{"id":5,"exp":253402300799}`), Claims{UserID: 5, Expires: time.Unix(253402300799, 0)}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

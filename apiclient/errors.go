@@ -27,6 +27,8 @@ const (
 	CodeConflict     Code = "conflict"     // 409
 	CodeRateLimited  Code = "rate_limited" // 429, RetryAfter set
 	CodeUpstream     Code = "upstream"     // 5xx, garbage bodies, reset connections
+	CodeUnreachable  Code = "unreachable"  // no connection could be made (refused, unknown host, no route): nothing was sent
+	CodeBadToken     Code = "bad_token"    // the token holds bytes no HTTP header can carry: nothing was sent
 	CodeTimeout      Code = "timeout"      // the call's deadline passed (or its context was cancelled)
 	CodeTwoFactor    Code = "two_factor"   // a wrong TOTP code
 )
@@ -49,7 +51,7 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		msg += ": " + e.Message
 	}
-	if e.Err != nil && (e.Code == CodeUpstream || e.Code == CodeTimeout) {
+	if e.Err != nil && (e.Code == CodeUpstream || e.Code == CodeTimeout || e.Code == CodeUnreachable) {
 		msg += ": " + e.Err.Error()
 	}
 	return msg

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/segmentio/encoding/json"
@@ -86,6 +88,10 @@ func (c *Client) once(ctx context.Context, r request) (body []byte, retryable bo
 		}
 		payload = bytes.NewReader(b)
 	}
+	if !headerSafe(r.token) {
+		// Go would refuse to send it; balena never sees it.
+		return nil, false, &Error{Op: r.op, Code: CodeBadToken, Message: "the token holds characters that cannot be sent"}
+	}
 	u := c.base + r.path
 	if r.query != "" {
 		u += "?" + r.query
@@ -152,7 +158,40 @@ func transportError(ctx context.Context, op string, err error) *Error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	if why := unreachable(err); why != "" {
+		return &Error{Op: op, Code: CodeUnreachable, Message: why, Err: err}
+	}
 	return upstreamError(op, "connection failed", err)
+}
+
+// unreachable says why no connection to balena could be made (so nothing
+// was sent), or "" when the failure came later, on a connection that was
+// made: then balena may have received the request.
+func unreachable(err error) string {
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns):
+		return "its host name could not be resolved"
+	case !errors.As(err, &op) || op.Op != "dial":
+		return ""
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the connection was refused"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "there is no route to it"
+	}
+	return "no connection could be made"
+}
+
+// headerSafe reports whether token can go in an Authorization header:
+// no control characters but tab (Go's own rule, httpguts.ValidHeaderFieldValue).
+func headerSafe(token string) bool {
+	for i := range len(token) {
+		if b := token[i]; (b < ' ' && b != '\t') || b == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // redact keeps a token out of a message that echoes the request back

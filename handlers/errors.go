@@ -34,6 +34,8 @@ var statuses = map[apiclient.Code]int{
 	apiclient.CodeRateLimited:  http.StatusTooManyRequests,
 	apiclient.CodeTimeout:      http.StatusGatewayTimeout,
 	apiclient.CodeUpstream:     http.StatusBadGateway,
+	apiclient.CodeUnreachable:  http.StatusBadGateway,
+	apiclient.CodeBadToken:     http.StatusBadRequest,
 	"":                         http.StatusInternalServerError,
 }
 

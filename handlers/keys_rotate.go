@@ -97,10 +97,22 @@ func (h keys) rotate(c echo.Context) error {
 }
 
 // refreshWithPassword renews the session token's sign-in time, which balena
-// requires before it creates a user key.
+// requires before it creates a user key. The password is a sign-in
+// attempt like any other: it counts against the same limits, per address
+// and per account, so that a stolen session cookie is no way to guess it.
 func (h keys) refreshWithPassword(c echo.Context, password string) error {
 	u := currentUser(c)
+	h.throttle.learn(u.Identity.Username, u.Identity.Email)
+	account := u.Identity.Email
+	if account == "" {
+		account = u.Identity.Username
+	}
+	try, wait, which := h.throttle.allow(h.now(), c.RealIP(), account)
+	if wait > 0 {
+		return echo.NewHTTPError(tooMany(c, wait), throttled(wait, which).Text)
+	}
 	token, err := h.api(c).RefreshToken(c.Request().Context(), password)
+	h.throttle.settle(h.now(), try, err)
 	if err != nil {
 		return err
 	}

@@ -29,10 +29,11 @@ func render(c echo.Context, status int, comp templ.Component) error {
 // page is the common part of every full page's view model.
 func (s *Server) page(c echo.Context, title string) views.Page {
 	p := views.Page{
-		Title:      title,
-		CSRF:       csrfToken(c),
-		SignOutURL: s.url(routeSignOut),
-		KeysURL:    s.url(routeKeys),
+		Title:                title,
+		CSRF:                 csrfToken(c),
+		SignOutURL:           s.url(routeSignOut),
+		SignOutEverywhereURL: s.url(routeSignOutAll),
+		KeysURL:              s.url(routeKeys),
 	}
 	if u := currentUser(c); u.SignedIn() {
 		p.User = &views.User{Name: displayName(u.Identity), Detail: u.Identity.Email, APIKey: u.APIKey,

@@ -7,6 +7,7 @@ const (
 	routeTOTP         = "signin.totp"
 	routeTOTPSubmit   = "signin.totp.submit"
 	routeSignOut      = "signout"
+	routeSignOutAll   = "signout.everywhere"
 	routeKeys         = "keys"
 	routeKeyNew       = "keys.new"
 	routeKeyCreate    = "keys.create"

@@ -50,7 +50,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, errors.Join(err, sessions.Close())
 	}
 	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail,
-		rules: apikeys.New(cfg.Clock(), trail), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount)}
+		rules: apikeys.New(cfg.Clock(), trail), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock())}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -92,6 +92,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	app := e.Group("", csrfProtection(cfg), s.loadSession)
 	signin{s}.routes(app)
 	signedIn := app.Group("", s.requireUser)
+	signin{s}.signedInRoutes(signedIn)
 	newKeys(s).routes(signedIn)
 	e.GET("/", func(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, c.Echo().Reverse(routeKeys))

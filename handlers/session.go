@@ -44,6 +44,9 @@ const (
 	reasonIdle      = "idle"
 	reasonRevoked   = "revoked"
 	reasonCodeLate  = "code-timeout"
+	// The browser that signed its account out everywhere, and the others.
+	reasonSignedOutAll = "signed-out-everywhere"
+	reasonEndedAll     = "ended-everywhere"
 )
 
 // requireUser sends anyone without a live session to sign-in, ending
@@ -56,7 +59,13 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 			return s.toSignIn(c, "")
 		}
 		now, idle := s.now(), s.sessions.IdleTimeout()
+		ended, err := s.sessions.EndedEverywhere(c.Request().Context(), u)
+		if err != nil {
+			return err
+		}
 		switch {
+		case ended:
+			return s.endSession(c, reasonEndedAll)
 		case !u.Expires.IsZero() && !now.Before(u.Expires):
 			return s.endSession(c, reasonExpired)
 		case idle > 0 && now.Sub(u.LastSeen) > idle:
@@ -70,7 +79,7 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			changed = true
 		}
-		if u.Touch(now) {
+		if u.Touch(now, idle) {
 			changed = true
 		}
 		if changed {

@@ -28,14 +28,21 @@ func (h signin) routes(g *echo.Group) {
 	g.POST("/signout", h.signOut).Name = routeSignOut
 }
 
+// signedInRoutes are those that need a live session.
+func (h signin) signedInRoutes(g *echo.Group) {
+	g.POST("/signout/everywhere", h.signOutEverywhere).Name = routeSignOutAll
+}
+
 // reasons words why someone landed on sign-in; only these fixed texts are
 // ever shown, never text from the URL.
 var reasons = map[string]views.Flash{
-	reasonSignedOut: {Kind: "success", Text: "You have signed out."},
-	reasonExpired:   {Kind: "info", Text: "Your balena session has expired. Sign in again."},
-	reasonIdle:      {Kind: "info", Text: "You were signed out after a period of inactivity."},
-	reasonRevoked:   {Kind: "warning", Text: "balena no longer accepts your token (it expired or was revoked). Sign in again."},
-	reasonCodeLate:  {Kind: "info", Text: "The sign-in waited too long for its two-factor code. Sign in again."},
+	reasonSignedOut:    {Kind: "success", Text: "You have signed out."},
+	reasonExpired:      {Kind: "info", Text: "Your balena session has expired. Sign in again."},
+	reasonIdle:         {Kind: "info", Text: "You were signed out after a period of inactivity."},
+	reasonRevoked:      {Kind: "warning", Text: "balena no longer accepts your token (it expired or was revoked). Sign in again."},
+	reasonCodeLate:     {Kind: "info", Text: "The sign-in waited too long for its two-factor code. Sign in again."},
+	reasonSignedOutAll: {Kind: "success", Text: "You have signed out everywhere: every session of your account in this portal has ended, in every browser."},
+	reasonEndedAll:     {Kind: "info", Text: "Your account was signed out everywhere, from another browser. Sign in again."},
 }
 
 func (h signin) show(c echo.Context) error {
@@ -69,10 +76,11 @@ func (h signin) submit(c echo.Context) error {
 		if token == "" {
 			return h.form(c, http.StatusBadRequest, "", "token", views.Flash{Kind: "error", Text: "Paste a session token or an API key."})
 		}
-		if wait, which := h.throttle.allow(h.now(), c.RealIP(), ""); wait > 0 {
+		try, wait, which := h.throttle.allow(h.now(), c.RealIP(), "")
+		if wait > 0 {
 			return h.form(c, tooMany(c, wait), "", "token", throttled(wait, which))
 		}
-		return h.startSession(c, token, "token")
+		return h.startSession(c, token, "token", try)
 	}
 
 	email := strings.TrimSpace(c.FormValue("email"))
@@ -80,10 +88,12 @@ func (h signin) submit(c echo.Context) error {
 	if email == "" || password == "" {
 		return h.form(c, http.StatusBadRequest, email, "password", views.Flash{Kind: "error", Text: "Enter your email and password."})
 	}
-	if wait, which := h.throttle.allow(h.now(), c.RealIP(), email); wait > 0 {
+	try, wait, which := h.throttle.allow(h.now(), c.RealIP(), email)
+	if wait > 0 {
 		return h.form(c, tooMany(c, wait), email, "password", throttled(wait, which))
 	}
 	token, err := h.balena.Login(ctx, email, password)
+	h.throttle.settle(h.now(), try, err)
 	if err != nil {
 		return h.failed(c, err, email, "password")
 	}
@@ -96,7 +106,7 @@ func (h signin) submit(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, h.url(routeTOTP))
 	}
-	return h.startSession(c, token, "password")
+	return h.startSession(c, token, "password", nil)
 }
 
 // tooMany sets Retry-After for a refused attempt and returns 429.
@@ -164,8 +174,9 @@ func tokenProblem(token string, now time.Time) string {
 }
 
 // startSession checks token with balena and, if it is good, makes a new
-// session for it.
-func (h signin) startSession(c echo.Context, token, via string) error {
+// session for it. try is the throttled attempt a pasted token is, settled
+// by balena's answer (nil for a token balena just issued).
+func (h signin) startSession(c echo.Context, token, via string, try *attempt) error {
 	ctx := c.Request().Context()
 	now := h.now()
 	email := ""
@@ -174,13 +185,16 @@ func (h signin) startSession(c echo.Context, token, via string) error {
 	}
 	if via == "token" {
 		if msg := tokenProblem(token, now); msg != "" {
+			h.throttle.settle(now, try, nil) // balena was not asked: no guess was made
 			return h.form(c, http.StatusUnauthorized, "", via, views.Flash{Kind: "error", Text: msg})
 		}
 	}
 	id, err := h.balena.As(token).WhoAmI(ctx)
+	h.throttle.settle(h.now(), try, err)
 	if err != nil {
 		return h.failed(c, err, email, via)
 	}
+	h.throttle.learn(id.Username, id.Email)
 	if id.ActorType != "user" {
 		// A fleet's provisioning key or a device key: balena lets it list
 		// no API keys at all, so a session with it could show nothing.
@@ -245,10 +259,12 @@ func (h signin) submitTOTP(c echo.Context) error {
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
 		return h.totpForm(c, http.StatusBadRequest, u, views.Flash{Kind: "error", Text: "Enter the 6-digit code from your authenticator app."})
 	}
-	if wait, which := h.throttle.allow(h.now(), c.RealIP(), u.PartialEmail); wait > 0 {
+	try, wait, which := h.throttle.allow(h.now(), c.RealIP(), u.PartialEmail)
+	if wait > 0 {
 		return h.totpForm(c, tooMany(c, wait), u, throttled(wait, which))
 	}
 	token, err := h.balena.VerifyTOTP(c.Request().Context(), u.PartialToken, code)
+	h.throttle.settle(h.now(), try, err)
 	if err != nil {
 		p := describe(err)
 		msg := p.Message
@@ -263,7 +279,7 @@ func (h signin) submitTOTP(c echo.Context) error {
 		}
 		return h.totpForm(c, p.Status, u, views.Flash{Kind: "error", Text: msg})
 	}
-	return h.startSession(c, token, "totp")
+	return h.startSession(c, token, "totp", nil)
 }
 
 func (h signin) signOut(c echo.Context) error {
@@ -271,4 +287,15 @@ func (h signin) signOut(c echo.Context) error {
 		h.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "signed out", actorAttrs(u.Identity)...)
 	}
 	return h.endSession(c, reasonSignedOut)
+}
+
+// signOutEverywhere ends every session of the signed-in account, on every
+// replica, this one included.
+func (h signin) signOutEverywhere(c echo.Context) error {
+	u := currentUser(c)
+	if err := h.sessions.EndEverywhere(c.Request().Context(), u, h.now()); err != nil {
+		return err
+	}
+	h.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "signed out everywhere", actorAttrs(u.Identity)...)
+	return h.endSession(c, reasonSignedOutAll)
 }

@@ -78,14 +78,15 @@
     if (window.htmx) window.htmx.process(menu);
   }, true);
 
-  // Row menus are <details>: close them on a click elsewhere or on Escape,
-  // as a menu would, and keep at most one open.
+  // Row menus and the account menu are <details>: close them on a click
+  // elsewhere or on Escape, as a menu would, and keep at most one open.
+  var menus = "details.row-menu, details.account-menu";
   function closeMenus(except) {
-    var open = document.querySelectorAll("details.row-menu[open]");
+    var open = document.querySelectorAll("details.row-menu[open], details.account-menu[open]");
     for (var i = 0; i < open.length; i++) if (open[i] !== except) open[i].removeAttribute("open");
   }
   document.addEventListener("click", function (e) {
-    closeMenus(e.target.closest && e.target.closest("details.row-menu"));
+    closeMenus(e.target.closest && e.target.closest(menus));
   });
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;
@@ -96,7 +97,7 @@
       if (cancel) cancel.click();
       return;
     }
-    var menu = e.target.closest && e.target.closest("details.row-menu");
+    var menu = e.target.closest && e.target.closest(menus);
     closeMenus(null);
     if (menu) menu.querySelector("summary").focus();
   });

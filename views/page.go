@@ -8,7 +8,9 @@ type Page struct {
 	CSRF       string // token for the sign-out form and htmx's header
 	User       *User  // nil on the sign-in pages
 	SignOutURL string
-	KeysURL    string
+	// SignOutEverywhereURL ends every session of the account.
+	SignOutEverywhereURL string
+	KeysURL              string
 }
 
 // User is the signed-in account as the header shows it, and what its

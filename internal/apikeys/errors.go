@@ -110,6 +110,14 @@ func Explain(err error) string {
 		return "balena is rate-limiting requests. " + RetryIn(ae.RetryAfter)
 	case apiclient.CodeTimeout:
 		return "balena did not answer in time. Try again in a moment."
+	case apiclient.CodeUnreachable:
+		why := "no connection could be made"
+		if ae != nil && ae.Message != "" {
+			why = ae.Message
+		}
+		return "The portal cannot reach balena: " + why + ". Try again in a moment; if it keeps happening, tell your administrator."
+	case apiclient.CodeBadToken:
+		return "That token holds characters no balena token or API key has (such as a line break or another control character). Copy it again and paste only the token."
 	case apiclient.CodeTwoFactor:
 		return "That code is not right. Enter the current code from your authenticator app."
 	case "":

@@ -99,6 +99,12 @@ func Default() Config {
 	}
 }
 
+// MinIdleTimeout is the shortest KEYPORTAL_IDLE_TIMEOUT accepted. A
+// session records its activity at most once every sixtieth of the idle
+// timeout, and at most once a minute; below a minute that would mean a
+// session write every second of use, for a timeout no portal needs.
+const MinIdleTimeout = time.Minute
+
 // minSessionKey is the shortest session secret accepted: 256 bits.
 const minSessionKey = 32
 
@@ -219,6 +225,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("KEYPORTAL_DATA_DIR is empty"))
+	}
+	if c.IdleTimeout > 0 && c.IdleTimeout < MinIdleTimeout {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_IDLE_TIMEOUT=%s: want at least %s; the portal records that a session is in use about once a minute, so a shorter timeout would sign out people while they use it", c.IdleTimeout, MinIdleTimeout))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("KEYPORTAL_LOG_FORMAT=%q: want text or json", c.LogFormat))

@@ -82,6 +82,7 @@ func TestLoadRefusesBadSettingsWithClearMessages(t *testing.T) {
 		"bad addr":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_ADDR": "8080"}, "KEYPORTAL_ADDR"},
 		"bad url":        {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_BALENA_API_URL": "api.balena-cloud.com"}, "KEYPORTAL_BALENA_API_URL"},
 		"bad timeout":    {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_UPSTREAM_TIMEOUT": "ten"}, "KEYPORTAL_UPSTREAM_TIMEOUT"},
+		"short idle":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_IDLE_TIMEOUT": "30s"}, "KEYPORTAL_IDLE_TIMEOUT=30s: want at least 1m0s"},
 		"bad bool":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_COOKIE_SECURE": "yes please"}, "KEYPORTAL_COOKIE_SECURE"},
 		"bad level":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_LOG_LEVEL": "loud"}, "KEYPORTAL_LOG_LEVEL"},
 		"bad format":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_LOG_FORMAT": "xml"}, "KEYPORTAL_LOG_FORMAT"},

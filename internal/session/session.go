@@ -9,7 +9,10 @@ import (
 
 const (
 	// touchEvery bounds how often a request rewrites its session to record
-	// activity for the idle timeout: once a minute is precise enough.
+	// activity for the idle timeout: once a minute is precise enough for
+	// timeouts of an hour or more; shorter ones are kept to a sixtieth of
+	// the timeout (see touchInterval). It is also the wait before retrying
+	// a failed token refresh.
 	touchEvery = time.Minute
 	// refreshAfter is the age at which a session token is exchanged for a
 	// new one, as balena's own SDK does.
@@ -70,14 +73,26 @@ func (u *User) SetToken(token string, now time.Time) {
 }
 
 // Touch records that the session is in use, at most once every
-// touchEvery, and reports whether it changed and must be saved. The
-// sweeper counts on it: a session in use is rewritten at least that often.
-func (u *User) Touch(now time.Time) bool {
-	if now.Sub(u.LastSeen) <= touchEvery {
+// touchInterval(idle), and reports whether it changed and must be saved.
+// LastSeen thus lags the last request by less than a sixtieth of the idle
+// timeout, so a person who used the portal within the timeout is not
+// signed out for idleness. The sweeper counts on it too: a session in use
+// is rewritten at least that often.
+func (u *User) Touch(now time.Time, idle time.Duration) bool {
+	if now.Sub(u.LastSeen) <= touchInterval(idle) {
 		return false
 	}
 	u.LastSeen = now
 	return true
+}
+
+// touchInterval is how stale LastSeen may grow for an idle timeout of idle
+// (zero: none): a sixtieth of it, at most touchEvery.
+func touchInterval(idle time.Duration) time.Duration {
+	if idle > 0 && idle/60 < touchEvery {
+		return idle / 60
+	}
+	return touchEvery
 }
 
 // RefreshDue reports whether the session token should be exchanged for a

@@ -53,8 +53,10 @@ type Store struct {
 	log   *slog.Logger
 	close func() error
 	// ping tells /readyz whether the store can be used: Redis answers, or
-	// the session directory is still there.
+	// a session file can be written.
 	ping func(ctx context.Context) error
+	// signOuts records when each account signed out everywhere.
+	signOuts signOuts
 }
 
 // New opens the store cfg names: Redis when cfg.SessionStore is set (and
@@ -108,17 +110,11 @@ func (s *Store) openFiles(dir string, pairs [][]byte, memo *sessionMemo, now fun
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("session directory: %w", err)
 	}
-	fs := sessions.NewFilesystemStore(dir, pairs...)
-	opts := s.opts
-	fs.Options = &opts
-	fs.MaxAge(fs.Options.MaxAge)
-	fs.MaxLength(maxSessionValue)
-	fs.Codecs = memo.wrap(fs.Codecs)
+	fs := newFileStore(dir, memo.wrap(sealingCodecs(pairs, s.opts.MaxAge)), s.opts)
 	s.store = fs
-	s.ping = func(context.Context) error {
-		_, err := os.Stat(dir)
-		return err
-	}
+	s.signOuts = fileSignOuts{fs}
+	// What a sign-in needs: a session file can be written in the directory.
+	s.ping = func(context.Context) error { return fs.probe() }
 
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -144,11 +140,13 @@ func (s *Store) openFiles(dir string, pairs [][]byte, memo *sessionMemo, now fun
 
 // sweep deletes session files nobody can use any more: untouched for
 // longer than the idle timeout (the web layer refuses them) or the
-// cookie's life. Sessions in use are rewritten at least every touchEvery.
+// cookie's life, and the sign-out records that no usable session is older
+// than. Sessions in use are rewritten at least every
+// touchInterval.
 func (s *Store) sweep(dir string, now time.Time) (removed int) {
 	limit := sessionMaxAge
-	if s.idle > 0 && s.idle+touchEvery < limit {
-		limit = s.idle + touchEvery
+	if s.idle > 0 && s.idle+touchInterval(s.idle) < limit {
+		limit = s.idle + touchInterval(s.idle)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -156,11 +154,18 @@ func (s *Store) sweep(dir string, now time.Time) (removed int) {
 		return 0
 	}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "session_") {
+		// A sign-out record is needed as long as a session it ends could
+		// still be used; a temporary file older than a sweep was left by a
+		// crash.
+		oldest := limit
+		switch {
+		case strings.HasPrefix(e.Name(), tempFilePrefix):
+			oldest = sweepEvery
+		case !strings.HasPrefix(e.Name(), sessionFilePrefix) && !strings.HasPrefix(e.Name(), signOutFilePrefix):
 			continue
 		}
 		info, err := e.Info()
-		if err != nil || now.Sub(info.ModTime()) <= limit {
+		if err != nil || now.Sub(info.ModTime()) <= oldest {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
@@ -204,13 +209,10 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 	rs.SetMaxAge(opts.MaxAge)
 	rs.SetKeyPrefix("keyportal:session:")
 	rs.SetMaxLength(maxSessionValue)
-	codecs := securecookie.CodecsFromPairs(pairs...)
-	for _, c := range codecs {
-		c.(*securecookie.SecureCookie).MaxAge(opts.MaxAge).MaxLength(maxSessionValue)
-	}
 	rs.Codecs = memo.wrap(rs.Codecs)
-	rs.SetSerializer(sealed{memo.wrap(codecs)})
+	rs.SetSerializer(sealed{memo.wrap(sealingCodecs(pairs, opts.MaxAge))})
 	s.store = rs
+	s.signOuts = redisSignOuts{pool}
 	s.close = rs.Close
 	s.ping = func(ctx context.Context) error {
 		conn, err := pool.GetContext(ctx)
@@ -222,6 +224,16 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 		return err
 	}
 	return nil
+}
+
+// sealingCodecs encrypt and authenticate a session record (or its id in
+// the cookie) with the session keys, newest first, for maxAge seconds.
+func sealingCodecs(pairs [][]byte, maxAge int) []securecookie.Codec {
+	codecs := securecookie.CodecsFromPairs(pairs...)
+	for _, c := range codecs {
+		c.(*securecookie.SecureCookie).MaxAge(maxAge).MaxLength(maxSessionValue)
+	}
+	return codecs
 }
 
 // sealed encrypts and authenticates a session record with the session

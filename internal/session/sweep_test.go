@@ -26,15 +26,7 @@ func TestSweepDeletesOnlyDeadSessionFiles(t *testing.T) {
 		"session_ancient": -30 * 24 * time.Hour,
 		"unrelated":       -30 * 24 * time.Hour,
 	}
-	for name, age := range files {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(path, now.Add(age), now.Add(age)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeAged(t, dir, now, files)
 	if n := s.sweep(dir, now); n != 2 {
 		t.Errorf("swept %d files, want 2", n)
 	}
@@ -43,6 +35,21 @@ func TestSweepDeletesOnlyDeadSessionFiles(t *testing.T) {
 		gone := os.IsNotExist(err)
 		if want := name == "session_dead" || name == "session_ancient"; gone != want {
 			t.Errorf("%s: gone = %v, want %v", name, gone, want)
+		}
+	}
+}
+
+// writeAged writes each file of files in dir, last changed its age before
+// now.
+func writeAged(t *testing.T, dir string, now time.Time, files map[string]time.Duration) {
+	t.Helper()
+	for name, age := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, now.Add(age), now.Add(age)); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
