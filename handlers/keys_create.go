@@ -75,11 +75,11 @@ func (h keys) create(c echo.Context) error {
 	// sends it along with everything else the user typed.
 	if password := c.FormValue("password"); password != "" && plan.Key.Kind == apiclient.KindUser {
 		if err := h.refreshWithPassword(c, password); err != nil {
-			if apiclient.ErrorCode(err) != apiclient.CodeUnauthorized {
+			status, ok := passwordRefused(err, f.Errors)
+			if !ok {
 				return err
 			}
-			f.Errors["password"] = "That password is not right."
-			return h.createPage(c, http.StatusUnauthorized, f, confirmPassword, views.Flash{})
+			return h.createPage(c, status, f, confirmPassword, views.Flash{})
 		}
 	}
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -64,11 +65,11 @@ func (h keys) rotate(c echo.Context) error {
 	k := plan.Old
 	if password := c.FormValue("password"); password != "" && k.Kind == apiclient.KindUser {
 		if err := h.refreshWithPassword(c, password); err != nil {
-			if apiclient.ErrorCode(err) != apiclient.CodeUnauthorized {
+			status, ok := passwordRefused(err, f.Errors)
+			if !ok {
 				return err
 			}
-			f.Errors["password"] = "That password is not right."
-			return h.rotatePage(c, http.StatusUnauthorized, k, grace, f, confirmRotatePassword)
+			return h.rotatePage(c, status, k, grace, f, confirmRotatePassword)
 		}
 	}
 
@@ -94,6 +95,22 @@ func (h keys) rotate(c echo.Context) error {
 		m.Flash = flash
 		m.Created = createdKey(r.Created, now)
 	})
+}
+
+// passwordRefused puts a refused password confirmation (wrong, or too
+// many tries) beside the password field, so that the rest of the form is
+// kept; ok is false for any other failure.
+func passwordRefused(err error, errs map[string]string) (status int, ok bool) {
+	var he *echo.HTTPError
+	switch {
+	case apiclient.ErrorCode(err) == apiclient.CodeUnauthorized:
+		errs["password"] = "That password is not right."
+		return http.StatusUnauthorized, true
+	case errors.As(err, &he) && he.Code == http.StatusTooManyRequests:
+		errs["password"] = describe(err).Message
+		return he.Code, true
+	}
+	return 0, false
 }
 
 // refreshWithPassword renews the session token's sign-in time, which balena
