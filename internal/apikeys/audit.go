@@ -22,7 +22,8 @@ type Event struct {
 	Changes  []Change
 	NewKey   int64 // a rotation's replacement, when found
 	Bulk     bool  // one of a bulk action's changes
-	Err      error // nil when the change was made
+	Verified bool  // the outcome was read back from balena after the write
+	Err      error // nil when the change was made; an *UnknownError when that is not known
 	Ref      string
 }
 
@@ -85,7 +86,11 @@ func OpenLogTrail(log *slog.Logger, path string) (*LogTrail, error) {
 // Record writes one event as a line "audit" with its attributes.
 func (t *LogTrail) Record(ctx context.Context, e Event) {
 	level, outcome := slog.LevelInfo, "ok"
-	if e.Err != nil {
+	var ue *UnknownError
+	switch {
+	case errors.As(e.Err, &ue):
+		level, outcome = slog.LevelWarn, "unknown: "+Explain(e.Err)
+	case e.Err != nil:
 		level, outcome = slog.LevelWarn, "failed: "+Explain(e.Err)
 	}
 	attrs := []slog.Attr{
@@ -104,6 +109,9 @@ func (t *LogTrail) Record(ctx context.Context, e Event) {
 	)
 	if e.Bulk {
 		attrs = append(attrs, slog.Bool("bulk", true))
+	}
+	if e.Verified {
+		attrs = append(attrs, slog.Bool("verified", true))
 	}
 	if e.NewKey != 0 {
 		attrs = append(attrs, slog.Int64("new_key", e.NewKey))

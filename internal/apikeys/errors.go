@@ -43,6 +43,20 @@ func invalid(errs map[string]string) error {
 	return &Error{Code: apiclient.CodeInvalid, Fields: errs}
 }
 
+// UnknownError is a change that was sent but whose outcome neither
+// balena's answer nor a read-back could tell: balena may or may not have
+// made it.
+type UnknownError struct {
+	Action string
+	Key    apiclient.APIKey
+	Err    error // why the read-back failed
+}
+
+func (e *UnknownError) Error() string {
+	return "balena may or may not have made this change, and checking what it holds failed: " + Explain(e.Err)
+}
+func (e *UnknownError) Unwrap() error { return e.Err }
+
 // FieldErrors are the per-field messages of an invalid input, nil for any
 // other error.
 func FieldErrors(err error) map[string]string {
@@ -76,6 +90,10 @@ func Explain(err error) string {
 	var we *WriteError
 	if errors.As(err, &we) {
 		return we.Error()
+	}
+	var ue *UnknownError
+	if errors.As(err, &ue) {
+		return ue.Error()
 	}
 	var e *Error
 	if errors.As(err, &e) && (e.Message != "" || len(e.Fields) > 0) {
