@@ -18,12 +18,7 @@ import (
 func TestBulkExpireConfirmsThenReportsEachFailure(t *testing.T) {
 	env, b := signedIn(t, portaltest.Options{})
 	list := b.get("/keys?kind=device&status=active&sort=name")
-	var ids []string
-	list.doc.Find("tbody tr").Each(func(i int, s *goquery.Selection) {
-		if i < 6 {
-			ids = append(ids, s.AttrOr("data-key-id", ""))
-		}
-	})
+	ids := firstIDs(list, 6)
 	if len(ids) < 4 {
 		t.Fatalf("want at least 4 active device keys, have %d", len(ids))
 	}
@@ -158,13 +153,21 @@ func TestExportMatchesTheView(t *testing.T) {
 	}
 }
 
-func TestExportStreamsEveryPageOfALargeView(t *testing.T) {
+// signedInLarge is the admin signed in to a portal on the large dataset;
+// short test runs skip it.
+func signedInLarge(t *testing.T) (*portaltest.Env, *browser) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("large dataset")
 	}
 	env := portaltest.Start(t, portaltest.Options{Dataset: "large"})
 	b := newBrowser(t, env)
 	b.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
+	return env, b
+}
+
+func TestExportStreamsEveryPageOfALargeView(t *testing.T) {
+	env, b := signedInLarge(t)
 	env.Sim.ResetCounters()
 	p := b.get("/keys/export?format=csv&kind=user")
 	rows, err := csv.NewReader(strings.NewReader(p.body)).ReadAll()
@@ -196,6 +199,17 @@ func TestExportRefusesBadParameters(t *testing.T) {
 	}
 }
 
+// firstIDs are the ids of the first n rows of a keys page.
+func firstIDs(p page, n int) []string {
+	var ids []string
+	p.doc.Find("tbody tr").Each(func(i int, s *goquery.Selection) {
+		if i < n {
+			ids = append(ids, s.AttrOr("data-key-id", ""))
+		}
+	})
+	return ids
+}
+
 func expiredInSim(env *portaltest.Env, id string) bool {
 	k, ok := inSim(env, id)
 	return ok && k.Expired(time.Now())
@@ -223,12 +237,7 @@ func formatCount(n int) string {
 // keys come as ids or as every key of a view: the selection read, one
 // write per 100 keys, and one read that checks what each key became.
 func TestBulkOfAThousandKeysTakesAFewCalls(t *testing.T) {
-	if testing.Short() {
-		t.Skip("large dataset")
-	}
-	env := portaltest.Start(t, portaltest.Options{Dataset: "large"})
-	b := newBrowser(t, env)
-	b.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
+	env, b := signedInLarge(t)
 	list := b.get("/keys?kind=device")
 	var ids []string
 	for _, k := range env.Sim.Keys() {
@@ -305,12 +314,7 @@ func TestBulkWhoseOutcomeCannotBeCheckedSaysSo(t *testing.T) {
 	env, b := signedIn(t, portaltest.Options{})
 	view := "/keys?kind=device&sort=name"
 	list := b.get(view)
-	var ids []string
-	list.doc.Find("tbody tr").Each(func(i int, s *goquery.Selection) {
-		if i < 3 {
-			ids = append(ids, s.AttrOr("data-key-id", ""))
-		}
-	})
+	ids := firstIDs(list, 3)
 	form := formWithCSRF(list, "action", "revoke", "return", view)
 	form["id"] = ids
 	confirm := b.post("/keys/bulk", form)
