@@ -149,26 +149,70 @@ func (s *Session) GetKey(ctx context.Context, id int64) (APIKey, error) {
 	const op = "get key"
 	ctx, cancel := s.c.withTimeout(ctx)
 	defer cancel()
+	keys, err := s.keysWithOwners(ctx, op, keyPath(id), "")
+	return firstKey(op, keys, err)
+}
 
-	var keys []APIKey
-	var err error
+// KeysByID returns the keys among ids that the caller can see, with their
+// owners, in one call; ids of keys that are gone or hidden are left out.
+// At most MaxReadIDs ids; none makes no call.
+func (s *Session) KeysByID(ctx context.Context, ids []int64) ([]APIKey, error) {
+	const op = "get keys"
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if len(ids) > MaxReadIDs {
+		return nil, invalidError(op, fmt.Sprintf("at most %d ids per call", MaxReadIDs))
+	}
+	ctx, cancel := s.c.withTimeout(ctx)
+	defer cancel()
+	return s.keysWithOwners(ctx, op, "/v7/api_key", in("id", ids))
+}
+
+// keysWithOwners reads the keys at path that filter selects, with their
+// owners, in whichever way this deployment lets the caller learn them.
+func (s *Session) keysWithOwners(ctx context.Context, op, path, filter string) ([]APIKey, error) {
 	if s.c.actorAccess.Load() != actorHidden {
-		keys, err = s.keys(ctx, op, keyPath(id), odata{Select: keyFields, Expand: ownerExpand})
+		keys, err := s.keys(ctx, op, path, odata{Select: keyFields, Expand: ownerExpand, Filter: filter})
 		if !s.actorHidden(ctx, err) {
-			return firstKey(op, keys, err)
+			return keys, err
 		}
 	}
-	if keys, err = s.keys(ctx, op, keyPath(id), odata{Select: keyFieldsAndActor}); err != nil || len(keys) == 0 {
-		return firstKey(op, keys, err)
+	keys, err := s.keys(ctx, op, path, odata{Select: keyFieldsAndActor, Filter: filter})
+	if err != nil || len(keys) == 0 {
+		return keys, err
 	}
 	me, err := s.identity(ctx)
 	if err != nil {
-		return APIKey{}, err
+		return nil, err
 	}
 	if err := s.label(ctx, keys, &actorSet{me: me}); err != nil {
-		return APIKey{}, err
+		return nil, err
 	}
-	return keys[0], nil
+	return keys, nil
+}
+
+// KeyExpiries reads back what balena holds of ids after a change: the
+// expiry (nil: never) of each key that still exists and that the caller
+// can see. An id that is not in the map is gone, or hidden. One call for
+// at most MaxReadIDs ids; none makes no call.
+func (s *Session) KeyExpiries(ctx context.Context, ids []int64) (map[int64]*time.Time, error) {
+	const op = "check keys"
+	if len(ids) == 0 {
+		return map[int64]*time.Time{}, nil
+	}
+	if len(ids) > MaxReadIDs {
+		return nil, invalidError(op, fmt.Sprintf("at most %d ids per call", MaxReadIDs))
+	}
+	rows, err := getRows[keyColumns](ctx, s, op, "/v7/api_key", odata{Select: []string{"id", "expiry_date"}, Filter: in("id", ids)})
+	if err != nil {
+		return nil, err
+	}
+	held := make(map[int64]*time.Time, len(rows))
+	for _, r := range rows {
+		held[r.ID] = r.ExpiryDate
+	}
+	return held, nil
 }
 
 func firstKey(op string, keys []APIKey, err error) (APIKey, error) {
@@ -181,11 +225,43 @@ func firstKey(op string, keys []APIKey, err error) (APIKey, error) {
 	return keys[0], nil
 }
 
+// MaxReadIDs and MaxWriteIDs bound the ids that one call names in
+// $filter=id in (...): URLs stay short (200 ids of 8 digits are under
+// 2 KB of filter), and one write touches at most 100 rows.
+const (
+	MaxReadIDs  = 200
+	MaxWriteIDs = 100
+)
+
 // UpdateKey changes a key's name, description or expiry. An empty Name or
 // Description is stored as null. Like balena, it succeeds without effect
 // for a key the caller cannot see.
 func (s *Session) UpdateKey(ctx context.Context, id int64, u KeyUpdate) error {
 	const op = "update key"
+	body, err := updateBody(op, u)
+	if err != nil {
+		return err
+	}
+	_, err = s.c.do(ctx, request{op: op, method: http.MethodPatch, path: keyPath(id), body: body, token: s.token})
+	return err
+}
+
+// UpdateKeys applies u to every key of ids in one PATCH of the collection
+// filtered by id. Like balena, it succeeds without saying which rows
+// changed: balena skips, silently, keys the caller may not change or
+// cannot see, so read them back (KeyExpiries) to know. At most
+// MaxWriteIDs ids; none makes no call. It is never retried.
+func (s *Session) UpdateKeys(ctx context.Context, ids []int64, u KeyUpdate) error {
+	const op = "update keys"
+	body, err := updateBody(op, u)
+	if err != nil {
+		return err
+	}
+	return s.writeKeys(ctx, op, http.MethodPatch, ids, body)
+}
+
+// updateBody is the PATCH body of u.
+func updateBody(op string, u KeyUpdate) (map[string]any, error) {
 	body := map[string]any{}
 	if u.Name != nil {
 		body["name"] = nullable(*u.Name)
@@ -195,23 +271,44 @@ func (s *Session) UpdateKey(ctx context.Context, id int64, u KeyUpdate) error {
 	}
 	switch {
 	case u.ClearExpiry && u.ExpiryDate != nil:
-		return invalidError(op, "both ExpiryDate and ClearExpiry set")
+		return nil, invalidError(op, "both ExpiryDate and ClearExpiry set")
 	case u.ClearExpiry:
 		body["expiry_date"] = nil
 	case u.ExpiryDate != nil:
 		body["expiry_date"] = u.ExpiryDate.UTC().Format(isoMillis)
 	}
 	if len(body) == 0 {
-		return invalidError(op, "nothing to update")
+		return nil, invalidError(op, "nothing to update")
 	}
-	_, err := s.c.do(ctx, request{op: op, method: http.MethodPatch, path: keyPath(id), body: body, token: s.token})
-	return err
+	return body, nil
 }
 
 // DeleteKey revokes a key. Like balena, it succeeds for a key that is
 // already gone or that the caller cannot see.
 func (s *Session) DeleteKey(ctx context.Context, id int64) error {
 	_, err := s.c.do(ctx, request{op: "delete key", method: http.MethodDelete, path: keyPath(id), token: s.token})
+	return err
+}
+
+// DeleteKeys revokes every key of ids in one DELETE of the collection
+// filtered by id. Like UpdateKeys, it does not learn which keys went: read
+// them back. At most MaxWriteIDs ids; none makes no call.
+func (s *Session) DeleteKeys(ctx context.Context, ids []int64) error {
+	return s.writeKeys(ctx, "delete keys", http.MethodDelete, ids, nil)
+}
+
+// writeKeys sends one PATCH or DELETE to the keys of ids. Without ids it
+// sends nothing: the collection unfiltered is every key the caller can
+// change.
+func (s *Session) writeKeys(ctx context.Context, op, method string, ids []int64, body any) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if len(ids) > MaxWriteIDs {
+		return invalidError(op, fmt.Sprintf("at most %d ids per call", MaxWriteIDs))
+	}
+	_, err := s.c.do(ctx, request{op: op, method: method, path: "/v7/api_key",
+		query: odata{Filter: in("id", ids)}.encode(), body: body, token: s.token})
 	return err
 }
 

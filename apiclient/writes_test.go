@@ -3,6 +3,7 @@ package apiclient
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +251,143 @@ func checkNewestKeyID(t *testing.T, p balenasim.Profile, s *Session, k balenasim
 	got, err := s.NewestKeyID(ctx(t), k.ActorID, name)
 	if err != nil || got != want {
 		t.Errorf("NewestKeyID(actor %d, %q) = %d, %v; want %d", k.ActorID, name, got, err, want)
+	}
+}
+
+// A collection write changes the keys of its ids that the caller may
+// change, and only those, in one call; a read by ids shows what balena then
+// holds.
+func TestCollectionWritesAndReadsByID(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newModeEnv(t, m, balenasim.Options{})
+			s := e.session(t, balenasim.DemoEmail)
+			before := map[int64]balenasim.KeyRecord{}
+			var mine, others []int64
+			for _, k := range e.sim.Keys() {
+				before[k.ID] = k
+				switch visible := visibleToAdmin(m.profile, k); {
+				case visible && len(mine) < 5:
+					mine = append(mine, k.ID)
+				case !visible && len(others) < 3:
+					others = append(others, k.ID)
+				}
+			}
+			ids := append(append(slices.Clone(others), 999_999), mine...)
+
+			got, err := s.KeysByID(ctx(t), ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotIDs []int64
+			for _, k := range got {
+				gotIDs = append(gotIDs, k.ID)
+				r := before[k.ID]
+				owner := map[KeyKind]string{KindUser: k.Owner.Username, KindProvisioning: k.Owner.FleetSlug, KindDevice: k.Owner.DeviceUUID}[k.Kind]
+				want := map[balenasim.KeyKind]string{balenasim.KindUser: r.OwnerUsername, balenasim.KindProvisioning: r.FleetSlug, balenasim.KindDevice: r.DeviceUUID}[r.Kind]
+				if string(k.Kind) != string(r.Kind) || owner != want || owner == "" {
+					t.Errorf("key %d read as %+v, balena has %+v", k.ID, k, r)
+				}
+			}
+			slices.Sort(gotIDs)
+			if !slices.Equal(gotIDs, mine) {
+				t.Errorf("KeysByID found %v, want the visible %v", gotIDs, mine)
+			}
+
+			when := e.now.Add(-time.Minute)
+			e.sim.ResetCounters()
+			if err := s.UpdateKeys(ctx(t), ids, KeyUpdate{ExpiryDate: &when}); err != nil {
+				t.Fatal(err)
+			}
+			if c := e.sim.Counters(); c.Get("PATCH /v7/api_key") != 1 || c.Total() != 1 {
+				t.Errorf("one collection PATCH expected, balena got %v", c.ByRoute)
+			}
+			for _, k := range e.sim.Keys() {
+				want := before[k.ID].ExpiryDate
+				if slices.Contains(mine, k.ID) {
+					want = &when
+				}
+				if !equalTime(k.ExpiryDate, want) {
+					t.Errorf("key %d: expiry %v, want %v", k.ID, k.ExpiryDate, want)
+				}
+			}
+			held, err := s.KeyExpiries(ctx(t), ids)
+			if err != nil || len(held) != len(mine) {
+				t.Fatalf("KeyExpiries: %v, %v; want the %d visible keys", held, err, len(mine))
+			}
+			for _, id := range mine {
+				if exp, ok := held[id]; !ok || !equalTime(exp, &when) {
+					t.Errorf("KeyExpiries[%d] = %v, want %v", id, exp, when)
+				}
+			}
+
+			e.sim.ResetCounters()
+			if err := s.DeleteKeys(ctx(t), ids); err != nil {
+				t.Fatal(err)
+			}
+			if c := e.sim.Counters(); c.Get("DELETE /v7/api_key") != 1 || c.Total() != 1 {
+				t.Errorf("one collection DELETE expected, balena got %v", c.ByRoute)
+			}
+			left := map[int64]bool{}
+			for _, k := range e.sim.Keys() {
+				left[k.ID] = true
+			}
+			for _, id := range mine {
+				if left[id] {
+					t.Errorf("key %d is still there", id)
+				}
+			}
+			for _, id := range others {
+				if !left[id] {
+					t.Errorf("key %d of another owner was deleted", id)
+				}
+			}
+			if held, err := s.KeyExpiries(ctx(t), ids); err != nil || len(held) != 0 {
+				t.Errorf("after the delete: %v, %v", held, err)
+			}
+		})
+	}
+}
+
+// An empty set of ids is never sent: the collection unfiltered is every
+// key the caller can change. Too many ids are refused before balena is
+// asked.
+func TestCollectionCallsRefuseNoIDsAndTooMany(t *testing.T) {
+	e := newEnv(t, balenasim.Options{})
+	s := e.session(t, balenasim.DemoEmail)
+	keys := len(e.sim.Keys())
+	when := e.now
+	many := func(n int) []int64 {
+		ids := make([]int64, n)
+		for i := range ids {
+			ids[i] = int64(i + 1)
+		}
+		return ids
+	}
+	for name, call := range map[string]func(ids []int64) error{
+		"UpdateKeys": func(ids []int64) error { return s.UpdateKeys(ctx(t), ids, KeyUpdate{ExpiryDate: &when}) },
+		"DeleteKeys": func(ids []int64) error { return s.DeleteKeys(ctx(t), ids) },
+	} {
+		if err := call(nil); err != nil {
+			t.Errorf("%s(none): %v", name, err)
+		}
+		if err := call(many(MaxWriteIDs + 1)); ErrorCode(err) != CodeInvalid {
+			t.Errorf("%s(%d ids): %v, want invalid", name, MaxWriteIDs+1, err)
+		}
+	}
+	if got, err := s.KeysByID(ctx(t), nil); err != nil || len(got) != 0 {
+		t.Errorf("KeysByID(none): %v, %v", got, err)
+	}
+	if _, err := s.KeysByID(ctx(t), many(MaxReadIDs+1)); ErrorCode(err) != CodeInvalid {
+		t.Errorf("KeysByID(%d ids): %v, want invalid", MaxReadIDs+1, err)
+	}
+	if _, err := s.KeyExpiries(ctx(t), many(MaxReadIDs+1)); ErrorCode(err) != CodeInvalid {
+		t.Errorf("KeyExpiries(%d ids): %v, want invalid", MaxReadIDs+1, err)
+	}
+	if n := e.sim.Counters().Total(); n != 0 {
+		t.Errorf("balena was asked %d times: %v", n, e.sim.Counters().ByRoute)
+	}
+	if n := len(e.sim.Keys()); n != keys {
+		t.Errorf("%d keys left of %d", n, keys)
 	}
 }

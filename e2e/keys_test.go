@@ -258,7 +258,20 @@ func TestBulkExpireReportsAPartialFailure(t *testing.T) {
 	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Expire 4 keys?"))
 	checkA11y(t, page, "bulk confirmation")
 
-	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 0.5, Seed: 7, Routes: []string{"PATCH /v7/api_key(id)"}})
+	// Another tab expires the first two of them, one by one; then balena
+	// fails the bulk change (one write for all four). The result reports
+	// each key as balena holds it afterwards.
+	other, err := page.Context().NewPage()
+	must(t, err)
+	goTo(t, other, env.URL+"/keys?kind=device&status=active&sort=name")
+	for i := range 2 {
+		row := other.Locator("tbody tr").Nth(i)
+		must(t, row.Locator("summary").Click())
+		must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
+		must(t, expect.Locator(row.Locator("td.expires")).ToContainText("expired"))
+	}
+	must(t, other.Close())
+	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 1, Routes: []string{"PATCH /v7/api_key"}})
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Expire 4 keys"}).Click())
 	must(t, expect.Locator(page.GetByRole("alert")).ToContainText("could not be changed"))
 	failed, err := page.Locator("tbody tr").Count()

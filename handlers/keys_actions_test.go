@@ -338,7 +338,8 @@ func TestAPIKeySessionCannotChangeKeys(t *testing.T) {
 		t.Errorf("bulk: %d", p.status)
 	}
 	c := env.Sim.Counters()
-	if n := c.Get("PATCH /v7/api_key(id)") + c.Get("DELETE /v7/api_key(id)") + c.Get("GET /v7/api_key(id)"); n != 0 {
+	if n := c.Get("PATCH /v7/api_key(id)") + c.Get("DELETE /v7/api_key(id)") + c.Get("GET /v7/api_key(id)") +
+		c.Get("PATCH /v7/api_key") + c.Get("DELETE /v7/api_key"); n != 0 {
 		t.Errorf("balena was asked %d times: %v", n, c.ByRoute)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/views"
 )
@@ -62,14 +63,20 @@ func (h keys) bulk(c echo.Context) error {
 	}
 	m := views.BulkResult{Page: h.page(c, verbs[1]+" keys"), Verb: verbs[1], Done: res.Done, ReturnURL: ret}
 	for _, f := range res.Failures {
-		m.Failures = append(m.Failures, views.BulkFailure{Key: apikeys.Label(f.Key) + " (" + apikeys.Owner(f.Key) + ")", Reason: apikeys.Explain(f.Err)})
+		m.Failures = append(m.Failures, views.BulkFailure{Key: bulkLabel(f.Key), Reason: apikeys.Explain(f.Err)})
+	}
+	for _, u := range res.Unknown {
+		m.Unknown = append(m.Unknown, views.BulkFailure{Key: bulkLabel(u.Key), Reason: apikeys.Explain(u.Err)})
 	}
 	status := http.StatusOK
-	if len(m.Failures) > 0 {
+	if len(m.Failures)+len(m.Unknown) > 0 {
 		status = http.StatusMultiStatus
 	}
 	return render(c, status, views.BulkResultPage(m))
 }
+
+// bulkLabel names a key of a bulk result.
+func bulkLabel(k apiclient.APIKey) string { return apikeys.Label(k) + " (" + apikeys.Owner(k) + ")" }
 
 // selection reads which keys a bulk form names: ids, the whole page, or
 // every key of the view it came from (all=1).

@@ -18,12 +18,7 @@ import (
 func TestBulkExpireConfirmsThenReportsEachFailure(t *testing.T) {
 	env, b := signedIn(t, portaltest.Options{})
 	list := b.get("/keys?kind=device&status=active&sort=name")
-	var ids []string
-	list.doc.Find("tbody tr").Each(func(i int, s *goquery.Selection) {
-		if i < 6 {
-			ids = append(ids, s.AttrOr("data-key-id", ""))
-		}
-	})
+	ids := firstIDs(list, 6)
 	if len(ids) < 4 {
 		t.Fatalf("want at least 4 active device keys, have %d", len(ids))
 	}
@@ -42,8 +37,15 @@ func TestBulkExpireConfirmsThenReportsEachFailure(t *testing.T) {
 		}
 	}
 
-	// balena fails some of the changes.
-	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 0.5, Seed: 7, Routes: []string{"PATCH /v7/api_key(id)"}})
+	// Another tab expires half of them, one by one; then balena fails the
+	// bulk change (one write for all six). The page reports each key as
+	// balena holds it afterwards: those expired meanwhile are expired.
+	for _, id := range ids[:len(ids)/2] {
+		if p := b.post("/keys/"+id+"/expire", formWithCSRF(list)); p.status != http.StatusOK {
+			t.Fatalf("expire %s in another tab: %d", id, p.status)
+		}
+	}
+	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 1, Routes: []string{"PATCH /v7/api_key"}})
 	result := b.submit(confirm, "form.actions", nil)
 	env.Sim.SetFaults(balenasim.Faults{})
 	failed := result.doc.Find("tbody tr").Length()
@@ -151,13 +153,21 @@ func TestExportMatchesTheView(t *testing.T) {
 	}
 }
 
-func TestExportStreamsEveryPageOfALargeView(t *testing.T) {
+// signedInLarge is the admin signed in to a portal on the large dataset;
+// short test runs skip it.
+func signedInLarge(t *testing.T) (*portaltest.Env, *browser) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("large dataset")
 	}
 	env := portaltest.Start(t, portaltest.Options{Dataset: "large"})
 	b := newBrowser(t, env)
 	b.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
+	return env, b
+}
+
+func TestExportStreamsEveryPageOfALargeView(t *testing.T) {
+	env, b := signedInLarge(t)
 	env.Sim.ResetCounters()
 	p := b.get("/keys/export?format=csv&kind=user")
 	rows, err := csv.NewReader(strings.NewReader(p.body)).ReadAll()
@@ -189,13 +199,30 @@ func TestExportRefusesBadParameters(t *testing.T) {
 	}
 }
 
+// firstIDs are the ids of the first n rows of a keys page.
+func firstIDs(p page, n int) []string {
+	var ids []string
+	p.doc.Find("tbody tr").Each(func(i int, s *goquery.Selection) {
+		if i < n {
+			ids = append(ids, s.AttrOr("data-key-id", ""))
+		}
+	})
+	return ids
+}
+
 func expiredInSim(env *portaltest.Env, id string) bool {
+	k, ok := inSim(env, id)
+	return ok && k.Expired(time.Now())
+}
+
+// inSim is what the stand-in holds of the key with this id.
+func inSim(env *portaltest.Env, id string) (balenasim.KeyRecord, bool) {
 	for _, k := range env.Sim.Keys() {
 		if strconv.FormatInt(k.ID, 10) == id {
-			return k.Expired(time.Now())
+			return k, true
 		}
 	}
-	return false
+	return balenasim.KeyRecord{}, false
 }
 
 func formatCount(n int) string {
@@ -204,4 +231,118 @@ func formatCount(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// A bulk action on 1,000 keys is a handful of calls to balena, whether the
+// keys come as ids or as every key of a view: the selection read, one
+// write per 100 keys, and one read that checks what each key became.
+func TestBulkOfAThousandKeysTakesAFewCalls(t *testing.T) {
+	env, b := signedInLarge(t)
+	list := b.get("/keys?kind=device")
+	var ids []string
+	for _, k := range env.Sim.Keys() {
+		if k.Kind == balenasim.KindDevice && len(ids) < 1000 {
+			ids = append(ids, strconv.FormatInt(k.ID, 10))
+		}
+	}
+	act := func(form map[string][]string, verb string, n int) balenasim.Counters {
+		t.Helper()
+		confirm := b.post("/keys/bulk", form)
+		if h := confirm.doc.Find("h1").Text(); h != verb+" "+formatCount(n)+" keys?" {
+			t.Fatalf("confirmation heading %q", h)
+		}
+		env.Sim.ResetCounters()
+		done := b.submit(confirm, "form.actions", nil)
+		c := env.Sim.Counters()
+		if h := done.doc.Find("h1").Text(); done.status != http.StatusOK || h != verb+"d "+formatCount(n)+" keys" ||
+			done.doc.Find(".flash-success").Length() != 1 {
+			t.Errorf("result %d %q\n%s", done.status, h, done.doc.Find("main").Text())
+		}
+		t.Logf("%s %d keys: %d calls %v", verb, n, c.Total(), c.ByRoute)
+		if c.Total() > 25 {
+			t.Errorf("%s %d keys took %d calls to balena, want at most 25: %v", verb, n, c.Total(), c.ByRoute)
+		}
+		return c
+	}
+	held := func() map[string]balenasim.KeyRecord {
+		m := map[string]balenasim.KeyRecord{}
+		for _, k := range env.Sim.Keys() {
+			m[strconv.FormatInt(k.ID, 10)] = k
+		}
+		return m
+	}
+
+	form := formWithCSRF(list, "action", "expire", "return", "/keys?kind=device")
+	form["id"] = ids
+	if c := act(form, "Expire", 1000); c.Get("PATCH /v7/api_key") != 10 {
+		t.Errorf("%d writes, want one per 100 keys", c.Get("PATCH /v7/api_key"))
+	}
+	now, after := time.Now(), held()
+	for _, id := range ids {
+		if !after[id].Expired(now) {
+			t.Fatalf("key %s not expired: %v", id, after[id].ExpiryDate)
+		}
+	}
+
+	form["action"] = []string{"revoke"}
+	if c := act(form, "Revoke", 1000); c.Get("DELETE /v7/api_key") != 10 {
+		t.Errorf("%d writes, want one per 100 keys", c.Get("DELETE /v7/api_key"))
+	}
+	after = held()
+	for _, id := range ids {
+		if _, there := after[id]; there {
+			t.Fatalf("key %s not revoked", id)
+		}
+	}
+
+	// Every key of a view: the admin's user keys and the fleets'
+	// provisioning keys, 600.
+	view := "/keys?kind=user&kind=provisioning"
+	act(formWithCSRF(b.get(view), "action", "expire", "all", "1", "return", view), "Expire", 600)
+	now = time.Now()
+	for _, k := range env.Sim.Keys() {
+		if (k.Kind == balenasim.KindProvisioning || k.OwnerEmail == balenasim.DemoEmail) && !k.Expired(now) {
+			t.Errorf("key %d of the view not expired", k.ID)
+		}
+	}
+}
+
+// When the read that checks a bulk action fails, the page says which keys'
+// outcome is unknown and links to the view that shows them; it does not
+// call them failed.
+func TestBulkWhoseOutcomeCannotBeCheckedSaysSo(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	view := "/keys?kind=device&sort=name"
+	list := b.get(view)
+	ids := firstIDs(list, 3)
+	form := formWithCSRF(list, "action", "revoke", "return", view)
+	form["id"] = ids
+	confirm := b.post("/keys/bulk", form)
+	// Seed 23 lets the first read of keys through (the selection) and
+	// answers the second, the check after the write, with a 500.
+	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 0.5, Seed: 23, Routes: []string{"GET /v7/api_key"}})
+	result := b.submit(confirm, "form.actions", nil)
+	env.Sim.SetFaults(balenasim.Faults{})
+
+	if result.status != http.StatusMultiStatus || result.doc.Find(".flash-error").Length() != 0 {
+		t.Errorf("status %d, error banner %q", result.status, result.doc.Find(".flash-error").Text())
+	}
+	if w := result.doc.Find(".flash-warning").Text(); !strings.HasPrefix(w, "For 3 keys it is not known whether they were revoked") {
+		t.Errorf("warning %q", w)
+	}
+	if href := result.doc.Find("p.unknown a").AttrOr("href", ""); href != view {
+		t.Errorf("link to the view %q, want %q", href, view)
+	}
+	if n := result.doc.Find("tbody tr").Length(); n != 3 {
+		t.Errorf("%d keys listed as unknown, want 3", n)
+	}
+	if n := strings.Count(env.Logs.String(), `outcome="unknown: `); n != 3 {
+		t.Errorf("%d audit events say unknown, want 3", n)
+	}
+	// The write itself went through.
+	for _, id := range ids {
+		if _, there := inSim(env, id); there {
+			t.Errorf("key %s is still there", id)
+		}
+	}
 }

@@ -2,6 +2,8 @@ package balenasim
 
 import (
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,5 +79,22 @@ func BenchmarkLargeKeyPageByActor(b *testing.B) {
 		for _, target := range targets {
 			serveOK(b, s, token, target)
 		}
+	}
+}
+
+// BenchmarkLargeKeysByID reads 200 keys by id with their owners, as a
+// client reads a selection back, starting from the keys-by-id index.
+func BenchmarkLargeKeysByID(b *testing.B) {
+	s := large(b)
+	token, _ := s.IssueToken(DemoEmail, testNow)
+	ids := make([]string, 0, 200)
+	for i := 0; i < 200; i++ {
+		ids = append(ids, strconv.Itoa(1000+i*97))
+	}
+	target := "/v7/api_key?$select=id,name,description,created_at,expiry_date&$filter=id%20in%20(" + strings.Join(ids, ",") + ")" +
+		"&$expand=is_of__actor($select=id;$expand=is_of__user($select=id,username),is_of__application($select=id,slug),is_of__device($select=id,uuid,device_name))"
+	b.ReportAllocs()
+	for b.Loop() {
+		serveOK(b, s, token, target)
 	}
 }

@@ -86,7 +86,10 @@ func writeODataError(w http.ResponseWriter, err error) {
 func candidatesOf(st *store, res *resource, p *odataPath) (func(fn func(int32) bool), error) {
 	if !p.hasKey {
 		if res.name == "api_key" {
-			if actors, ok := actorConstraint(p.opts.filter); ok {
+			if ids, ok := fieldConstraint(p.opts.filter, "id"); ok {
+				return rowsOfIDs(st, res, ids), nil
+			}
+			if actors, ok := fieldConstraint(p.opts.filter, "is_of__actor"); ok {
 				return keysOfActors(st, actors), nil
 			}
 		}
@@ -341,16 +344,16 @@ func parseDateValue(raw json.RawMessage) (ms int64, isNull, ok bool) {
 	return 0, false, false
 }
 
-// actorConstraint finds "is_of__actor eq N" or "is_of__actor in (…)" among
-// the top-level conjuncts of a filter, so that the query can start from the
-// keys-by-actor index instead of scanning every key. The whole filter still
-// runs on each candidate.
-func actorConstraint(f *ast) ([]int64, bool) {
+// fieldConstraint finds "field eq N" or "field in (…)" among the top-level
+// conjuncts of a filter, so that the query can start from an index (the
+// keys by id, or by actor) instead of scanning every key, as a database
+// would. The whole filter still runs on each candidate.
+func fieldConstraint(f *ast, field string) ([]int64, bool) {
 	if f == nil {
 		return nil, false
 	}
-	isActor := func(a *ast) bool {
-		return a.kind == aPath && a.path.name == "is_of__actor" && a.path.next == nil &&
+	isField := func(a *ast) bool {
+		return a.kind == aPath && a.path.name == field && a.path.next == nil &&
 			a.path.lambda == nil && !a.path.count && a.path.call == nil
 	}
 	number := func(a *ast) (int64, bool) {
@@ -358,15 +361,15 @@ func actorConstraint(f *ast) ([]int64, bool) {
 	}
 	switch {
 	case f.kind == aBinary && f.op == "and":
-		if ids, ok := actorConstraint(f.args[0]); ok {
+		if ids, ok := fieldConstraint(f.args[0], field); ok {
 			return ids, true
 		}
-		return actorConstraint(f.args[1])
-	case f.kind == aBinary && f.op == "eq" && isActor(f.args[0]):
+		return fieldConstraint(f.args[1], field)
+	case f.kind == aBinary && f.op == "eq" && isField(f.args[0]):
 		if n, ok := number(f.args[1]); ok {
 			return []int64{n}, true
 		}
-	case f.kind == aIn && isActor(f.args[0]):
+	case f.kind == aIn && isField(f.args[0]):
 		ids := make([]int64, 0, len(f.args)-1)
 		for _, item := range f.args[1:] {
 			n, ok := number(item)
@@ -378,6 +381,24 @@ func actorConstraint(f *ast) ([]int64, bool) {
 		return ids, true
 	}
 	return nil, false
+}
+
+// rowsOfIDs yields the rows of the given ids that exist, in row (id) order.
+func rowsOfIDs(st *store, res *resource, ids []int64) func(fn func(int32) bool) {
+	return func(fn func(int32) bool) {
+		var rows []int32
+		for _, id := range ids {
+			if row, ok := res.byID(st, id); ok && !slices.Contains(rows, row) {
+				rows = append(rows, row)
+			}
+		}
+		slices.Sort(rows)
+		for _, row := range rows {
+			if !fn(row) {
+				return
+			}
+		}
+	}
 }
 
 // keysOfActors yields the keys of the given actors in row (id) order.

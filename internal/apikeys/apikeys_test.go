@@ -2,6 +2,9 @@ package apikeys_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -286,7 +289,7 @@ func TestBulkReportsEachFailureAndRecordsInOrder(t *testing.T) {
 		t.Fatalf("select: %d keys, %v", len(keys), err)
 	}
 	// balena fails every change of the first attempt.
-	e.sim.SetFaults(balenasim.Faults{ErrorRate: 1, Routes: []string{"PATCH /v7/api_key(id)"}})
+	e.sim.SetFaults(balenasim.Faults{ErrorRate: 1, Routes: []string{"PATCH /v7/api_key"}})
 	res, err := e.svc.Bulk(ctx, e.user, apikeys.BulkExpire, keys)
 	if err != nil || res.Done != 0 || len(res.Failures) != 3 {
 		t.Fatalf("bulk: %+v %v", res, err)
@@ -438,3 +441,203 @@ func TestResolveExpiry(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// skipping stands for a balena that leaves out of a collection write, as
+// pinejs does without a word, the rows the caller may read but not change
+// (a fleet observer's keys on balenaCloud). The stand-in's users may change
+// every key they see, so the keys in locked are taken out of each write
+// before it is sent.
+type skipping struct {
+	apikeys.Balena
+	locked []int64
+}
+
+func (s skipping) changeable(ids []int64) []int64 {
+	return slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { return slices.Contains(s.locked, id) })
+}
+
+func (s skipping) UpdateKeys(ctx context.Context, ids []int64, u apiclient.KeyUpdate) error {
+	return s.Balena.UpdateKeys(ctx, s.changeable(ids), u)
+}
+
+func (s skipping) DeleteKeys(ctx context.Context, ids []int64) error {
+	return s.Balena.DeleteKeys(ctx, s.changeable(ids))
+}
+
+func (e *env) seedN(t *testing.T, names ...string) []int64 {
+	t.Helper()
+	var ids []int64
+	for _, n := range names {
+		ids = append(ids, e.seed(t, balenasim.KindUser, balenasim.DemoEmail, n, nil).ID)
+	}
+	return ids
+}
+
+func failedKeys(r apikeys.BulkResult) (ids []int64, words []string) {
+	for _, f := range r.Failures {
+		ids, words = append(ids, f.Key.ID), append(words, f.Error())
+	}
+	return ids, words
+}
+
+func TestBulkNamesEveryKeyBalenaLeftUnchanged(t *testing.T) {
+	for _, p := range profiles {
+		t.Run(string(p), func(t *testing.T) {
+			e := newEnv(t, p)
+			ctx := context.Background()
+			ids := e.seedN(t, "k0", "k1", "k2", "k3", "k4")
+			c := e.user
+			c.API = skipping{Balena: e.user.API, locked: []int64{ids[1], ids[3]}}
+			keys, err := e.svc.Select(ctx, c, apikeys.Selection{IDs: ids})
+			if err != nil || len(keys) != 5 {
+				t.Fatalf("select: %d keys, %v", len(keys), err)
+			}
+			// Revoked in another tab after the confirmation.
+			if err := e.user.API.DeleteKey(ctx, ids[4]); err != nil {
+				t.Fatal(err)
+			}
+
+			e.sim.ResetCounters()
+			res, err := e.svc.Bulk(ctx, c, apikeys.BulkExpire, keys)
+			if err != nil || res.Done != 2 || len(res.Unknown) != 0 {
+				t.Fatalf("expire: %+v %v", res, err)
+			}
+			gotIDs, words := failedKeys(res)
+			wantWords := []string{
+				"The key was not expired. balena did not change it (you may not be allowed to).",
+				"The key was not expired. balena did not change it (you may not be allowed to).",
+				"The key was not expired. That key no longer exists, or you cannot see it.",
+			}
+			if !slices.Equal(gotIDs, []int64{ids[1], ids[3], ids[4]}) || !slices.Equal(words, wantWords) {
+				t.Errorf("failures %v %q", gotIDs, words)
+			}
+			for i, id := range ids[:4] {
+				if r, _ := e.record(t, id); r.Expired(e.now) != (i == 0 || i == 2) {
+					t.Errorf("key %d: expiry %v", i, r.ExpiryDate)
+				}
+			}
+			if c := e.sim.Counters(); c.Get("PATCH /v7/api_key") != 1 || c.Get("GET /v7/api_key") != 1 || c.Total() != 2 {
+				t.Errorf("balena got %v, want one write and one check", c.ByRoute)
+			}
+			for i, ev := range e.trail.events {
+				if ev.Key.ID != ids[i] || !ev.Verified || !ev.Bulk || (ev.Err == nil) != (i == 0 || i == 2) {
+					t.Errorf("event %d: %+v", i, ev)
+				}
+			}
+
+			keys, _ = e.svc.Select(ctx, c, apikeys.Selection{IDs: ids})
+			res, err = e.svc.Bulk(ctx, c, apikeys.BulkRevoke, keys)
+			gotIDs, words = failedKeys(res)
+			if err != nil || res.Done != 2 || !slices.Equal(gotIDs, []int64{ids[1], ids[3]}) ||
+				words[0] != "The key was not revoked. balena did not change it (you may not be allowed to)." {
+				t.Errorf("revoke: %+v %v %q", res, err, words)
+			}
+			for i, id := range ids {
+				if _, there := e.record(t, id); there != (i == 1 || i == 3) {
+					t.Errorf("key %d there: %v", i, there)
+				}
+			}
+		})
+	}
+}
+
+func TestBulkWhoseCheckFailsSaysTheOutcomeIsUnknown(t *testing.T) {
+	e := newEnv(t, balenasim.ProfileBalenaCloud)
+	ctx := context.Background()
+	ids := e.seedN(t, "u0", "u1", "u2")
+	keys, err := e.svc.Select(ctx, e.user, apikeys.Selection{IDs: ids})
+	if err != nil || len(keys) != 3 {
+		t.Fatalf("select: %d keys, %v", len(keys), err)
+	}
+	for _, routes := range [][]string{
+		{"GET /v7/api_key"},                      // the write went through, the check failed
+		{"PATCH /v7/api_key", "GET /v7/api_key"}, // a 5xx to the write, which a proxy may send after it
+	} {
+		e.trail.events = nil
+		e.sim.SetFaults(balenasim.Faults{ErrorRate: 1, Routes: routes})
+		res, err := e.svc.Bulk(ctx, e.user, apikeys.BulkExpire, keys)
+		e.sim.SetFaults(balenasim.Faults{})
+		if err != nil || res.Done != 0 || len(res.Failures) != 0 || len(res.Unknown) != 3 {
+			t.Fatalf("%v: %+v %v", routes, res, err)
+		}
+		for i, u := range res.Unknown {
+			if u.Key.ID != ids[i] || apikeys.Explain(u) != "balena's answer was lost, and the portal could not check whether the key was expired. Look at the key in the list before you try again." ||
+				apikeys.Explain(u.Err) != "balena answered with an error. Try again in a moment." {
+				t.Errorf("%v: unknown %d: key %d, %q", routes, i, u.Key.ID, apikeys.Explain(u))
+			}
+		}
+		for i, ev := range e.trail.events {
+			if ev.Key.ID != ids[i] || ev.Verified || ev.Outcome != apikeys.Unknown {
+				t.Errorf("%v: event %d: %+v", routes, i, ev)
+			}
+		}
+	}
+	// The first write went through: the stand-in holds the keys expired.
+	for _, id := range ids {
+		if r, _ := e.record(t, id); !r.Expired(e.now) {
+			t.Errorf("key %d: expiry %v", id, r.ExpiryDate)
+		}
+	}
+}
+
+func TestBulkRefusedOutrightIsNotCheckedAgain(t *testing.T) {
+	e := newEnv(t, balenasim.ProfileBalenaCloud)
+	ctx := context.Background()
+	ids := e.seedN(t, "r0", "r1")
+	keys, err := e.svc.Select(ctx, e.user, apikeys.Selection{IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A session of an API key that the portal did not recognise as one:
+	// balena answers the write 401 and changes nothing.
+	name := "api key"
+	apiKey, _ := e.sim.CreateKey(balenasim.NewKey{Kind: balenasim.KindUser, Owner: balenasim.DemoEmail, Name: &name})
+	c := e.user
+	c.API = e.client.As(apiKey.Secret)
+	e.sim.ResetCounters()
+	res, err := e.svc.Bulk(ctx, c, apikeys.BulkRevoke, keys)
+	gotIDs, words := failedKeys(res)
+	if err != nil || res.Done != 0 || !slices.Equal(gotIDs, ids) || words[1] != "The key was not revoked. balena did not allow this change." {
+		t.Errorf("%+v %v %q", res, err, words)
+	}
+	if n := e.sim.Counters().Get("GET /v7/api_key"); n != 0 {
+		t.Errorf("a refused write was checked %d times", n)
+	}
+	for _, id := range ids {
+		if _, there := e.record(t, id); !there {
+			t.Errorf("key %d was revoked", id)
+		}
+	}
+}
+
+func TestTrailWordsEachOutcome(t *testing.T) {
+	var buf strings.Builder
+	tr, err := apikeys.OpenLogTrail(slog.New(slog.NewJSONHandler(&buf, nil)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := apiclient.APIKey{ID: 7, Kind: apiclient.KindUser, Owner: apiclient.Owner{Username: "admin"}}
+	ctx := context.Background()
+	tr.Record(ctx, apikeys.Event{Action: "expire", Key: k, Bulk: true, Verified: true, Outcome: apikeys.Done})
+	tr.Record(ctx, apikeys.Event{Action: "expire", Key: k, Bulk: true, Verified: true, Outcome: apikeys.NotDone, Err: &apikeys.Error{Code: apiclient.CodeForbidden, Message: "balena did not change it (you may not be allowed to)."}})
+	tr.Record(ctx, apikeys.Event{Action: "expire", Key: k, Bulk: true, Outcome: apikeys.Unknown, Err: &apiclient.Error{Code: apiclient.CodeTimeout}})
+	var got []string
+	for line := range strings.Lines(buf.String()) {
+		var ev struct {
+			Outcome  string `json:"outcome"`
+			Verified bool   `json:"verified"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%v %s", ev.Verified, ev.Outcome))
+	}
+	want := []string{
+		"true ok",
+		"true failed: balena did not change it (you may not be allowed to).",
+		"false unknown: balena did not answer in time. Try again in a moment.",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("outcomes\n%q\nwant\n%q", got, want)
+	}
+}

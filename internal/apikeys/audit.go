@@ -112,6 +112,9 @@ func (t *LogTrail) Record(ctx context.Context, e Event) {
 	if e.Bulk {
 		attrs = append(attrs, slog.Bool("bulk", true))
 	}
+	if e.Verified {
+		attrs = append(attrs, slog.Bool("verified", true))
+	}
 	if e.NewKey != 0 {
 		attrs = append(attrs, slog.Int64("new_key", e.NewKey))
 	}

@@ -13,8 +13,12 @@ type Balena interface {
 	WhoAmI(ctx context.Context) (apiclient.Identity, error)
 	ListKeys(ctx context.Context, q apiclient.KeyQuery) (apiclient.KeyPage, error)
 	GetKey(ctx context.Context, id int64) (apiclient.APIKey, error)
+	KeysByID(ctx context.Context, ids []int64) ([]apiclient.APIKey, error)
+	KeyExpiries(ctx context.Context, ids []int64) (map[int64]*time.Time, error)
 	UpdateKey(ctx context.Context, id int64, u apiclient.KeyUpdate) error
+	UpdateKeys(ctx context.Context, ids []int64, u apiclient.KeyUpdate) error
 	DeleteKey(ctx context.Context, id int64) error
+	DeleteKeys(ctx context.Context, ids []int64) error
 	CreateUserKey(ctx context.Context, k apiclient.NewKey) (secret string, err error)
 	CreateProvisioningKey(ctx context.Context, fleetID int64, k apiclient.NewKey) (secret string, err error)
 	CreateDeviceKey(ctx context.Context, deviceID int64, k apiclient.NewKey) (secret string, err error)
