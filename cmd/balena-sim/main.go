@@ -37,7 +37,10 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("balena-sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The flag package's messages go to stdout for -h (asked for, exit 0) and
+	// to stderr for a bad flag; which one is known only after parsing.
+	var parseOut strings.Builder
+	fs.SetOutput(&parseOut)
 	addr := fs.String("addr", "127.0.0.1:8081", "listen address (port 0 picks a free one)")
 	dataset := fs.String("dataset", "demo", "dataset: demo, large or empty")
 	profile := fs.String("profile", string(balenasim.ProfileBalenaCloud), "profile: balenacloud or openbalena")
@@ -63,7 +66,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	})
 	loginMax := fs.Int("login-max-attempts", 10, "failed logins per address and user before 429")
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: balena-sim [flags]\n\nServes the balenasim stand-in of the balena API until Ctrl-C.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	err := fs.Parse(args)
+	if err == nil && fs.NArg() > 0 {
+		if fs.Arg(0) != "help" {
+			return fmt.Errorf("unexpected argument %q (see balena-sim -h)", fs.Arg(0))
+		}
+		fs.Usage()
+		err = flag.ErrHelp
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		_, err := io.WriteString(stdout, parseOut.String())
+		return err
+	}
+	_, _ = io.WriteString(stderr, parseOut.String())
+	if err != nil {
 		return err
 	}
 

@@ -60,3 +60,21 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// -h, --help and help print the usage on stdout and return nil (exit 0)
+// without serving: the context is already cancelled, so a run that served
+// would stop at once, having printed no usage.
+func TestHelpPrintsUsage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, h := range []string{"-h", "--help", "help"} {
+		var out strings.Builder
+		err := run(ctx, []string{h, "-addr", "127.0.0.1:0"}, &out, io.Discard)
+		if err != nil || !strings.HasPrefix(out.String(), "Usage: balena-sim") || !strings.Contains(out.String(), "-dataset") {
+			t.Errorf("balena-sim %s: err %v, printed %q", h, err, out.String())
+		}
+	}
+	if err := run(ctx, []string{"-addr", "127.0.0.1:0", "serve"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), `unexpected argument "serve"`) {
+		t.Errorf("a stray argument: %v", err)
+	}
+}

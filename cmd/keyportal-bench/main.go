@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,12 +31,55 @@ func main() {
 	if playChild() {
 		return
 	}
-	out := flag.String("out", "docs/performance.md", "write the report here as well as to stdout ('' for stdout only)")
-	quick := flag.Bool("quick", false, "a few requests per phase: checks that the bench works, measures nothing")
-	profile := flag.String("cpuprofile", "", "write the portal's CPU profile during the 2-client full-page run (the costliest per page) here")
-	limit := flag.Duration("limit", 170*time.Second, "stop measuring after this long, whatever is left")
-	flag.Parse()
-	exitOn(run(os.Stdout, *out, *quick, *profile, *limit))
+	o, err := parseFlags(os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		os.Exit(2)
+	}
+	exitOn(run(os.Stdout, o.out, o.quick, o.profile, o.limit))
+}
+
+// options are the bench's flags.
+type options struct {
+	out, profile string
+	quick        bool
+	limit        time.Duration
+}
+
+// parseFlags reads the command line. For -h, --help or help it prints the
+// usage on stdout and returns flag.ErrHelp; a bad flag or a stray argument
+// is reported on stderr.
+func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("keyportal-bench", flag.ContinueOnError)
+	var parseOut strings.Builder
+	fs.SetOutput(&parseOut)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: keyportal-bench [flags]\n\nMeasures a keys view against its balena call and a 1,000-key bulk expire; writes the report.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.out, "out", "docs/performance.md", "write the report here as well as to stdout ('' for stdout only)")
+	fs.BoolVar(&o.quick, "quick", false, "a few requests per phase: checks that the bench works, measures nothing")
+	fs.StringVar(&o.profile, "cpuprofile", "", "write the portal's CPU profile during the 2-client full-page run (the costliest per page) here")
+	fs.DurationVar(&o.limit, "limit", 170*time.Second, "stop measuring after this long, whatever is left")
+	err := fs.Parse(args)
+	if err == nil && fs.NArg() > 0 {
+		if fs.Arg(0) != "help" {
+			fmt.Fprintf(&parseOut, "unexpected argument %q (see keyportal-bench -h)\n", fs.Arg(0))
+			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		} else {
+			fs.Usage()
+			err = flag.ErrHelp
+		}
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		_, _ = io.WriteString(stdout, parseOut.String())
+		return o, err
+	}
+	_, _ = io.WriteString(stderr, parseOut.String())
+	return o, err
 }
 
 // playChild runs the child this process was started as, if any, and

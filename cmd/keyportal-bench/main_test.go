@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +60,23 @@ func BenchmarkKeysView(b *testing.B) {
 			}
 			b.ReportMetric(float64(env.Sim.Counters().Total())/float64(b.N), "calls/op")
 		})
+	}
+}
+
+// -h, --help and help print the usage on stdout and ask main to exit 0
+// without measuring anything.
+func TestHelpPrintsUsage(t *testing.T) {
+	for _, h := range []string{"-h", "--help", "help"} {
+		var out, errOut strings.Builder
+		_, err := parseFlags([]string{h}, &out, &errOut)
+		if !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(out.String(), "Usage: keyportal-bench") || !strings.Contains(out.String(), "-quick") || errOut.Len() > 0 {
+			t.Errorf("keyportal-bench %s: err %v, stdout %q, stderr %q", h, err, out.String(), errOut.String())
+		}
+	}
+	if o, err := parseFlags([]string{"-quick", "-out", ""}, io.Discard, io.Discard); err != nil || !o.quick || o.out != "" {
+		t.Errorf("flags: %+v, %v", o, err)
+	}
+	if _, err := parseFlags([]string{"now"}, io.Discard, io.Discard); err == nil {
+		t.Error("a stray argument was accepted")
 	}
 }

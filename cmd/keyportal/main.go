@@ -4,6 +4,7 @@
 //	keyportal demo         serve with the balena stand-in in the same process, seeded
 //	keyportal healthcheck  exit 0 when the portal at KEYPORTAL_ADDR answers /healthz
 //	keyportal version      print the version
+//	keyportal help         print the usage (also -h and --help, after any command)
 package main
 
 import (
@@ -41,16 +42,74 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		cmd = args[0]
 	}
+	if isHelp(cmd) {
+		_, err := io.WriteString(stdout, usage)
+		return err
+	}
+	text, known := commandUsage[cmd]
+	if !known {
+		return fmt.Errorf("unknown command %q (want serve, demo, healthcheck, version or help)", cmd)
+	}
+	if len(args) > 1 {
+		if isHelp(args[1]) {
+			_, err := io.WriteString(stdout, text)
+			return err
+		}
+		return fmt.Errorf("%s takes no arguments, got %q (see keyportal %s -h)", cmd, args[1], cmd)
+	}
 	switch cmd {
 	case "serve", "demo":
 		return serve(ctx, cmd == "demo", getenv, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, getenv)
-	case "version":
-		_, err := fmt.Fprintln(stdout, "keyportal", apiclient.Version)
-		return err
 	}
-	return fmt.Errorf("unknown command %q (want serve, demo, healthcheck or version)", cmd)
+	_, err := fmt.Fprintln(stdout, "keyportal", apiclient.Version)
+	return err
+}
+
+// isHelp reports whether an argument asks for the usage.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+const usage = `Usage: keyportal [command]
+
+Commands:
+  serve        serve the portal, configured by KEYPORTAL_* environment variables (the default)
+  demo         serve the portal with the balena stand-in in the same process, seeded
+  healthcheck  exit 0 when the portal at KEYPORTAL_ADDR answers /healthz
+  version      print the version
+  help         print this help (also -h or --help; "keyportal COMMAND -h" for one command)
+
+Settings are environment variables (KEYPORTAL_ADDR, KEYPORTAL_SESSION_KEYS, ...): see the README.
+`
+
+// commandUsage is each command's own usage, printed for "keyportal COMMAND -h".
+var commandUsage = map[string]string{
+	"serve": `Usage: keyportal serve
+
+Serves the portal on KEYPORTAL_ADDR (default 127.0.0.1:8080) against KEYPORTAL_BALENA_API_URL.
+Every setting is a KEYPORTAL_* environment variable, validated at start; KEYPORTAL_SESSION_KEYS
+is required. See the README's Configuration table.
+`,
+	"demo": `Usage: keyportal demo
+
+Serves the portal on KEYPORTAL_ADDR (default 127.0.0.1:8080) with the built-in balena stand-in,
+seeded with the demo dataset; sign in as admin@example.com / demo-password. Session keys are
+generated for the run when KEYPORTAL_SESSION_KEYS is not set. Ctrl-C stops it.
+`,
+	"healthcheck": `Usage: keyportal healthcheck
+
+Exits 0 when the portal at KEYPORTAL_ADDR answers /healthz, 1 otherwise (for a container's HEALTHCHECK).
+`,
+	"version": `Usage: keyportal version
+
+Prints the version.
+`,
 }
 
 func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, stderr io.Writer) error {

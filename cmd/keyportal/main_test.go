@@ -81,3 +81,37 @@ func TestUnknownCommand(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// Every command answers -h, --help and help with its usage on stdout and
+// returns nil (exit 0), and none of them starts anything. The context is
+// already cancelled, so a command that wrongly served would stop at once
+// (having printed something else) instead of hanging the test.
+func TestHelpPrintsUsage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": t.TempDir()}
+	cases := map[string]string{"": "Usage: keyportal [command]"}
+	for cmd := range commandUsage {
+		cases[cmd] = "Usage: keyportal " + cmd
+	}
+	for cmd, want := range cases {
+		for _, h := range []string{"-h", "--help", "help"} {
+			args := []string{h}
+			if cmd != "" {
+				args = []string{cmd, h}
+			}
+			var out strings.Builder
+			err := run(ctx, args, func(k string) string { return env[k] }, &out, io.Discard)
+			if err != nil || !strings.HasPrefix(out.String(), want) {
+				t.Errorf("keyportal %v: err %v, printed %q, want it to start with %q", args, err, out.String(), want)
+			}
+		}
+	}
+}
+
+func TestCommandsRefuseArguments(t *testing.T) {
+	err := run(context.Background(), []string{"demo", "now"}, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `demo takes no arguments, got "now"`) {
+		t.Errorf("got %v", err)
+	}
+}
