@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,3 +18,25 @@ func TestCreateFormSaysUserKeysHaveNoScopes(t *testing.T) {
 		t.Errorf("no word on the power of user keys beside the kind: %q", note)
 	}
 }
+
+// Issue 12 #13: the reader's own key is "your user key", never "the user
+// key of you", on the revoke, edit and actions pages; others' keys keep
+// their owner.
+func TestPagesNameYourOwnKeyAsYours(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	mine := strconv.FormatInt(someKey(t, env, b, "user").ID, 10)
+	theirs := someKey(t, env, b, "provisioning")
+	for _, path := range []string{"/revoke", "/edit", "/actions"} {
+		text := squash(b.get("/keys/" + mine + path).doc.Find("main").Text())
+		if strings.Contains(text, "of you") || !strings.Contains(strings.ToLower(text), "your user key") {
+			t.Errorf("%s of the reader's own key: %q", path, text)
+		}
+	}
+	text := squash(b.get("/keys/" + strconv.FormatInt(theirs.ID, 10) + "/revoke").doc.Find("main").Text())
+	if !strings.Contains(text, "This deletes the provisioning key of "+theirs.FleetSlug+" (created") {
+		t.Errorf("revoke of a fleet's key: %q", text)
+	}
+}
+
+// squash makes runs of white space one space.
+func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
