@@ -82,10 +82,16 @@ func (q KeyQuery) plainFilter() string {
 	var text string
 	if q.Text != "" {
 		lit := lowerLiteral(q.Text)
-		text = or(
+		alts := []string{
 			"contains(tolower(name),"+lit+")",
 			"contains(tolower(description),"+lit+")",
-		)
+		}
+		// A number is also a key's id, as the balena CLI and the export
+		// name keys.
+		if id, err := strconv.ParseInt(q.Text, 10, 64); err == nil && id > 0 && isDigits(q.Text) {
+			alts = append([]string{"id eq " + num(id)}, alts...)
+		}
+		text = or(alts...)
 	}
 	var status string
 	switch q.Status {
@@ -191,4 +197,14 @@ func (q KeyQuery) actorFilter(ax *actorSet) (filter string, none bool) {
 		conds = append(conds, in("is_of__actor", ids))
 	}
 	return and(conds...), false
+}
+
+// isDigits reports whether s is one or more ASCII digits (no sign).
+func isDigits(s string) bool {
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

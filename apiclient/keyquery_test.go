@@ -127,6 +127,18 @@ func TestKeyQueryFilters(t *testing.T) {
 			lambda: "is_of__actor/any(a:a/is_of__device/any(d:d/uuid eq 'def'))",
 			actor:  "is_of__actor eq 21",
 		},
+		{
+			name:   "a number is also an id",
+			q:      KeyQuery{Text: "20007"},
+			lambda: "(id eq 20007 or contains(tolower(name),'20007') or contains(tolower(description),'20007'))",
+			actor:  "(id eq 20007 or contains(tolower(name),'20007') or contains(tolower(description),'20007'))",
+		},
+		{
+			name:   "a signed or huge number is text only",
+			q:      KeyQuery{Text: "+7"},
+			lambda: "(contains(tolower(name),'%2B7') or contains(tolower(description),'%2B7'))",
+			actor:  "(contains(tolower(name),'%2B7') or contains(tolower(description),'%2B7'))",
+		},
 		{name: "unknown fleet", q: KeyQuery{FleetSlug: "acme/none"}, lambda: "is_of__actor/any(a:(a/is_of__application/any(f:f/slug eq 'acme%2Fnone') or a/is_of__device/any(d:d/belongs_to__application/any(df:df/slug eq 'acme%2Fnone'))))", none: true},
 		{name: "unknown device", q: KeyQuery{DeviceUUID: "zzz"}, lambda: "is_of__actor/any(a:a/is_of__device/any(d:d/uuid eq 'zzz'))", none: true},
 	}

@@ -40,3 +40,16 @@ func TestPagesNameYourOwnKeyAsYours(t *testing.T) {
 
 // squash makes runs of white space one space.
 func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Issue 12 #14: a number in the search box finds the key with that id
+// (and still any key whose name or description holds it), at balena.
+func TestSearchFindsAKeyByItsID(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	k := someKey(t, env, b, "device")
+	id := strconv.FormatInt(k.ID, 10)
+	p := b.get("/keys?q=" + id)
+	rows := p.doc.Find("table.keys tbody tr")
+	if got, _ := rows.First().Attr("data-key-id"); rows.Length() != 1 || got != id {
+		t.Errorf("q=%s lists %d rows, first %q", id, rows.Length(), got)
+	}
+}
