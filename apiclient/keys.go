@@ -71,7 +71,7 @@ func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
 	if s.c.actorAccess.Load() != actorHidden {
 		o := q.page(q.lambdaFilter())
 		o.Select, o.Expand = keyFields, ownerExpand
-		page, err := s.listAndCount(ctx, op, o)
+		page, err := s.listAndCount(ctx, op, q, o)
 		if !s.actorHidden(ctx, err) {
 			return page, err
 		}
@@ -87,7 +87,7 @@ func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
 	}
 	o := q.page(filter)
 	o.Select = keyFieldsAndActor
-	page, err := s.listAndCount(ctx, op, o)
+	page, err := s.listAndCount(ctx, op, q, o)
 	if err != nil {
 		return KeyPage{}, err
 	}
@@ -97,7 +97,11 @@ func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
 	return page, nil
 }
 
-func (s *Session) listAndCount(ctx context.Context, op string, o odata) (KeyPage, error) {
+// listAndCount reads q's page o and the total of its filter, in parallel.
+func (s *Session) listAndCount(ctx context.Context, op string, q KeyQuery, o odata) (KeyPage, error) {
+	if q.Sort == SortName && q.Desc {
+		return s.namedFirst(ctx, op, o)
+	}
 	var page KeyPage
 	err := parallel(ctx,
 		func(ctx context.Context) error {
@@ -105,23 +109,74 @@ func (s *Session) listAndCount(ctx context.Context, op string, o odata) (KeyPage
 			page.Keys, err = s.keys(ctx, op, "/v7/api_key", o)
 			return err
 		},
-		func(ctx context.Context) error {
-			var count struct {
-				D *int `json:"d"`
-			}
-			if err := s.get(ctx, op, "/v7/api_key/$count", odata{Filter: o.Filter}.encode(), &count); err != nil {
-				return err
-			}
-			if count.D == nil {
-				return upstreamError(op, "response without d", nil)
-			}
-			page.Total = *count.D
-			return nil
+		func(ctx context.Context) (err error) {
+			page.Total, err = s.count(ctx, op, o.Filter)
+			return err
 		})
 	if err != nil {
 		return KeyPage{}, err
 	}
 	return page, nil
+}
+
+// namedFirst reads page o of keys by name Z–A with the unnamed keys last,
+// where A–Z puts them too. pinejs orders nulls first when descending and
+// cannot order by an expression such as "name eq null", so the named and
+// the unnamed keys are two queries: the named keys' page and both counts
+// in one round trip, and the unnamed keys (by id) only on the pages past
+// the named ones.
+func (s *Session) namedFirst(ctx context.Context, op string, o odata) (KeyPage, error) {
+	named := o
+	named.Filter = and(o.Filter, "name ne null")
+	var page KeyPage
+	var namedTotal int
+	err := parallel(ctx,
+		func(ctx context.Context) error {
+			var err error
+			page.Keys, err = s.keys(ctx, op, "/v7/api_key", named)
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			page.Total, err = s.count(ctx, op, o.Filter)
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			namedTotal, err = s.count(ctx, op, named.Filter)
+			return err
+		})
+	if err != nil {
+		return KeyPage{}, err
+	}
+	if (o.Top > 0 && len(page.Keys) >= o.Top) || namedTotal >= page.Total {
+		return page, nil
+	}
+	unnamed := o
+	unnamed.Filter = and(o.Filter, "name eq null")
+	unnamed.OrderBy = []string{"id desc"}
+	unnamed.Skip = max(0, o.Skip-namedTotal)
+	if o.Top > 0 {
+		unnamed.Top = o.Top - len(page.Keys)
+	}
+	rest, err := s.keys(ctx, op, "/v7/api_key", unnamed)
+	if err != nil {
+		return KeyPage{}, err
+	}
+	page.Keys = append(page.Keys, rest...)
+	return page, nil
+}
+
+// count is the number of keys filter matches.
+func (s *Session) count(ctx context.Context, op, filter string) (int, error) {
+	var count struct {
+		D *int `json:"d"`
+	}
+	if err := s.get(ctx, op, "/v7/api_key/$count", odata{Filter: filter}.encode(), &count); err != nil {
+		return 0, err
+	}
+	if count.D == nil {
+		return 0, upstreamError(op, "response without d", nil)
+	}
+	return *count.D, nil
 }
 
 func (s *Session) keys(ctx context.Context, op, path string, o odata) ([]APIKey, error) {

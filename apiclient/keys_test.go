@@ -61,6 +61,10 @@ func expectedOrder(q KeyQuery, recs []balenasim.KeyRecord) {
 		field, desc = SortCreatedAt, true
 	}
 	slices.SortFunc(recs, func(a, b balenasim.KeyRecord) int {
+		// Unnamed keys come last by name in both directions.
+		if field == SortName && (a.Name == nil) != (b.Name == nil) {
+			return cmpNullable(a.Name, b.Name, strings.Compare)
+		}
 		var c int
 		switch field {
 		case SortName:
@@ -189,6 +193,15 @@ func TestListKeys(t *testing.T) {
 			return k.Kind == balenasim.KindProvisioning && !k.Expired(now) &&
 				(strings.Contains(lower(k.Name), "plant") || strings.Contains(lower(k.Description), "plant"))
 		}},
+	}
+	// Pages of 4 by name Z–A, every one of them: the named keys, the page
+	// where the unnamed ones begin, and those past it.
+	for skip := 0; skip < 28; skip += 4 {
+		tests = append(tests, struct {
+			name string
+			q    KeyQuery
+			want func(balenasim.KeyRecord) bool
+		}{fmt.Sprintf("by name, descending, from %d", skip), KeyQuery{Sort: SortName, Desc: true, Top: 4, Skip: skip}, nil})
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {

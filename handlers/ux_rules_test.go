@@ -1,9 +1,12 @@
 package handlers_test
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
 
 	"github.com/keyportal/keyportal/handlers/portaltest"
 )
@@ -51,5 +54,22 @@ func TestSearchFindsAKeyByItsID(t *testing.T) {
 	rows := p.doc.Find("table.keys tbody tr")
 	if got, _ := rows.First().Attr("data-key-id"); rows.Length() != 1 || got != id {
 		t.Errorf("q=%s lists %d rows, first %q", id, rows.Length(), got)
+	}
+}
+
+// Issue 12 #13: by name, unnamed keys come last in both directions (balena
+// itself puts them first when descending).
+func TestSortByNameKeepsUnnamedKeysLast(t *testing.T) {
+	_, b := signedIn(t, portaltest.Options{})
+	for _, sort := range []string{"name", "-name"} {
+		p := b.get("/keys?per_page=100&sort=" + sort)
+		var names []string
+		p.doc.Find("table.keys tbody tr").Each(func(_ int, r *goquery.Selection) {
+			names = append(names, squash(r.Find("td.name, th.name").First().Text()))
+		})
+		first := slices.IndexFunc(names, func(n string) bool { return strings.Contains(n, "(unnamed)") })
+		if first < 1 || slices.ContainsFunc(names[first:], func(n string) bool { return !strings.Contains(n, "(unnamed)") }) {
+			t.Errorf("sort=%s: %q", sort, names)
+		}
 	}
 }

@@ -229,6 +229,8 @@ func conformanceCases() []conformanceCase {
 		{name: "orderby two keys", as: "admin", target: k + "?$select=id&$filter=is_of__actor%20eq%201&$orderby=created_at%20asc,id%20desc", status: 200, check: ids(6, 5, 3, 2, 4, 1)},
 		{name: "orderby a to-one path", as: "admin", target: k + "?$select=id&$orderby=is_of__actor/id%20asc,id%20asc&$top=3", status: 200, check: ids(1, 2, 3)},
 		{name: "orderby nav count", as: "admin", target: "/v7/application?$select=id&$orderby=owns__device/$count%20desc,id%20asc&$top=2", status: 200, check: ids(1, 2)},
+		{name: "orderby an expression is malformed", as: "admin", target: k + "?$select=id&$orderby=name%20eq%20null%20asc,name%20desc", status: 400, check: malformed()},
+		{name: "named keys Z-A then unnamed, as two filters", as: "admin", target: k + "?$select=name&$filter=name%20ne%20null&$orderby=name%20desc,id%20desc&$top=1", status: 200, check: names("warehouse prov")},
 		{name: "orderby unknown field", as: "admin", target: k + "?$orderby=foo%20asc", status: 500, check: emptyBody},
 		{name: "top and skip", as: "admin", target: k + "?$select=id&$top=2&$skip=1", status: 200, check: ids(2, 3)},
 		{name: "skip past the end", as: "admin", target: k + "?$skip=100", status: 200, check: exact(`{"d":[]}`)},
