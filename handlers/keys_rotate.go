@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -89,7 +90,9 @@ func (h keys) rotate(c echo.Context) error {
 	case *plan.Grace == 0:
 		flash = views.Flash{Kind: "success", Text: "The old key has stopped working."}
 	default:
-		flash = views.Flash{Kind: "success", Text: "The old key stops working " + views.RelTime(*r.OldUntil, now) + " (" + views.ExactTime(*r.OldUntil) + ")."}
+		flash = views.Flash{Kind: "success", Text: "The old key stops working", At: &views.FlashTime{
+			ISO: r.OldUntil.UTC().Format(time.RFC3339), Exact: views.ExactTime(*r.OldUntil), Text: views.RelTime(*r.OldUntil, now),
+		}}
 	}
 	return h.rotatePage(c, http.StatusCreated, k, grace, f, func(m *views.KeyRotate) {
 		m.Flash = flash

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -71,5 +72,24 @@ func TestSortByNameKeepsUnnamedKeysLast(t *testing.T) {
 		if first < 1 || slices.ContainsFunc(names[first:], func(n string) bool { return !strings.Contains(n, "(unnamed)") }) {
 			t.Errorf("sort=%s: %q", sort, names)
 		}
+	}
+}
+
+// Issue 12 #13: the rotation's cut-off is a <time> like the table's
+// (relative, the exact moment on hover that app.js localises), not UTC
+// text.
+func TestRotationCutOffIsALocalisableTime(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	old := someKey(t, env, b, "provisioning")
+	p := b.submit(b.get("/keys/"+strconv.FormatInt(old.ID, 10)+"/rotate"), "form.keyform", map[string]string{"grace": "1d", "expiry": "30d"})
+	flash := p.doc.Find(".flash-success")
+	tm := flash.Find("time[datetime]")
+	at, _ := tm.Attr("datetime")
+	retired := simKey(env, old.ID)
+	if retired.ExpiryDate == nil || at != retired.ExpiryDate.UTC().Format(time.RFC3339) || !strings.HasPrefix(tm.Text(), "in ") {
+		t.Errorf("cut-off %q (%q), the old key expires %v", at, tm.Text(), retired.ExpiryDate)
+	}
+	if text := squash(flash.Text()); text != "The old key stops working "+tm.Text()+"." || strings.Contains(text, "UTC") {
+		t.Errorf("flash %q", text)
 	}
 }

@@ -55,6 +55,17 @@ type Flash struct {
 	Link     string // a page of this portal that shows what the text is about
 	LinkText string
 	Button   *FlashButton
+	// At, when set, is a moment the text ends with, shown as the table
+	// shows times: relative, with the exact moment on hover in the
+	// reader's own time zone.
+	At *FlashTime
+}
+
+// FlashTime is a moment in a flash.
+type FlashTime struct {
+	ISO   string // RFC 3339, UTC
+	Exact string // the hover text before app.js localises it
+	Text  string // "in 1 day"
 }
 
 // FlashButton is a one-click action offered by a flash: a plain form.
