@@ -73,6 +73,44 @@ func (s *Session) SearchDevices(ctx context.Context, text string, top int) ([]De
 	})
 }
 
+// DevicesNamed returns up to top devices that a device field's text names:
+// those whose name is text exactly and, when text can be one (7 to 62
+// hexadecimal characters), those whose uuid starts with it, by name.
+func (s *Session) DevicesNamed(ctx context.Context, text string, top int) ([]Device, error) {
+	return s.devices(ctx, "devices named", odata{Filter: deviceNamed("", text), Top: top})
+}
+
+// deviceNamed is the condition of DevicesNamed on a device, written as
+// alias/field inside a lambda (alias "d") or as a plain field (alias "").
+func deviceNamed(alias, text string) string {
+	field := func(f string) string {
+		if alias == "" {
+			return f
+		}
+		return alias + "/" + f
+	}
+	conds := []string{field("device_name") + " eq " + quote(text)}
+	if IsUUIDPrefix(text) {
+		conds = append(conds, "startswith("+field("uuid")+","+quote(strings.ToLower(text))+")")
+	}
+	return or(conds...)
+}
+
+// IsUUIDPrefix reports whether s can be the start of a device uuid that
+// names one device: 7 to 62 hexadecimal characters (the 7 the portal and
+// balena's dashboard show), of either case.
+func IsUUIDPrefix(s string) bool {
+	if len(s) < 7 || len(s) > 62 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // DevicesByFleet returns the devices of a fleet.
 func (s *Session) DevicesByFleet(ctx context.Context, fleetID int64) ([]Device, error) {
 	return s.devices(ctx, "devices of fleet", odata{Filter: "belongs_to__application eq " + num(fleetID)})

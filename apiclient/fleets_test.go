@@ -81,6 +81,13 @@ func TestDevices(t *testing.T) {
 			return s.DevicesByActor(ctx(t), byName["press-ctrl"].ActorID, byName["gw-17"].ActorID, 1)
 		}, []string{"gw-17", "press-ctrl"}},
 		{"no actors", func() ([]Device, error) { return s.DevicesByActor(ctx(t)) }, nil},
+		{"named exactly", func() ([]Device, error) { return s.DevicesNamed(ctx(t), "gw-17", 6) }, []string{"gw-17"}},
+		{"a name is not a prefix", func() ([]Device, error) { return s.DevicesNamed(ctx(t), "gw-1", 6) }, nil},
+		{"a uuid prefix of 7, upper case", func() ([]Device, error) {
+			return s.DevicesNamed(ctx(t), strings.ToUpper(byName["gw-18"].UUID[:7]), 6)
+		}, []string{"gw-18"}},
+		{"a uuid prefix of 6 is too short", func() ([]Device, error) { return s.DevicesNamed(ctx(t), byName["gw-18"].UUID[:6], 6) }, nil},
+		{"a quote", func() ([]Device, error) { return s.DevicesNamed(ctx(t), "gw'17", 6) }, nil},
 		{"unknown fleet", func() ([]Device, error) { return s.DevicesByFleet(ctx(t), 99999) }, nil},
 	}
 	for _, tt := range tests {

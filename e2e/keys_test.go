@@ -367,7 +367,7 @@ func TestCreateUserAndDeviceKeys(t *testing.T) {
 		must(t, page.GetByLabel(c.label).Check())
 		if c.kind == "device" {
 			// Typing part of the name offers the device, named with its fleet.
-			field := page.GetByLabel("Device UUID")
+			field := page.GetByLabel("Device", playwright.PageGetByLabelOptions{Exact: playwright.Bool(true)})
 			must(t, field.PressSequentially(strings.ToUpper(deviceName[:len(deviceName)-1])))
 			option := page.Locator("#device-options option[value='" + device + "']")
 			must(t, expect.Locator(option).ToHaveText(deviceName+" · "+fleet))
@@ -631,7 +631,7 @@ func TestNewKeySecretsAppearOnceAndNowhereElse(t *testing.T) {
 			_, err := page.GetByLabel("Fleet", playwright.PageGetByLabelOptions{Exact: playwright.Bool(true)}).SelectOption(playwright.SelectOptionValues{Values: &[]string{"acme/plant-3"}})
 			must(t, err)
 		case "Device key":
-			must(t, page.GetByLabel("Device UUID").Fill(device))
+			must(t, page.GetByLabel("Device", playwright.PageGetByLabelOptions{Exact: playwright.Bool(true)}).Fill(device))
 		}
 		must(t, page.GetByLabel("Name").Fill("leak check "+kind))
 		must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())

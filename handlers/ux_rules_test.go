@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,5 +92,28 @@ func TestRotationCutOffIsALocalisableTime(t *testing.T) {
 	}
 	if text := squash(flash.Text()); text != "The old key stops working "+tm.Text()+"." || strings.Contains(text, "UTC") {
 		t.Errorf("flash %q", text)
+	}
+}
+
+// Issue 12 #5: the create form takes the device's exact name (or a UUID
+// prefix) without the suggestion being picked, and its field says so.
+func TestCreateDeviceKeyByTheDevicesName(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	dev := someKey(t, env, b, "device")
+	form := b.get("/keys/new?kind=device")
+	if label := squash(form.doc.Find("label[for=k-device]").Text()); label != "Device" {
+		t.Errorf("the field is labelled %q", label)
+	}
+	for i, typed := range []string{dev.DeviceName, strings.ToUpper(dev.DeviceUUID[:7])} {
+		name := "by name " + strconv.Itoa(i)
+		p := b.submit(form, "form.keyform", map[string]string{"kind": "device", "device": typed, "name": name, "expiry": "7d"})
+		rec, ok := record(t, env, name)
+		if p.status != http.StatusCreated || !ok || rec.DeviceUUID != dev.DeviceUUID {
+			t.Errorf("device %q: status %d, made %+v; %q", typed, p.status, rec, p.doc.Find(".field-error").Text())
+		}
+	}
+	p := b.submit(form, "form.keyform", map[string]string{"kind": "device", "device": "no-such-device", "name": "x", "expiry": "7d"})
+	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.doc.Find(".field-error").Text(), "You cannot reach a device named “no-such-device”") {
+		t.Errorf("unknown device: %d %q", p.status, p.doc.Find(".field-error").Text())
 	}
 }

@@ -171,7 +171,9 @@ func TestPlanCreateNamesEveryBadField(t *testing.T) {
 		{r: apikeys.NewKeyRequest{Kind: "user", Name: strings.Repeat("n", 51), Description: strings.Repeat("d", 1151), Expiry: apikeys.Expiry{Choice: "soon"}}, fields: []string{"description", "expiry", "name"}},
 		{r: apikeys.NewKeyRequest{Kind: "provisioning", Expiry: apikeys.Expiry{Choice: "never"}}, fields: []string{"fleet"}},
 		{r: apikeys.NewKeyRequest{Kind: "provisioning", Fleet: "other/fleet", Expiry: apikeys.Expiry{Choice: "never"}}, fields: []string{"fleet"}},
-		{r: apikeys.NewKeyRequest{Kind: "device", Device: "gw-17", Expiry: apikeys.Expiry{Choice: "never"}}, fields: []string{"device"}},
+		{r: apikeys.NewKeyRequest{Kind: "device", Device: "gw-99", Expiry: apikeys.Expiry{Choice: "never"}}, fields: []string{"device"}},
+		{r: apikeys.NewKeyRequest{Kind: "device", Device: " ", Expiry: apikeys.Expiry{Choice: "never"}}, fields: []string{"device"}},
+		{r: apikeys.NewKeyRequest{Kind: "device", Device: "gw\x00" + strings.Repeat("x", 300), Expiry: apikeys.Expiry{Choice: "never"}}, fields: []string{"device"}},
 		{r: apikeys.NewKeyRequest{Kind: "device", Device: "0000000", Expiry: apikeys.Expiry{Choice: "custom", Date: "2001-01-01"}}, fields: []string{"device", "expiry_date"}},
 		{r: apikeys.NewKeyRequest{Kind: "user", Name: "x", Expiry: apikeys.Expiry{Choice: "never"}}, fields: []string{"kind"},
 			caller: func(c apikeys.Caller) apikeys.Caller { c.APIKey = true; return c }},
@@ -640,4 +642,49 @@ func TestTrailWordsEachOutcome(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("outcomes\n%q\nwant\n%q", got, want)
 	}
+}
+
+// Issue 12 #5: a device key's device is found by its exact name, its
+// full uuid or a prefix of it (7 characters and more, either case); a name
+// or prefix of several devices is refused with the candidates.
+func TestPlanCreateFindsTheDeviceByNameOrUUIDPrefix(t *testing.T) {
+	for _, p := range profiles {
+		t.Run(string(p), func(t *testing.T) {
+			e := newEnv(t, p)
+			ctx := context.Background()
+			dev := aDevice(t, e)
+			for _, typed := range []string{dev.DeviceName, " " + dev.DeviceName + " ", dev.DeviceUUID, strings.ToUpper(dev.DeviceUUID[:7]), dev.DeviceUUID[:12]} {
+				plan, err := e.svc.PlanCreate(ctx, e.user, apikeys.NewKeyRequest{Kind: "device", Device: typed, Expiry: apikeys.Expiry{Choice: "never"}})
+				if err != nil || plan.Key.Owner.DeviceUUID != dev.DeviceUUID || plan.Key.Owner.ActorID != dev.ActorID {
+					t.Errorf("%q: %v, owner %+v", typed, err, plan.Key.Owner)
+				}
+			}
+			_, err := e.svc.PlanCreate(ctx, e.user, apikeys.NewKeyRequest{Kind: "device", Device: dev.DeviceUUID[:6], Expiry: apikeys.Expiry{Choice: "never"}})
+			if msg := apikeys.FieldErrors(err)["device"]; !strings.Contains(msg, "You cannot reach a device named") {
+				t.Errorf("6 characters of a uuid: %q", msg)
+			}
+
+			// Two devices of one name: both are named, and nothing is planned.
+			twins := e.user
+			twins.API = twinDevices{Balena: e.user.API, devices: []apiclient.Device{
+				{ID: 1, UUID: "a8abe4719ec868faf1048a7a78763130", DeviceName: "gw-17"},
+				{ID: 2, UUID: "0123456789abcdef0123456789abcdef", DeviceName: "gw-17"},
+			}}
+			_, err = e.svc.PlanCreate(ctx, twins, apikeys.NewKeyRequest{Kind: "device", Device: "gw-17", Expiry: apikeys.Expiry{Choice: "never"}})
+			msg := apikeys.FieldErrors(err)["device"]
+			if apikeys.Code(err) != apiclient.CodeInvalid || !strings.Contains(msg, "“gw-17” names several devices: gw-17 (a8abe47), gw-17 (0123456)") {
+				t.Errorf("two devices named gw-17: %v, %q", err, msg)
+			}
+		})
+	}
+}
+
+// twinDevices answers every device lookup with its devices.
+type twinDevices struct {
+	apikeys.Balena
+	devices []apiclient.Device
+}
+
+func (t twinDevices) DevicesNamed(context.Context, string, int) ([]apiclient.Device, error) {
+	return t.devices, nil
 }

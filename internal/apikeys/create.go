@@ -5,7 +5,6 @@ import (
 	"errors"
 	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/keyportal/keyportal/apiclient"
 )
@@ -26,7 +25,7 @@ func ValidDeviceUUID(s string) bool { return deviceUUID.MatchString(s) }
 type NewKeyRequest struct {
 	Kind        string
 	Fleet       string // slug, for provisioning keys
-	Device      string // uuid, for device keys
+	Device      string // name, uuid or uuid prefix, for device keys (see FindDevice)
 	Name        string
 	Description string
 	Expiry      Expiry
@@ -72,20 +71,14 @@ func (s *Service) PlanCreate(ctx context.Context, c Caller, r NewKeyRequest) (Ne
 		k.Owner.FleetID, k.Owner.FleetSlug, k.Owner.ActorID = fleets[i].ID, fleets[i].Slug, fleets[i].ActorID
 	case apiclient.KindDevice:
 		k.Kind = kind
-		uuid := strings.ToLower(r.Device)
-		if !ValidDeviceUUID(uuid) {
-			errs["device"] = "Enter the device's UUID (7 to 62 hexadecimal characters)."
-			break
-		}
-		devs, err := c.API.DevicesByUUID(ctx, uuid)
+		d, problem, err := FindDevice(ctx, c.API, r.Device)
 		if err != nil {
 			return NewKeyPlan{}, err
 		}
-		if len(devs) != 1 {
-			errs["device"] = "You cannot reach a device with UUID " + Quote(uuid) + "."
+		if problem != "" {
+			errs["device"] = problem
 			break
 		}
-		d := devs[0]
 		k.Owner.DeviceID, k.Owner.DeviceUUID, k.Owner.DeviceName, k.Owner.ActorID = d.ID, d.UUID, d.DeviceName, d.ActorID
 	default:
 		errs["kind"] = "Choose the kind of key."

@@ -25,7 +25,7 @@ type Balena interface {
 	NewestKeyID(ctx context.Context, actorID int64, name string) (int64, error)
 	ActorHidden() bool
 	Fleets(ctx context.Context) ([]apiclient.Fleet, error)
-	DevicesByUUID(ctx context.Context, uuids ...string) ([]apiclient.Device, error)
+	DevicesNamed(ctx context.Context, text string, top int) ([]apiclient.Device, error)
 }
 
 // Caller is whoever asks for a change: their view of balena, who they
