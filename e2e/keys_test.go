@@ -140,10 +140,19 @@ func TestExpireAndRevokeFromTheRowMenu(t *testing.T) {
 	must(t, row.GetByRole("group").Or(row.Locator("summary")).First().Click())
 	checkA11y(t, page, "row menu")
 	screenshot(t, page, "row-menu.png")
-	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
+	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Expire now…"}).Click())
+	// It asks first, in the row, naming the key; nothing changes until then.
+	ask := page.Locator("tbody tr.editing")
+	must(t, expect.Locator(ask).ToContainText("Expire “"+name+"” now?"))
+	checkA11y(t, page, "expire confirmation in the row")
+	if secretOf(env, name) == "" || whoami(t, env, secretOf(env, name)) != http.StatusOK {
+		t.Error("asking expired the key")
+	}
+	must(t, ask.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
 	// The row is replaced in place, still on the same filtered view.
 	expired := page.Locator("tbody tr", playwright.PageLocatorOptions{HasText: name})
 	must(t, expect.Locator(expired.Locator("td.expires")).ToContainText("expired"))
+	must(t, expect.Locator(page.Locator("#alerts").GetByRole("status")).ToHaveText("Expired “"+name+"”."))
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`status=active`)))
 
 	must(t, expired.Locator("summary").Click())
@@ -267,7 +276,8 @@ func TestBulkExpireReportsAPartialFailure(t *testing.T) {
 	for i := range 2 {
 		row := other.Locator("tbody tr").Nth(i)
 		must(t, row.Locator("summary").Click())
-		must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
+		must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Expire now…"}).Click())
+		must(t, other.Locator("tbody tr.editing").GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
 		must(t, expect.Locator(row.Locator("td.expires")).ToContainText("expired"))
 	}
 	must(t, other.Close())
@@ -419,8 +429,13 @@ func TestClearExpiryFromTheRowMenu(t *testing.T) {
 	id, err := row.GetAttribute("data-key-id")
 	must(t, err)
 	must(t, row.Locator("summary").Click())
-	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Clear expiry"}).Click())
+	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Clear expiry…"}).Click())
+	// An expired key comes back to life only after a word that it will.
+	ask := page.Locator(`tr.editing[data-key-id="` + id + `"]`)
+	must(t, expect.Locator(ask).ToContainText("makes it work again"))
+	must(t, ask.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Clear expiry"}).Click())
 	must(t, expect.Locator(page.Locator(`tr[data-key-id="`+id+`"] td.expires`)).ToHaveText("never"))
+	must(t, expect.Locator(page.Locator("#alerts").GetByRole("status")).ToContainText("no longer expires."))
 }
 
 // A time reads relative in the table and, on hover, exact in the
@@ -459,14 +474,14 @@ func TestRowMenuOffersWhatAppliesToTheKey(t *testing.T) {
 	env := portaltest.Start(t, portaltest.Options{})
 	page := signedInPage(t, env)
 	for _, c := range []struct{ view, has, lacks string }{
-		{"status=expired", "Clear expiry", "Expire now"},
-		{"status=never", "Expire now", "Clear expiry"},
+		{"status=expired", "Clear expiry…", "Expire now…"},
+		{"status=never", "Expire now…", "Clear expiry…"},
 	} {
 		goTo(t, page, env.URL+"/keys?kind=user&"+c.view)
 		row := page.Locator("tbody tr").First()
 		must(t, row.Locator("summary").Click())
-		must(t, expect.Locator(row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: c.has})).ToBeVisible())
-		must(t, expect.Locator(row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: c.lacks})).ToHaveCount(0))
+		must(t, expect.Locator(row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: c.has})).ToBeVisible())
+		must(t, expect.Locator(row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: c.lacks})).ToHaveCount(0))
 		must(t, expect.Locator(row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Rotate…"})).ToBeVisible())
 	}
 }
@@ -516,6 +531,7 @@ func TestEveryPageIsAccessible(t *testing.T) {
 	for _, path := range []string{
 		"/keys?status=bogus&within=x", "/keys?q=nothing-matches-this", "/keys/" + id + "/edit",
 		"/keys/" + id + "/rotate", "/keys/" + id + "/revoke", "/keys/" + id + "/actions", "/keys/99999999/edit",
+		"/keys/" + id + "/expire", "/keys/" + id + "/expiry",
 	} {
 		goTo(t, page, env.URL+path)
 		checkA11y(t, page, path)
@@ -531,6 +547,8 @@ func TestRowActionsWorkWithoutJavaScript(t *testing.T) {
 	must(t, row.Locator("summary").Click())
 	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Actions…"}).Click())
 	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Actions for “"+name+"”"))
+	must(t, page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Expire now…"}).Click())
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Expire “"+name+"” now?"))
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Expire now"}).Click())
 	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Expired “"+name+"”."))
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?kind=user&sort=name&status=active$`)))
@@ -539,9 +557,11 @@ func TestRowActionsWorkWithoutJavaScript(t *testing.T) {
 	row, _ = firstRow(t, page)
 	must(t, row.Locator("summary").Click())
 	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Actions…"}).Click())
-	must(t, expect.Locator(page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Expire now"})).ToHaveCount(0))
+	must(t, expect.Locator(page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Expire now…"})).ToHaveCount(0))
+	must(t, page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Clear expiry…"}).Click())
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Revive “"+name+"”?"))
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Clear expiry"}).Click())
-	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Cleared the expiry of “"+name+"”."))
+	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("“"+name+"” no longer expires."))
 }
 
 func TestEditNameAndDescriptionInPlace(t *testing.T) {
@@ -705,8 +725,11 @@ func TestAFailedRowActionSaysSoAndKeepsTheRow(t *testing.T) {
 	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 1, Routes: []string{"PATCH /v7/api_key(id)"}})
 	expectConsoleErrors(page, `status of 502`, `Error Code 502`)
 	must(t, row.Locator("summary").Click())
-	must(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
+	must(t, row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Expire now…"}).Click())
+	must(t, page.Locator("tbody tr.editing").GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now"}).Click())
 	must(t, expect.Locator(page.Locator("#alerts").GetByRole("alert")).ToHaveText("The key was not expired. balena answered with an error. Try again in a moment."))
+	// The question stays in the row; Cancel brings the row back unchanged.
+	must(t, page.Locator("tbody tr.editing").GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Cancel"}).Click())
 	must(t, expect.Locator(row.Locator("td.expires")).ToHaveText(before))
 	checkA11y(t, page, "error alert")
 }

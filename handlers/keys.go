@@ -53,7 +53,9 @@ func (h keys) routes(g *echo.Group) {
 	g.GET("/keys/:id/row", h.showRow).Name = routeKeyRow
 	g.GET("/keys/:id/actions", h.actions).Name = routeKeyActions
 	g.POST("/keys/:id/edit", h.update).Name = routeKeyUpdate
+	g.GET("/keys/:id/expire", h.confirmExpire).Name = routeKeyExpireAsk
 	g.POST("/keys/:id/expire", h.expireNow).Name = routeKeyExpire
+	g.GET("/keys/:id/expiry", h.confirmClearExpiry).Name = routeKeyClearAsk
 	g.POST("/keys/:id/expiry", h.setExpiry).Name = routeKeyExpiry
 	g.GET("/keys/:id/revoke", h.confirmRevoke).Name = routeKeyRevoke
 	g.POST("/keys/:id/revoke", h.revoke).Name = routeKeyDelete

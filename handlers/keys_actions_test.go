@@ -219,7 +219,7 @@ func TestEditExpireClearAndRevoke(t *testing.T) {
 	}
 	// Clear the expiry without htmx: back to the same view, with a flash.
 	cleared := b.post("/keys/"+id+"/expiry", formWithCSRF(saved, "return", "/keys?kind=user", "expiry", "never"))
-	if !strings.HasSuffix(cleared.url, "/keys?kind=user") || !strings.Contains(cleared.doc.Find(".flash-success").Text(), "Cleared the expiry") {
+	if !strings.HasSuffix(cleared.url, "/keys?kind=user") || !strings.Contains(cleared.doc.Find(".flash-success").Text(), "“renamed by test” no longer expires.") {
 		t.Errorf("clear: %s %q", cleared.url, cleared.doc.Find(".flash").Text())
 	}
 	if r, _ := record(t, env, "renamed by test"); r.ExpiryDate != nil {

@@ -152,7 +152,7 @@ func (h keys) rowLinks(view string) rowLinks {
 		menu: views.RowMenu{
 			EditURL: h.url(routeKeyEdit, idSlot) + q, RotateURL: h.url(routeKeyRotate, idSlot),
 			RevokeURL: h.url(routeKeyRevoke, idSlot) + q,
-			ExpireURL: h.url(routeKeyExpire, idSlot), ClearURL: h.url(routeKeyExpiry, idSlot),
+			ExpireURL: h.url(routeKeyExpireAsk, idSlot) + q, ClearURL: h.url(routeKeyClearAsk, idSlot) + q,
 		},
 	}
 	before, after, _ := strings.Cut(h.url(routeKeyActions, idSlot), idSlot)

@@ -100,7 +100,7 @@ func writeActions(t *testing.T) []writeAction {
 				p := post(b, keyPath(k, "expiry"), csrf, "expiry", "30d")
 				return p, func() bool { return simKey(env, k.ID).ExpiryDate != nil }
 			}},
-		{name: "clear expiry", audit: "clear_expiry", route: "PATCH /v7/api_key", done: "Cleared the expiry of", notDone: "The expiry was not cleared.",
+		{name: "clear expiry", audit: "clear_expiry", route: "PATCH /v7/api_key", done: "no longer expires.", notDone: "The expiry was not cleared.",
 			run: func(t *testing.T, env *portaltest.Env, b *browser, csrf url.Values, n int) (page, func() bool) {
 				k := seedKey(t, env, balenasim.KindUser, balenasim.DemoEmail, fmt.Sprintf("clear %d", n), &later)
 				p := post(b, keyPath(k, "expiry"), csrf, "expiry", "never")

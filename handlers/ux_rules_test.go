@@ -117,3 +117,63 @@ func TestCreateDeviceKeyByTheDevicesName(t *testing.T) {
 		t.Errorf("unknown device: %d %q", p.status, p.doc.Find(".field-error").Text())
 	}
 }
+
+// Issue 12 #7: Expire now and Clear expiry ask first, on a page naming the
+// key and what will happen (the row menu links there), change nothing
+// until confirmed, and flash what was done.
+func TestExpireAndClearExpiryAskFirst(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	list := b.get("/keys?kind=user&status=active&sort=name")
+	tpl := list.doc.Find("template#row-menu-template")
+	html, _ := tpl.Html()
+	for _, want := range []string{`href="/keys/{id}/expire?return=`, `href="/keys/{id}/expiry?return=`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the row menu has no link %s…:\n%s", want, html)
+		}
+	}
+	if strings.Contains(html, "<button") {
+		t.Errorf("the row menu still changes a key in one click:\n%s", html)
+	}
+
+	k := someKey(t, env, b, "user")
+	id := strconv.FormatInt(k.ID, 10)
+	ret := "?return=%2Fkeys%3Fkind%3Duser"
+	ask := b.get("/keys/" + id + "/expire" + ret)
+	if h1 := ask.doc.Find("h1").Text(); ask.status != 200 || h1 != "Expire “"+*k.Name+"” now?" || !strings.Contains(ask.doc.Find("main").Text(), "stops working at once") {
+		t.Errorf("expire confirmation: %d %q", ask.status, h1)
+	}
+	if r := simKey(env, k.ID); !equalTime(r.ExpiryDate, k.ExpiryDate) {
+		t.Error("asking expired the key")
+	}
+	done := b.submit(ask, "form.actions", nil)
+	if !strings.HasSuffix(done.url, "/keys?kind=user") || squash(done.doc.Find(".flash-success").Text()) != "Expired “"+*k.Name+"”." {
+		t.Errorf("expire: %s %q", done.url, done.doc.Find(".flash").Text())
+	}
+	if !simKey(env, k.ID).Expired(time.Now()) {
+		t.Error("the key did not expire")
+	}
+
+	// Now expired: clearing its expiry revives it, and the page says so.
+	ask = b.get("/keys/" + id + "/expiry" + ret)
+	if h1 := ask.doc.Find("h1").Text(); h1 != "Revive “"+*k.Name+"”?" || !strings.Contains(ask.doc.Find("main").Text(), "makes it work again") {
+		t.Errorf("clear confirmation of an expired key: %q", h1)
+	}
+	if simKey(env, k.ID).ExpiryDate == nil {
+		t.Error("asking cleared the expiry")
+	}
+	done = b.submit(ask, "form.actions", nil)
+	if squash(done.doc.Find(".flash-success").Text()) != "“"+*k.Name+"” no longer expires." || simKey(env, k.ID).ExpiryDate != nil {
+		t.Errorf("clear: %q, expiry %v", done.doc.Find(".flash").Text(), simKey(env, k.ID).ExpiryDate)
+	}
+
+	// With htmx the question comes in the row, and the answer is the new
+	// row with what was done in the page's alerts.
+	row := b.get("/keys/"+id+"/expire"+ret, "HX-Request", "true")
+	if row.status != 200 || !strings.HasPrefix(row.body, `<tr data-key-id="`+id+`"`) || !strings.Contains(row.body, `hx-post="/keys/`+id+`/expire"`) || strings.Contains(row.body, "<html") {
+		t.Fatalf("htmx confirmation: %d\n%s", row.status, row.body)
+	}
+	after := b.post("/keys/"+id+"/expire", formWithCSRF(list, "return", "/keys?kind=user"), "HX-Request", "true")
+	if oob := after.doc.Find("#alerts[hx-swap-oob] .flash-success").Text(); squash(oob) != "Expired “"+*k.Name+"”." || !strings.HasPrefix(after.body, `<tr data-key-id="`+id+`"`) {
+		t.Errorf("htmx expire: %q\n%s", oob, after.body)
+	}
+}
