@@ -28,6 +28,7 @@ type keyRules interface {
 	PlanRotate(ctx context.Context, c apikeys.Caller, id int64, r apikeys.RotateRequest) (apikeys.RotationPlan, error)
 	Rotate(ctx context.Context, c apikeys.Caller, p apikeys.RotationPlan) (apikeys.Rotation, error)
 	SameExpiryOffered(k apiclient.APIKey) bool
+	FreshExpiry(k apiclient.APIKey) *time.Time
 	Select(ctx context.Context, c apikeys.Caller, sel apikeys.Selection) ([]apiclient.APIKey, error)
 	Bulk(ctx context.Context, c apikeys.Caller, action apikeys.BulkAction, keys []apiclient.APIKey) (apikeys.BulkResult, error)
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,18 +20,16 @@ func (h keys) rotateForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := keyForm{Expiry: "90d", Errors: map[string]string{}}
-	if h.rules.SameExpiryOffered(k) {
-		f.Expiry = apikeys.ExpirySame
-	}
+	f := keyForm{Expiry: apikeys.ExpiryFresh, Errors: map[string]string{}}
 	return h.rotatePage(c, http.StatusOK, k, "1d", f, nil)
 }
 
 func (h keys) rotatePage(c echo.Context, status int, k apiclient.APIKey, grace string, f keyForm, change func(*views.KeyRotate)) error {
 	opts := views.ExpiryOptions
 	if h.rules.SameExpiryOffered(k) {
-		opts = append([]views.Option{{Value: apikeys.ExpirySame, Label: "Same as the old key (" + k.ExpiryDate.UTC().Format("2 Jan 2006") + ")"}}, opts...)
+		opts = append([]views.Option{{Value: apikeys.ExpirySame, Label: "Same date as the old key (" + k.ExpiryDate.UTC().Format("2 Jan 2006") + ")"}}, opts...)
 	}
+	opts = append([]views.Option{{Value: apikeys.ExpiryFresh, Label: freshLabel(k, h.rules.FreshExpiry(k))}}, opts...)
 	m := views.KeyRotate{
 		Page:          h.page(c, "Rotate key"),
 		Action:        h.url(routeKeyRotateDo, k.ID),
@@ -138,4 +137,27 @@ func (h keys) refreshWithPassword(c echo.Context, password string) error {
 	}
 	u.SetToken(token, h.now())
 	return h.sessions.Save(c.Response(), c.Request(), u)
+}
+
+// freshLabel names the default expiry of a rotation's new key: as long as
+// the old key was given when it was made, or 90 days, with the date.
+func freshLabel(old apiclient.APIKey, at *time.Time) string {
+	until := at.UTC().Format("2 Jan 2006")
+	if life, ok := apikeys.Lifetime(old); ok {
+		return "As long as the old key was given: " + days(life) + ", until " + until
+	}
+	why := "how long the old key was given is not known"
+	if old.ExpiryDate == nil {
+		why = "the old key never expires"
+	}
+	return "90 days, until " + until + " (" + why + ")"
+}
+
+// days says a whole number of days.
+func days(d time.Duration) string {
+	n := int(d / (24 * time.Hour))
+	if n == 1 {
+		return "1 day"
+	}
+	return strconv.Itoa(n) + " days"
 }

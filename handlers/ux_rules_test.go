@@ -10,6 +10,8 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+
 	"github.com/keyportal/keyportal/handlers/portaltest"
 )
 
@@ -175,5 +177,34 @@ func TestExpireAndClearExpiryAskFirst(t *testing.T) {
 	after := b.post("/keys/"+id+"/expire", formWithCSRF(list, "return", "/keys?kind=user"), "HX-Request", "true")
 	if oob := after.doc.Find("#alerts[hx-swap-oob] .flash-success").Text(); squash(oob) != "Expired “"+*k.Name+"”." || !strings.HasPrefix(after.body, `<tr data-key-id="`+id+`"`) {
 		t.Errorf("htmx expire: %q\n%s", oob, after.body)
+	}
+}
+
+// Issue 12 #6: the rotate form offers, and picks, a fresh expiry as long
+// as the old key was given (not the old key's date), and names it; the
+// form as it comes makes the new key with it.
+func TestRotationDefaultsToTheOldKeysLifetimeFromNow(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	life := 40 * 24 * time.Hour
+	created := time.Now().Add(-37 * 24 * time.Hour)
+	expires := created.Add(life)
+	name := "rotate by length"
+	old, err := env.Sim.CreateKey(balenasim.NewKey{Kind: balenasim.KindUser, Owner: balenasim.DemoEmail, Name: &name, CreatedAt: created, ExpiryDate: &expires})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := b.get("/keys/" + strconv.FormatInt(old.ID, 10) + "/rotate")
+	chosen := form.doc.Find("select#k-expiry option[selected]")
+	if v, _ := chosen.Attr("value"); v != "fresh" || !strings.Contains(chosen.Text(), "40 days") {
+		t.Errorf("the default expiry is %q (%q)", v, chosen.Text())
+	}
+	start := time.Now()
+	p := b.submit(form, "form.keyform", nil)
+	nk, ok := replacement(env, old)
+	if p.status != http.StatusCreated || !ok || nk.ExpiryDate == nil {
+		t.Fatalf("rotate: %d, replacement %+v", p.status, nk)
+	}
+	if nk.ExpiryDate.Before(start.Add(life-time.Minute)) || nk.ExpiryDate.After(time.Now().Add(life+time.Minute)) {
+		t.Errorf("the new key expires %v, want 40 days from now (the old one expires %v)", nk.ExpiryDate, expires)
 	}
 }

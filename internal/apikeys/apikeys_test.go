@@ -688,3 +688,37 @@ type twinDevices struct {
 func (t twinDevices) DevicesNamed(context.Context, string, int) ([]apiclient.Device, error) {
 	return t.devices, nil
 }
+
+// Issue 12 #6: by default a rotation gives the new key as long a life as
+// the old key was given when it was made (expiry − created_at), from now;
+// when that is not known (never expires, or expired by hand right after
+// its creation), 90 days.
+func TestRotationDefaultsToAFreshExpiryOfTheOldLength(t *testing.T) {
+	e := newEnv(t, balenasim.ProfileBalenaCloud)
+	ctx := context.Background()
+	seed := func(name string, created time.Time, expiry *time.Time) balenasim.KeyRecord {
+		k, err := e.sim.CreateKey(balenasim.NewKey{Kind: balenasim.KindProvisioning, Owner: "acme/plant-3", Name: &name, CreatedAt: created, ExpiryDate: expiry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	at := func(d time.Duration) *time.Time { t := e.now.Add(d); return &t }
+	const day = 24 * time.Hour
+	for _, c := range []struct {
+		name string
+		old  balenasim.KeyRecord
+		want time.Duration
+	}{
+		// Made 27 days ago for 30 days: 3 days are left, the new key gets 30.
+		{"30 days, 3 left", seed("thirty", e.now.Add(-27*day), at(3*day)), 30 * day},
+		{"a year", seed("year", e.now.Add(-100*day), at(265*day)), 365 * day},
+		{"never expires", seed("never", e.now.Add(-10*day), nil), 90 * day},
+		{"expired by hand an hour after", seed("by hand", e.now.Add(-10*day), at(-10*day+time.Hour)), 90 * day},
+	} {
+		plan, err := e.svc.PlanRotate(ctx, e.user, c.old.ID, apikeys.RotateRequest{Expiry: apikeys.Expiry{Choice: apikeys.ExpiryFresh}, Grace: "1d"})
+		if err != nil || plan.Expiry == nil || !plan.Expiry.Equal(e.now.Add(c.want)) {
+			t.Errorf("%s: %v, new key expires %v, want %v", c.name, err, plan.Expiry, e.now.Add(c.want))
+		}
+	}
+}

@@ -16,6 +16,7 @@ const (
 	ExpiryNever  = "never"  // the key never expires
 	ExpiryCustom = "custom" // the key expires at the end of a chosen day
 	ExpirySame   = "same"   // a rotation keeps the old key's expiry
+	ExpiryFresh  = "fresh"  // a rotation gives the new key the old one's lifetime, from now
 )
 
 // presets are the lifetimes offered when a key is made or changed.

@@ -8,7 +8,8 @@ import (
 )
 
 // RotateRequest is how a person wants a key rotated: the replacement's
-// expiry (ExpirySame keeps the old key's) and how long the old key may
+// expiry (ExpiryFresh gives it the old key's lifetime from now,
+// ExpirySame keeps the old key's date) and how long the old key may
 // keep working (a key of Graces, or GraceKeep).
 type RotateRequest struct {
 	Expiry Expiry
@@ -44,12 +45,47 @@ func (s *Service) PlanRotate(ctx context.Context, c Caller, id int64, r RotateRe
 	} else if r.Grace != GraceKeep {
 		errs["grace"] = "Choose when the old key stops working."
 	}
-	if r.Expiry.Choice == ExpirySame && k.ExpiryDate != nil {
+	switch {
+	case r.Expiry.Choice == ExpirySame && k.ExpiryDate != nil:
 		p.Expiry = k.ExpiryDate
-	} else {
+	case r.Expiry.Choice == ExpiryFresh:
+		p.Expiry = s.FreshExpiry(k)
+	default:
 		p.Expiry, _ = r.Expiry.resolve(s.now(), false, errs)
 	}
 	return p, invalid(errs)
+}
+
+// DefaultRotationLifetime is the new key's lifetime when the old key's is
+// not known: 90 days, the longest preset short of a year.
+const DefaultRotationLifetime = 90 * 24 * time.Hour
+
+// Lifetime is how long k was given to live when it was made (expiry −
+// created_at, to the day), and whether that can be known: not for a key
+// that never expires, nor for one whose expiry came less than a day
+// after its creation (most likely expired by hand, not made that way).
+func Lifetime(k apiclient.APIKey) (time.Duration, bool) {
+	if k.ExpiryDate == nil || k.CreatedAt.IsZero() {
+		return 0, false
+	}
+	const day = 24 * time.Hour
+	life := k.ExpiryDate.Sub(k.CreatedAt).Round(day)
+	if life < day {
+		return 0, false
+	}
+	return life, true
+}
+
+// FreshExpiry is the default expiry of k's replacement: as long from now
+// as k was given at its creation, or DefaultRotationLifetime when that is
+// not known.
+func (s *Service) FreshExpiry(k apiclient.APIKey) *time.Time {
+	life, ok := Lifetime(k)
+	if !ok {
+		life = DefaultRotationLifetime
+	}
+	t := s.now().Add(life).UTC().Truncate(time.Second)
+	return &t
 }
 
 // SameExpiryOffered reports whether a rotation of k may keep its expiry:
