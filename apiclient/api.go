@@ -129,8 +129,8 @@ const (
 // with the key id in the same direction, so pages are stable.
 type KeyQuery struct {
 	Kinds         []KeyKind // any of these; empty: all kinds
-	FleetSlug     string    // keys of this fleet and of its devices
-	DeviceUUID    string    // keys of this device (full uuid)
+	Fleet         string    // keys of the fleets with this slug or name, and of their devices
+	Device        string    // keys of the devices with this exact name, or whose uuid starts with this (7+ hex characters)
 	Text          string    // substring of name or description, case-insensitive
 	Status        Status
 	WithinDays    int // for StatusExpiring; 0 means DefaultWithinDays

@@ -37,10 +37,10 @@ func Example() {
 	fmt.Println("signed in as", me.Username)
 
 	page, err := s.ListKeys(ctx, apiclient.KeyQuery{
-		Kinds:     []apiclient.KeyKind{apiclient.KindProvisioning},
-		FleetSlug: "acme/plant-1",
-		Sort:      apiclient.SortName,
-		Top:       50,
+		Kinds: []apiclient.KeyKind{apiclient.KindProvisioning},
+		Fleet: "acme/plant-1",
+		Sort:  apiclient.SortName,
+		Top:   50,
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -83,8 +83,8 @@ func (q KeyQuery) plainFilter() string {
 	if q.Text != "" {
 		lit := lowerLiteral(q.Text)
 		alts := []string{
-			"contains(tolower(name),"+lit+")",
-			"contains(tolower(description),"+lit+")",
+			"contains(tolower(name)," + lit + ")",
+			"contains(tolower(description)," + lit + ")",
 		}
 		// A number is also a key's id, as the balena CLI and the export
 		// name keys.
@@ -144,15 +144,14 @@ func (q KeyQuery) lambdaFilter() string {
 		}
 		owner = append(owner, actorAny(or(alts...)))
 	}
-	if q.FleetSlug != "" {
-		slug := quote(q.FleetSlug)
+	if q.Fleet != "" {
 		owner = append(owner, actorAny(or(
-			"a/is_of__application/any(f:f/slug eq "+slug+")",
-			"a/is_of__device/any(d:d/belongs_to__application/any(df:df/slug eq "+slug+"))",
+			"a/is_of__application/any(f:"+fleetNamed("f", q.Fleet)+")",
+			"a/is_of__device/any(d:d/belongs_to__application/any(df:"+fleetNamed("df", q.Fleet)+"))",
 		)))
 	}
-	if q.DeviceUUID != "" {
-		owner = append(owner, actorAny("a/is_of__device/any(d:d/uuid eq "+quote(q.DeviceUUID)+")"))
+	if q.Device != "" {
+		owner = append(owner, actorAny("a/is_of__device/any(d:"+deviceNamed("d", q.Device)+")"))
 	}
 	return and(append([]string{q.plainFilter()}, owner...)...)
 }
@@ -182,15 +181,15 @@ func (q KeyQuery) actorFilter(ax *actorSet) (filter string, none bool) {
 		}
 		conds = append(conds, or(alts...))
 	}
-	if q.FleetSlug != "" {
-		ids := ax.slugActors(q.FleetSlug)
+	if q.Fleet != "" {
+		ids := ax.fleetNamedActors(q.Fleet)
 		if len(ids) == 0 {
 			return "", true
 		}
 		conds = append(conds, in("is_of__actor", ids))
 	}
-	if q.DeviceUUID != "" {
-		ids := ax.uuidActors(q.DeviceUUID)
+	if q.Device != "" {
+		ids := ax.namedDeviceActors()
 		if len(ids) == 0 {
 			return "", true
 		}
@@ -207,4 +206,12 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// fleetNamed is a fleet's condition in a lambda of alias: its slug or its
+// name is text. A name that fleets of several organizations share names
+// all of them.
+func fleetNamed(alias, text string) string {
+	lit := quote(text)
+	return or(alias+"/slug eq "+lit, alias+"/app_name eq "+lit)
 }

@@ -49,12 +49,13 @@ func TestKeyQueryFilters(t *testing.T) {
 	day := time.Date(2025, 1, 31, 12, 0, 0, 0, time.UTC)
 	ax := &actorSet{
 		me:      Identity{ActorID: 2, ActorType: "user"},
-		fleets:  []Fleet{{ID: 1, Slug: "acme/one", ActorID: 10}, {ID: 2, Slug: "acme/two", ActorID: 11}},
+		fleets:  []Fleet{{ID: 1, Slug: "acme/one", AppName: "one", ActorID: 10}, {ID: 2, Slug: "acme/two", AppName: "two", ActorID: 11}},
 		devices: []Device{{ID: 5, UUID: "abc", FleetID: 1, ActorID: 20}, {ID: 6, UUID: "def", FleetID: 1, ActorID: 21}},
 	}
 	tests := []struct {
 		name   string
 		q      KeyQuery
+		named  []Device // what resolve found for q.Device
 		lambda string
 		actor  string
 		none   bool
@@ -117,15 +118,29 @@ func TestKeyQueryFilters(t *testing.T) {
 		},
 		{
 			name:   "fleet and text",
-			q:      KeyQuery{FleetSlug: "acme/one", Text: "x"},
-			lambda: "((contains(tolower(name),'x') or contains(tolower(description),'x')) and is_of__actor/any(a:(a/is_of__application/any(f:f/slug eq 'acme%2Fone') or a/is_of__device/any(d:d/belongs_to__application/any(df:df/slug eq 'acme%2Fone')))))",
+			q:      KeyQuery{Fleet: "acme/one", Text: "x"},
+			lambda: "((contains(tolower(name),'x') or contains(tolower(description),'x')) and is_of__actor/any(a:(a/is_of__application/any(f:(f/slug eq 'acme%2Fone' or f/app_name eq 'acme%2Fone')) or a/is_of__device/any(d:d/belongs_to__application/any(df:(df/slug eq 'acme%2Fone' or df/app_name eq 'acme%2Fone'))))))",
 			actor:  "((contains(tolower(name),'x') or contains(tolower(description),'x')) and is_of__actor in (10,20,21))",
 		},
 		{
 			name:   "device",
-			q:      KeyQuery{DeviceUUID: "def"},
-			lambda: "is_of__actor/any(a:a/is_of__device/any(d:d/uuid eq 'def'))",
+			q:      KeyQuery{Device: "def"},
+			named:  []Device{{ID: 6, UUID: "def", FleetID: 1, ActorID: 21}},
+			lambda: "is_of__actor/any(a:a/is_of__device/any(d:d/device_name eq 'def'))",
 			actor:  "is_of__actor eq 21",
+		},
+		{
+			name:   "a fleet by name",
+			q:      KeyQuery{Fleet: "two"},
+			lambda: "is_of__actor/any(a:(a/is_of__application/any(f:(f/slug eq 'two' or f/app_name eq 'two')) or a/is_of__device/any(d:d/belongs_to__application/any(df:(df/slug eq 'two' or df/app_name eq 'two')))))",
+			actor:  "is_of__actor eq 11",
+		},
+		{
+			name:   "a device by name or uuid prefix, of several devices",
+			q:      KeyQuery{Device: "ABCDEF0"},
+			named:  []Device{{ID: 5, UUID: "abcdef0aa", ActorID: 20}, {ID: 7, UUID: "ff", DeviceName: "ABCDEF0", ActorID: 22}},
+			lambda: "is_of__actor/any(a:a/is_of__device/any(d:(d/device_name eq 'ABCDEF0' or startswith(d/uuid,'abcdef0'))))",
+			actor:  "is_of__actor in (20,22)",
 		},
 		{
 			name:   "a number is also an id",
@@ -139,15 +154,17 @@ func TestKeyQueryFilters(t *testing.T) {
 			lambda: "(contains(tolower(name),'%2B7') or contains(tolower(description),'%2B7'))",
 			actor:  "(contains(tolower(name),'%2B7') or contains(tolower(description),'%2B7'))",
 		},
-		{name: "unknown fleet", q: KeyQuery{FleetSlug: "acme/none"}, lambda: "is_of__actor/any(a:(a/is_of__application/any(f:f/slug eq 'acme%2Fnone') or a/is_of__device/any(d:d/belongs_to__application/any(df:df/slug eq 'acme%2Fnone'))))", none: true},
-		{name: "unknown device", q: KeyQuery{DeviceUUID: "zzz"}, lambda: "is_of__actor/any(a:a/is_of__device/any(d:d/uuid eq 'zzz'))", none: true},
+		{name: "unknown fleet", q: KeyQuery{Fleet: "acme/none"}, lambda: "is_of__actor/any(a:(a/is_of__application/any(f:(f/slug eq 'acme%2Fnone' or f/app_name eq 'acme%2Fnone')) or a/is_of__device/any(d:d/belongs_to__application/any(df:(df/slug eq 'acme%2Fnone' or df/app_name eq 'acme%2Fnone')))))", none: true},
+		{name: "unknown device", q: KeyQuery{Device: "zzz"}, lambda: "is_of__actor/any(a:a/is_of__device/any(d:d/device_name eq 'zzz'))", none: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.q.lambdaFilter(); got != tt.lambda {
 				t.Errorf("lambdaFilter =\n %s\nwant\n %s", got, tt.lambda)
 			}
-			got, none := tt.q.actorFilter(ax)
+			ax := *ax
+			ax.named = tt.named
+			got, none := tt.q.actorFilter(&ax)
 			if none != tt.none || (!none && got != tt.actor) {
 				t.Errorf("actorFilter = %s, %v\nwant %s, %v", got, none, tt.actor, tt.none)
 			}

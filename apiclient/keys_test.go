@@ -151,16 +151,22 @@ func TestListKeys(t *testing.T) {
 		{"provisioning keys", KeyQuery{Kinds: []KeyKind{KindProvisioning}}, func(k balenasim.KeyRecord) bool { return k.Kind == balenasim.KindProvisioning }},
 		{"device keys", KeyQuery{Kinds: []KeyKind{KindDevice}}, func(k balenasim.KeyRecord) bool { return k.Kind == balenasim.KindDevice }},
 		{"user or device keys", KeyQuery{Kinds: []KeyKind{KindUser, KindDevice}}, func(k balenasim.KeyRecord) bool { return k.Kind != balenasim.KindProvisioning }},
-		{"fleet", KeyQuery{FleetSlug: "acme/plant-3"}, func(k balenasim.KeyRecord) bool {
+		{"fleet", KeyQuery{Fleet: "acme/plant-3"}, func(k balenasim.KeyRecord) bool {
 			return k.Kind != balenasim.KindUser && k.FleetSlug == "acme/plant-3"
 		}},
-		{"fleet and device kind", KeyQuery{FleetSlug: "acme/plant-3", Kinds: []KeyKind{KindDevice}}, func(k balenasim.KeyRecord) bool {
+		{"fleet and device kind", KeyQuery{Fleet: "acme/plant-3", Kinds: []KeyKind{KindDevice}}, func(k balenasim.KeyRecord) bool {
 			return k.Kind == balenasim.KindDevice && k.FleetSlug == "acme/plant-3"
 		}},
-		{"unknown fleet", KeyQuery{FleetSlug: "acme/nowhere"}, func(balenasim.KeyRecord) bool { return false }},
-		{"fleet slug with quotes", KeyQuery{FleetSlug: "acme/plant-3' or '1' eq '1"}, func(balenasim.KeyRecord) bool { return false }},
-		{"device uuid with quotes", KeyQuery{DeviceUUID: gw17 + "') or (1 eq 1"}, func(balenasim.KeyRecord) bool { return false }},
-		{"device", KeyQuery{DeviceUUID: gw17}, func(k balenasim.KeyRecord) bool { return k.DeviceUUID == gw17 }},
+		{"unknown fleet", KeyQuery{Fleet: "acme/nowhere"}, func(balenasim.KeyRecord) bool { return false }},
+		{"fleet slug with quotes", KeyQuery{Fleet: "acme/plant-3' or '1' eq '1"}, func(balenasim.KeyRecord) bool { return false }},
+		{"device uuid with quotes", KeyQuery{Device: gw17 + "') or (1 eq 1"}, func(balenasim.KeyRecord) bool { return false }},
+		{"device", KeyQuery{Device: gw17}, func(k balenasim.KeyRecord) bool { return k.DeviceUUID == gw17 }},
+		{"device by name", KeyQuery{Device: "gw-17"}, func(k balenasim.KeyRecord) bool { return k.DeviceUUID == gw17 }},
+		{"device by uuid prefix, upper case", KeyQuery{Device: strings.ToUpper(gw17[:7])}, func(k balenasim.KeyRecord) bool { return k.DeviceUUID == gw17 }},
+		{"a name is not a prefix", KeyQuery{Device: "gw-1"}, func(balenasim.KeyRecord) bool { return false }},
+		{"fleet by name", KeyQuery{Fleet: "plant-3"}, func(k balenasim.KeyRecord) bool {
+			return k.Kind != balenasim.KindUser && k.FleetSlug == "acme/plant-3"
+		}},
 		{"text in name, any case", KeyQuery{Text: "PROV"}, func(k balenasim.KeyRecord) bool {
 			return strings.Contains(lower(k.Name), "prov") || strings.Contains(lower(k.Description), "prov")
 		}},

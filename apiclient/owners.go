@@ -119,7 +119,8 @@ type actorSet struct {
 	me           Identity
 	fleets       []Fleet
 	fleetsLoaded bool
-	devices      []Device // devices the query's fleet or uuid named
+	devices      []Device // the devices of the fleets the query named
+	named        []Device // the devices the query's Device named
 }
 
 func (ax *actorSet) fleetActors() []int64 {
@@ -130,11 +131,12 @@ func (ax *actorSet) fleetActors() []int64 {
 	return ids
 }
 
-// slugActors are the actors of fleet slug and of its devices.
-func (ax *actorSet) slugActors(slug string) []int64 {
+// fleetNamedActors are the actors of the fleets with this slug or name
+// and of their devices.
+func (ax *actorSet) fleetNamedActors(text string) []int64 {
 	var ids []int64
 	for _, f := range ax.fleets {
-		if f.Slug != slug {
+		if !f.named(text) {
 			continue
 		}
 		ids = append(ids, f.ActorID)
@@ -147,15 +149,17 @@ func (ax *actorSet) slugActors(slug string) []int64 {
 	return ids
 }
 
-func (ax *actorSet) uuidActors(uuid string) []int64 {
-	var ids []int64
-	for _, d := range ax.devices {
-		if d.UUID == uuid {
-			ids = append(ids, d.ActorID)
-		}
+// namedDeviceActors are the actors of the devices the query named.
+func (ax *actorSet) namedDeviceActors() []int64 {
+	ids := make([]int64, 0, len(ax.named))
+	for _, d := range ax.named {
+		ids = append(ids, d.ActorID)
 	}
 	return ids
 }
+
+// named reports whether text is f's slug or name.
+func (f Fleet) named(text string) bool { return f.Slug == text || f.AppName == text }
 
 // resolve learns the actor ids that q's owner conditions name.
 func (s *Session) resolve(ctx context.Context, q KeyQuery) (*actorSet, error) {
@@ -166,8 +170,8 @@ func (s *Session) resolve(ctx context.Context, q KeyQuery) (*actorSet, error) {
 	}
 	ax.me = me
 	ks := q.kinds()
-	needFleets := q.FleetSlug != "" || slices.Contains(ks, KindProvisioning) || slices.Contains(ks, KindDevice)
-	var byUUID []Device
+	needFleets := q.Fleet != "" || slices.Contains(ks, KindProvisioning) || slices.Contains(ks, KindDevice)
+	var named []Device
 	err = parallel(ctx,
 		func(ctx context.Context) error {
 			if !needFleets {
@@ -176,20 +180,20 @@ func (s *Session) resolve(ctx context.Context, q KeyQuery) (*actorSet, error) {
 			return s.loadFleets(ctx, ax)
 		},
 		func(ctx context.Context) error {
-			if q.DeviceUUID == "" {
+			if q.Device == "" {
 				return nil
 			}
 			var err error
-			byUUID, err = s.DevicesByUUID(ctx, q.DeviceUUID)
+			named, err = s.DevicesNamed(ctx, q.Device, 0)
 			return err
 		})
 	if err != nil {
 		return nil, err
 	}
-	ax.devices = byUUID
-	if q.FleetSlug != "" {
+	ax.named = named
+	if q.Fleet != "" {
 		for _, f := range ax.fleets {
-			if f.Slug != q.FleetSlug {
+			if !f.named(q.Fleet) {
 				continue
 			}
 			devs, err := s.DevicesByFleet(ctx, f.ID)

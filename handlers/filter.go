@@ -75,17 +75,17 @@ func parseKeyFilter(v url.Values) keyFilter {
 		f.Kinds = nil // all kinds: no filter at all
 	}
 	if s := strings.TrimSpace(v.Get("fleet")); s != "" {
-		if apikeys.ValidFleetSlug(s) {
+		if apikeys.ValidFleetSlug(s) || apikeys.ValidFleetName(s) {
 			f.Fleet = s
 		} else {
-			bad("fleet", "Fleet "+apikeys.Quote(s)+" is not a fleet slug like org/fleet-name.")
+			bad("fleet", "Fleet "+apikeys.Quote(s)+" is neither a fleet slug like org/fleet-name nor a fleet's name.")
 		}
 	}
 	if s := strings.TrimSpace(v.Get("device")); s != "" {
-		if apikeys.ValidDeviceUUID(s) {
-			f.Device = strings.ToLower(s)
+		if apikeys.ValidDeviceText(s) {
+			f.Device = s
 		} else {
-			bad("device", "Device "+apikeys.Quote(s)+" is not a device UUID (7 to 62 hexadecimal characters).")
+			bad("device", "Device "+apikeys.Quote(strings.ToValidUTF8(s, ""))+" is neither a device's name nor its UUID.")
 		}
 	}
 	switch st := apiclient.Status(v.Get("status")); st {
@@ -167,7 +167,7 @@ func (f keyFilter) query() apiclient.KeyQuery {
 		within = f.Within // meaningless otherwise; leaving it out keeps equal views equal
 	}
 	return apiclient.KeyQuery{
-		Kinds: f.Kinds, FleetSlug: f.Fleet, DeviceUUID: f.Device, Text: f.Q,
+		Kinds: f.Kinds, Fleet: f.Fleet, Device: f.Device, Text: f.Q,
 		Status: f.Status, WithinDays: within,
 		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		ExpiresAfter: f.ExpiresAfter, ExpiresBefore: f.ExpiresBefore,

@@ -23,8 +23,8 @@ func TestParseKeyFilterRoundTrips(t *testing.T) {
 	q := f.query()
 	day := func(s string) *time.Time { d, _ := time.Parse(time.DateOnly, s); return &d }
 	want := apiclient.KeyQuery{
-		Kinds: []apiclient.KeyKind{apiclient.KindUser, apiclient.KindDevice}, FleetSlug: "acme/plant-3",
-		DeviceUUID: "4f2a9c1", Text: "ci deploy", Status: apiclient.StatusExpiring, WithinDays: 14,
+		Kinds: []apiclient.KeyKind{apiclient.KindUser, apiclient.KindDevice}, Fleet: "acme/plant-3",
+		Device: "4f2a9c1", Text: "ci deploy", Status: apiclient.StatusExpiring, WithinDays: 14,
 		CreatedAfter: day("2025-01-01"), CreatedBefore: day("2025-02-01"),
 		ExpiresAfter: day("2025-02-01"), ExpiresBefore: day("2026-01-01"),
 		Sort: apiclient.SortName, Desc: false, Top: 25, Skip: 50,
@@ -56,7 +56,7 @@ func TestParseKeyFilterDefaultsGiveShortURL(t *testing.T) {
 
 func TestParseKeyFilterReportsEachBadValue(t *testing.T) {
 	cases := []struct{ param, value string }{
-		{"kind", "admin"}, {"fleet", "not a slug"}, {"device", "xyz"}, {"status", "soon"},
+		{"kind", "admin"}, {"fleet", "not a slug"}, {"device", "gw\x01"}, {"status", "soon"},
 		{"within", "0"}, {"within", "abc"}, {"created_after", "31/01/2025"}, {"expires_before", "2025-02-30"},
 		{"sort", "key"}, {"per_page", "1000"}, {"page", "-1"}, {"page", "99999999999"},
 	}

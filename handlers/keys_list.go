@@ -39,6 +39,16 @@ func (h keys) list(c echo.Context) error {
 		}
 	}
 	page, listErr := api.ListKeys(ctx, f.query())
+	if listErr == nil && f.Device != "" && page.Total == 0 {
+		// A device filter that finds nothing: say so beside the field
+		// when no device has that name or uuid prefix at all (a typo),
+		// and show the rest of the view, as for any bad value.
+		var problem string
+		if problem, listErr = apikeys.NoDevice(ctx, api, f.Device); problem != "" {
+			f.Errors["device"], f.Device = problem, ""
+			page, listErr = api.ListKeys(ctx, f.query())
+		}
+	}
 	wg.Wait()
 	if apiclient.ErrorCode(listErr) == apiclient.CodeUnauthorized {
 		return listErr // the error handler ends the session
@@ -62,12 +72,13 @@ func (h keys) list(c echo.Context) error {
 		return render(c, status, views.KeyResultsFragment(results))
 	}
 	m := views.Keys{
-		Page:      h.page(c, "API keys"),
-		Action:    h.url(routeKeys),
-		Filter:    f.form(),
-		Results:   results,
-		Flash:     h.flash.take(c),
-		CreateURL: h.url(routeKeyNew),
+		Page:       h.page(c, "API keys"),
+		Action:     h.url(routeKeys),
+		Filter:     f.form(),
+		Results:    results,
+		Flash:      h.flash.take(c),
+		CreateURL:  h.url(routeKeyNew),
+		DevicesURL: h.url(routeKeyDevices),
 	}
 	if fleetErr == nil {
 		for _, fl := range fleets {

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -206,5 +207,49 @@ func TestRotationDefaultsToTheOldKeysLifetimeFromNow(t *testing.T) {
 	}
 	if nk.ExpiryDate.Before(start.Add(life-time.Minute)) || nk.ExpiryDate.After(time.Now().Add(life+time.Minute)) {
 		t.Errorf("the new key expires %v, want 40 days from now (the old one expires %v)", nk.ExpiryDate, expires)
+	}
+}
+
+// Issue 12 #4: the device filter takes a device's name or the 7
+// characters of its UUID the Owner column shows (any case), the fleet
+// filter a fleet's name as well as its slug, resolved at balena in the
+// list's own query; a device text that names no device says so.
+func TestFilterByDeviceNameOrUUIDPrefixAndFleetName(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	var gw17 string
+	for _, k := range env.Sim.Keys() {
+		if k.DeviceName == "gw-17" {
+			gw17 = k.DeviceUUID
+		}
+	}
+	ids := func(p page) []string {
+		var out []string
+		p.doc.Find("table.keys tbody tr").Each(func(_ int, r *goquery.Selection) { out = append(out, r.AttrOr("data-key-id", "")) })
+		slices.Sort(out)
+		return out
+	}
+	want := ids(b.get("/keys?device=" + gw17))
+	if len(want) == 0 {
+		t.Fatal("gw-17 has no keys")
+	}
+	for _, typed := range []string{"gw-17", strings.ToUpper(gw17[:7]), gw17[:7]} {
+		env.Sim.ResetCounters()
+		p := b.get("/keys?device=" + url.QueryEscape(typed))
+		if got := ids(p); p.status != 200 || !slices.Equal(got, want) {
+			t.Errorf("device=%s: %d, keys %v, want %v", typed, p.status, got, want)
+		}
+		if n := env.Sim.Counters().Total(); n > 2 {
+			t.Errorf("device=%s: %d calls to balena, want the list and its count", typed, n)
+		}
+	}
+	if bySlug, byName := ids(b.get("/keys?fleet=acme%2Fplant-3")), ids(b.get("/keys?fleet=plant-3")); len(bySlug) == 0 || !slices.Equal(bySlug, byName) {
+		t.Errorf("fleet by name lists %v, by slug %v", byName, bySlug)
+	}
+	p := b.get("/keys?kind=device&device=gw-71")
+	if msg := p.doc.Find(".field-error").Text(); p.status != http.StatusBadRequest || !strings.Contains(msg, "You cannot reach a device named “gw-71”") || len(ids(p)) == 0 {
+		t.Errorf("a device nobody has: %d %q, %d rows", p.status, msg, len(ids(p)))
+	}
+	if label := squash(p.doc.Find("label[for=f-device]").Text()); label != "Device" {
+		t.Errorf("the filter is labelled %q", label)
 	}
 }

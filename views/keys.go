@@ -3,12 +3,13 @@ package views
 // Keys is the keys page: the filter form and the results.
 type Keys struct {
 	Page
-	Action    string // the form's GET target: the keys page itself
-	Filter    KeyFilter
-	Fleets    []string // slugs; an option's text is its value
-	Results   KeyResults
-	Flash     Flash // the outcome of the change that led here
-	CreateURL string
+	Action     string // the form's GET target: the keys page itself
+	Filter     KeyFilter
+	Fleets     []string // slugs; an option's text is its value
+	Results    KeyResults
+	Flash      Flash // the outcome of the change that led here
+	CreateURL  string
+	DevicesURL string // suggestions for the device filter, as the create form has them
 }
 
 // KeyFilter holds the filter form's values exactly as the URL had them, so

@@ -109,6 +109,9 @@ func conformanceCases() []conformanceCase {
 
 		// The balena docs' examples (section 2.1).
 		{name: "docs: keys of a device by uuid", as: "admin", target: k + "?$select=id&$filter=is_of__actor/any(a:a/is_of__device/any(d:d/uuid%20eq%20'" + gw17UUID + "'))", status: 200, check: ids(22, 29)},
+		{name: "keys of a device by name or uuid prefix", as: "admin", target: k + "?$select=id&$filter=is_of__actor/any(a:a/is_of__device/any(d:(d/device_name%20eq%20'gw-17'%20or%20startswith(d/uuid,'" + gw17UUID[:7] + "'))))", status: 200, check: ids(22, 29)},
+		{name: "keys of a device by uuid prefix alone", as: "admin", target: k + "?$select=id&$filter=is_of__actor/any(a:a/is_of__device/any(d:(d/device_name%20eq%20'" + gw17UUID[:7] + "'%20or%20startswith(d/uuid,'" + gw17UUID[:7] + "'))))", status: 200, check: ids(22, 29)},
+		{name: "keys of a fleet by name, and of its devices", as: "admin", target: k + "/$count?$filter=is_of__actor/any(a:(a/is_of__application/any(f:(f/slug%20eq%20'plant-3'%20or%20f/app_name%20eq%20'plant-3'))%20or%20a/is_of__device/any(d:d/belongs_to__application/any(df:(df/slug%20eq%20'plant-3'%20or%20df/app_name%20eq%20'plant-3')))))", status: 200, check: count(7)},
 		{name: "docs: keys of a fleet by slug", as: "admin", target: k + "?$select=id&$filter=is_of__actor/any(a:a/is_of__application/any(ioa:ioa/slug%20eq%20'acme/plant-1'))", status: 200, check: ids(11, 12)},
 		{name: "docs: broken user filter as printed", as: "admin", target: k + "?$filter=is_of__actor/any(a:a/is_of__user%20eq%201))", status: 400, check: malformed()},
 		{name: "docs: user filter with balanced parens", as: "admin", target: k + "?$filter=is_of__actor/any(a:a/is_of__user%20eq%201)", status: 500, check: emptyBody},

@@ -5,21 +5,30 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/keyportal/keyportal/apiclient"
 )
 
 var (
-	fleetSlug  = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
-	deviceUUID = regexp.MustCompile(`^[0-9a-fA-F]{7,62}$`)
+	fleetSlug = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+	fleetName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`) // a fleet's name as balena allows it
 )
 
 // ValidFleetSlug reports whether s has the shape of a fleet slug (org/name).
 func ValidFleetSlug(s string) bool { return fleetSlug.MatchString(s) }
 
-// ValidDeviceUUID reports whether s has the shape of a device uuid or of
-// its prefix: 7 to 62 hexadecimal characters.
-func ValidDeviceUUID(s string) bool { return deviceUUID.MatchString(s) }
+// ValidFleetName reports whether s has the shape of a fleet's name (its
+// slug without the organization).
+func ValidFleetName(s string) bool { return fleetName.MatchString(s) }
+
+// ValidDeviceText reports whether s can name devices: valid UTF-8 of up
+// to 200 bytes, without control characters. Whether it names any is for
+// balena to say.
+func ValidDeviceText(s string) bool {
+	return s != "" && utf8.ValidString(s) && len(s) <= maxDeviceText && !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
+}
 
 // NewKeyRequest is a key a person asked for, as they typed it.
 type NewKeyRequest struct {

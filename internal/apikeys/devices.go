@@ -3,7 +3,6 @@ package apikeys
 import (
 	"context"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/keyportal/keyportal/apiclient"
 )
@@ -31,7 +30,7 @@ func FindDevice(ctx context.Context, api DevicesNamer, text string) (d apiclient
 	switch {
 	case text == "":
 		return d, "Enter the device's name, or its UUID or at least its first 7 characters.", nil
-	case !utf8.ValidString(text) || len(text) > maxDeviceText || strings.ContainsFunc(text, func(r rune) bool { return r < ' ' || r == 0x7f }):
+	case !ValidDeviceText(text):
 		return d, "No device has a name or UUID like " + Quote(strings.ToValidUTF8(text, "")) + ".", nil
 	}
 	devs, err := api.DevicesNamed(ctx, text, maxCandidates+1)
@@ -45,11 +44,7 @@ func FindDevice(ctx context.Context, api DevicesNamer, text string) (d apiclient
 	}
 	switch len(devs) {
 	case 0:
-		what := "named " + Quote(text)
-		if apiclient.IsUUIDPrefix(text) {
-			what += " or with a UUID that starts with it"
-		}
-		return d, "You cannot reach a device " + what + ".", nil
+		return d, unreachable(text), nil
 	case 1:
 		return devs[0], "", nil
 	}
@@ -62,4 +57,24 @@ func FindDevice(ctx context.Context, api DevicesNamer, text string) (d apiclient
 		list += " and more"
 	}
 	return d, Quote(text) + " names several devices: " + list + ". Enter more of the UUID of the one you mean.", nil
+}
+
+// NoDevice says, for a filter that found no keys, whether its device text
+// names no device the caller can reach at all (problem, for the field) or
+// only devices without such keys ("").
+func NoDevice(ctx context.Context, api DevicesNamer, text string) (problem string, err error) {
+	devs, err := api.DevicesNamed(ctx, text, 1)
+	if err != nil || len(devs) > 0 {
+		return "", err
+	}
+	return unreachable(text), nil
+}
+
+// unreachable says that text names no device the caller can reach.
+func unreachable(text string) string {
+	what := "named " + Quote(text)
+	if apiclient.IsUUIDPrefix(text) {
+		what += " or with a UUID that starts with it"
+	}
+	return "You cannot reach a device " + what + "."
 }
