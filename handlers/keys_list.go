@@ -108,7 +108,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 		label string
 		field apiclient.SortField
 	}{{"Name", apiclient.SortName}, {"Kind", ""}, {"Owner", ""}, {"Description", ""},
-		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"Actions", ""}} {
+		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"ID", ""}, {"Actions", ""}} {
 		if col.label == "Actions" && !r.CanChange {
 			continue
 		}
