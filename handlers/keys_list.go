@@ -25,6 +25,11 @@ func (h keys) list(c echo.Context) error {
 	api := h.api(c)
 	ctx := c.Request().Context()
 	fragment := isHTMX(c)
+	if !fragment && len(f.Errors) == 0 && hasIdleParams(c.QueryParams(), f) {
+		// A plain form submission sends every field, empty or not; its
+		// canonical URL is the one htmx pushes, and the one to share.
+		return c.Redirect(http.StatusSeeOther, f.url(h.url(routeKeys)))
+	}
 
 	var (
 		wg       sync.WaitGroup
@@ -75,6 +80,22 @@ func (h keys) list(c echo.Context) error {
 		}
 	}
 	return render(c, status, views.KeysPage(m))
+}
+
+// hasIdleParams reports whether a query names a parameter it does not need:
+// an empty one, or "within" for a status other than "expiring".
+func hasIdleParams(q url.Values, f keyFilter) bool {
+	for name, vals := range q {
+		if name == "within" && f.Status != apiclient.StatusExpiring {
+			return true
+		}
+		for _, v := range vals {
+			if v == "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // results turns a page of keys into the table's view model.

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/keyportal/keyportal/handlers/portaltest"
@@ -24,5 +25,44 @@ func TestEachRowShowsItsKeyID(t *testing.T) {
 		if got := row.Find("td.key-id").Text(); got != id {
 			t.Errorf("row %s shows id %q", id, got)
 		}
+	}
+}
+
+// The filter form submitted without JavaScript sends every field; the
+// page answers with a 303 to the short, canonical URL of that view, as
+// htmx pushes it. A bad value is not redirected away: it stays to be shown.
+func TestPlainFilterSubmissionRedirectsToItsCanonicalURL(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	noRedirect := *b.http
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, c := range []struct{ query, want string }{
+		{"q=&kind=provisioning&fleet=&status=&within=7&created_after=&created_before=&expires_after=&expires_before=&device=&sort=name&per_page=50", "/keys?kind=provisioning&sort=name"},
+		{"q=gw&status=active&within=30&sort=-created_at&per_page=50", "/keys?q=gw&status=active"},
+		{"status=expiring&within=30&q=", "/keys?status=expiring&within=30"},
+		{"q=&fleet=&status=&within=7&sort=-created_at&per_page=50", "/keys"},
+	} {
+		res, err := noRedirect.Get(env.URL + "/keys?" + c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != c.want {
+			t.Errorf("%s: %d to %q, want 303 to %q", c.query, res.StatusCode, res.Header.Get("Location"), c.want)
+		}
+	}
+	for _, q := range []string{"kind=user&sort=name", "status=expiring&within=30", "status=bogus&q=", "within=0&status=expiring&q="} {
+		res, err := noRedirect.Get(env.URL + "/keys?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusSeeOther {
+			t.Errorf("%s: redirected to %s", q, res.Header.Get("Location"))
+		}
+	}
+	// htmx asks for the fragment, and gets the canonical URL to push.
+	p := b.get("/keys?q=&kind=user&fleet=&status=&within=7&sort=-created_at&per_page=50", "HX-Request", "true")
+	if p.status != http.StatusOK || p.header.Get("HX-Push-Url") != "/keys?kind=user" {
+		t.Errorf("htmx: %d, pushes %q", p.status, p.header.Get("HX-Push-Url"))
 	}
 }
