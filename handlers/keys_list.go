@@ -58,7 +58,8 @@ func (h keys) list(c echo.Context) error {
 	if listErr != nil {
 		p := describe(listErr)
 		status = p.Status
-		results = views.KeyResults{Failed: true, Flash: views.Flash{Kind: "error", Text: "Could not load keys: " + p.Message}}
+		results = views.KeyResults{Failed: true, Flash: views.Flash{Kind: "error", Text: "Could not load keys: " + p.Message},
+			Return: f.url(h.url(routeKeys))}
 	}
 
 	c.Response().Header().Add("Vary", hxRequest)

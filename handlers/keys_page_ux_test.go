@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers/portaltest"
 )
 
@@ -64,5 +67,35 @@ func TestPlainFilterSubmissionRedirectsToItsCanonicalURL(t *testing.T) {
 	p := b.get("/keys?q=&kind=user&fleet=&status=&within=7&sort=-created_at&per_page=50", "HX-Request", "true")
 	if p.status != http.StatusOK || p.header.Get("HX-Push-Url") != "/keys?kind=user" {
 		t.Errorf("htmx: %d, pushes %q", p.status, p.header.Get("HX-Push-Url"))
+	}
+}
+
+// A view balena failed to list offers a Retry: a link to the same view
+// (no JavaScript), which htmx loads in place of the results.
+func TestAFailedLoadOffersRetry(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 1, Routes: []string{"GET /v7/api_key"}})
+	view := "/keys?kind=user&sort=name"
+	for _, hx := range []bool{false, true} {
+		var p page
+		if hx {
+			p = b.get(view, "HX-Request", "true")
+		} else {
+			p = b.get(view)
+		}
+		if p.status < 500 {
+			t.Fatalf("htmx %v: status %d, want a 5xx", hx, p.status)
+		}
+		retry := p.doc.Find("#results a").FilterFunction(func(_ int, s *goquery.Selection) bool { return s.Text() == "Retry" })
+		href, _ := retry.Attr("href")
+		get, _ := retry.Attr("hx-get")
+		target, _ := retry.Attr("hx-target")
+		if href != view || get != view || target != "#results" {
+			t.Errorf("htmx %v: Retry href=%q hx-get=%q hx-target=%q, want the view %q into #results", hx, href, get, target, view)
+		}
+	}
+	env.Sim.SetFaults(balenasim.Faults{})
+	if p := b.get(view); p.status != http.StatusOK || p.doc.Find("table.keys tbody tr").Length() == 0 {
+		t.Errorf("after balena recovered: %d", p.status)
 	}
 }

@@ -49,7 +49,7 @@ type KeyResults struct {
 	Empty   string // what to say when there are no rows
 	Failed  bool   // the list could not be loaded at all
 	CSRF    string // for the row actions' forms
-	Return  string // this view's URL, where row actions come back to
+	Return  string // this view's URL, where row actions come back to, and what Retry loads again
 
 	BulkURL    string
 	ExportCSV  string
