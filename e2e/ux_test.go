@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"regexp"
 	"testing"
 
 	"github.com/playwright-community/playwright-go"
@@ -32,4 +33,80 @@ func TestPhoneRowsLabelTheirValuesAndBulkButtonsStayTogether(t *testing.T) {
 		t.Errorf("Revoke wraps onto its own line: Expire now at y=%v, Revoke at y=%v", expire.Y, revoke.Y)
 	}
 	checkA11y(t, page, "keys page, phone")
+}
+
+// A header sort is the sort of the view: the Sort control shows it, and
+// the next filter change keeps it.
+func TestHeaderSortIsKeptByTheNextFilterChange(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	must(t, page.GetByRole("columnheader", playwright.PageGetByRoleOptions{Name: "Name"}).GetByRole("link").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?sort=name$`)))
+	must(t, expect.Locator(page.GetByLabel("Sort")).ToHaveValue("name"))
+	must(t, page.GetByRole("checkbox", playwright.PageGetByRoleOptions{Name: "User", Exact: playwright.Bool(true)}).Check())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?kind=user&sort=name$`)))
+	must(t, expect.Locator(page.GetByRole("columnheader", playwright.PageGetByRoleOptions{Name: "Name"})).ToHaveAttribute("aria-sort", "ascending"))
+	// Clicking it again sorts descending, and the control follows again.
+	must(t, page.GetByRole("columnheader", playwright.PageGetByRoleOptions{Name: "Name"}).GetByRole("link").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?kind=user&sort=-name$`)))
+	must(t, expect.Locator(page.GetByLabel("Sort")).ToHaveValue("-name"))
+	must(t, page.GetByLabel("Search").Fill("a"))
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?kind=user&q=a&sort=-name$`)))
+}
+
+// A bad filter chosen in the form (htmx swaps only the results) is marked
+// at its field, and the banner speaks of these filters, not of a link.
+func TestATypedBadFilterIsMarkedInPlace(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	must(t, page.GetByText("More filters").Click())
+	must(t, page.GetByLabel("Created from").Fill("2026-05-01"))
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`created_after=2026-05-01`)))
+	to := page.GetByLabel("Created to")
+	must(t, to.Fill("2026-01-01"))
+	message := page.Locator("#fe-created_before")
+	must(t, expect.Locator(message).ToHaveText("“Created to” is before “Created from”."))
+	must(t, expect.Locator(to).ToHaveAttribute("aria-invalid", "true"))
+	must(t, expect.Locator(to).ToHaveAccessibleDescription("“Created to” is before “Created from”."))
+	must(t, expect.Locator(page.Locator("#results .flash-warning")).ToHaveText("Some of these filters are not valid and were ignored; see the marked fields."))
+	checkA11y(t, page, "a typed bad filter")
+	// Fixing it clears the mark.
+	must(t, to.Fill("2026-12-01"))
+	must(t, expect.Locator(message).ToHaveText(""))
+	must(t, expect.Locator(to).Not().ToHaveAttribute("aria-invalid", "true"))
+	must(t, expect.Locator(page.Locator("#results .flash-warning")).ToHaveCount(0))
+
+	// A link opened with a bad value speaks of the link.
+	goTo(t, page, env.URL+"/keys?created_after=2026-05-01&created_before=2026-01-01")
+	must(t, expect.Locator(page.Locator("#results .flash-warning")).ToHaveText("Some filters in this link are not valid and were ignored; see the marked fields."))
+	must(t, expect.Locator(page.Locator("#fe-created_before")).ToHaveText("“Created to” is before “Created from”."))
+}
+
+// "Within (days)" out of range is not blocked silently by the browser: the
+// field says what is wrong.
+func TestWithinOutOfRangeSaysSoAtTheField(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	for _, js := range []bool{true, false} {
+		page := signedInPage(t, env, playwright.BrowserNewContextOptions{JavaScriptEnabled: playwright.Bool(js)})
+		goTo(t, page, env.URL+"/keys?status=expiring")
+		within := page.GetByLabel("Within (days)")
+		for _, v := range []string{"0", "5000"} {
+			must(t, within.Fill(v))
+			if js {
+				must(t, within.Press("Tab"))
+			} else {
+				must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Apply"}).Click())
+			}
+			must(t, expect.Locator(page.Locator("#fe-within")).ToHaveText("Within must be a whole number of days from 1 to 3650."))
+			must(t, expect.Locator(page.GetByLabel("Within (days)")).ToHaveValue(v))
+		}
+		must(t, page.GetByLabel("Within (days)").Fill("30"))
+		if js {
+			must(t, page.GetByLabel("Within (days)").Press("Tab"))
+		} else {
+			must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Apply"}).Click())
+		}
+		must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?status=expiring&within=30$`)))
+		must(t, expect.Locator(page.Locator("#fe-within")).ToHaveText(""))
+	}
 }

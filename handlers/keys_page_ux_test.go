@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
@@ -97,5 +98,46 @@ func TestAFailedLoadOffersRetry(t *testing.T) {
 	env.Sim.SetFaults(balenasim.Faults{})
 	if p := b.get(view); p.status != http.StatusOK || p.doc.Find("table.keys tbody tr").Length() == 0 {
 		t.Errorf("after balena recovered: %d", p.status)
+	}
+}
+
+// An htmx answer to a bad filter carries the field's message out of band,
+// into the form htmx does not swap, and speaks of these filters; the same
+// view opened as a link speaks of the link.
+func TestABadFilterIsMarkedInPlaceByTheHTMXAnswer(t *testing.T) {
+	_, b := signedIn(t, portaltest.Options{})
+	view := "/keys?status=expiring&within=5000"
+	p := b.get(view, "HX-Request", "true")
+	if p.status != http.StatusBadRequest {
+		t.Fatalf("status %d", p.status)
+	}
+	slot := p.doc.Find(`#fe-within[hx-swap-oob="innerHTML"]`)
+	if got := slot.Find(".field-error").Text(); got != "Within must be a whole number of days from 1 to 3650." {
+		t.Errorf("out-of-band message for within: %q", got)
+	}
+	if n := p.doc.Find(`[hx-swap-oob] .field-error`).Length(); n != 1 {
+		t.Errorf("%d out-of-band messages, want 1", n)
+	}
+	if n := p.doc.Find(`#fe-q[hx-swap-oob]`).Length(); n != 1 {
+		t.Error("a valid field's slot is not cleared out of band")
+	}
+	if got := strings.TrimSpace(p.doc.Find("#results .flash-warning").Text()); got != "Some of these filters are not valid and were ignored; see the marked fields." {
+		t.Errorf("htmx banner %q", got)
+	}
+	if got, _ := p.doc.Find("#results").Attr("data-sort"); got != "-created_at" {
+		t.Errorf("results name their sort %q", got)
+	}
+	for header, want := range map[string]string{
+		"none":        "Some filters in this link are not valid and were ignored; see the marked fields.",
+		"cross-site":  "Some filters in this link are not valid and were ignored; see the marked fields.",
+		"same-origin": "Some of these filters are not valid and were ignored; see the marked fields.",
+	} {
+		p := b.get(view, "Sec-Fetch-Site", header)
+		if got := strings.TrimSpace(p.doc.Find("#results .flash-warning").Text()); got != want {
+			t.Errorf("Sec-Fetch-Site %s: banner %q", header, got)
+		}
+		if got := p.doc.Find("#filters #fe-within .field-error").Text(); got == "" {
+			t.Errorf("Sec-Fetch-Site %s: no message at the field", header)
+		}
 	}
 }

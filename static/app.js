@@ -31,6 +31,35 @@
   document.addEventListener("htmx:load", function (e) { titleTimes(e.detail.elt); });
   if (!window.htmx) document.addEventListener("DOMContentLoaded", function () { titleTimes(document); });
 
+  // A filter field whose message slot holds a message is invalid, and the
+  // message describes it. htmx fills the slots out of band, with the
+  // results, so this runs after every swap.
+  function markFilterErrors() {
+    document.querySelectorAll("#filters .field-error-slot").forEach(function (slot) {
+      var field = slot.parentElement;
+      var input = field && field.querySelector("input:not([type=checkbox]), select");
+      if (!input) return;
+      if (slot.querySelector(".field-error")) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", slot.id);
+      } else {
+        input.removeAttribute("aria-invalid");
+        input.removeAttribute("aria-describedby");
+      }
+    });
+  }
+  document.addEventListener("htmx:afterSettle", markFilterErrors);
+
+  // The results name their sort; a header link may have changed it, and
+  // the form's Sort control follows, so the next filter change keeps it.
+  document.addEventListener("htmx:afterSettle", function () {
+    var results = document.getElementById("results");
+    var sort = document.getElementById("f-sort");
+    var want = results && results.getAttribute("data-sort");
+    if (sort && want && sort.value !== want) sort.value = want;
+  });
+  document.addEventListener("DOMContentLoaded", markFilterErrors);
+
   // Tell assistive technology when the results are being replaced.
   document.addEventListener("htmx:beforeRequest", function (e) {
     var r = document.getElementById("results");
