@@ -110,3 +110,48 @@ func TestWithinOutOfRangeSaysSoAtTheField(t *testing.T) {
 		must(t, expect.Locator(page.Locator("#fe-within")).ToHaveText(""))
 	}
 }
+
+// The keyboard path of the row actions that change a row in place: focus
+// comes back to the row's ⋯ button after Escape or Save in the in-place
+// editor and after Expire now and Clear expiry, never to <body>.
+func TestRowActionsGiveFocusBackToTheRowMenu(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys?kind=user&status=active&sort=name")
+	row := page.Locator("tbody tr").First()
+	id, err := row.GetAttribute("data-key-id")
+	must(t, err)
+	this := page.Locator(`tr[data-key-id="` + id + `"]`)
+	menuButton := this.Locator("summary")
+	openItem := func(name string, role playwright.AriaRole) {
+		t.Helper()
+		must(t, menuButton.Focus())
+		must(t, page.Keyboard().Press("Enter"))
+		item := this.GetByRole(role, playwright.LocatorGetByRoleOptions{Name: name, Exact: playwright.Bool(true)})
+		must(t, expect.Locator(item).ToBeVisible())
+		must(t, item.Focus())
+		must(t, page.Keyboard().Press("Enter"))
+	}
+
+	openItem("Edit", *playwright.AriaRoleLink)
+	name := this.GetByLabel("Name")
+	must(t, expect.Locator(name).ToBeFocused())
+	must(t, page.Keyboard().Press("Escape"))
+	must(t, expect.Locator(this.Locator("td.name")).ToBeVisible())
+	must(t, expect.Locator(menuButton).ToBeFocused())
+
+	openItem("Edit", *playwright.AriaRoleLink)
+	must(t, expect.Locator(name).ToBeFocused())
+	must(t, page.Keyboard().Type(" 2"))
+	must(t, page.Keyboard().Press("Enter"))
+	must(t, expect.Locator(this.Locator("td.name")).ToContainText(" 2"))
+	must(t, expect.Locator(menuButton).ToBeFocused())
+
+	openItem("Expire now", *playwright.AriaRoleButton)
+	must(t, expect.Locator(this.Locator("td.expires")).ToContainText("expired"))
+	must(t, expect.Locator(menuButton).ToBeFocused())
+
+	openItem("Clear expiry", *playwright.AriaRoleButton)
+	must(t, expect.Locator(this.Locator("td.expires")).ToHaveText("never"))
+	must(t, expect.Locator(menuButton).ToBeFocused())
+}

@@ -131,6 +131,30 @@
     if (menu) menu.querySelector("summary").focus();
   });
 
+  // A row action (save or cancel in the in-place editor, expire now, clear
+  // expiry) replaces its row; focus then goes to the new row's ⋯ button,
+  // where the action began, instead of falling to <body>. The editor's
+  // autofocus, which htmx applies before this, is left alone.
+  var focusRow = null;
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var row = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("tr[data-key-id]");
+    focusRow = row ? row.getAttribute("data-key-id") : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (focusRow === null) return;
+    var id = focusRow;
+    var active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    focusRow = null;
+    var rows = document.querySelectorAll("tr[data-key-id]");
+    for (var i = 0; i < rows.length; i++) {
+      if (rows[i].getAttribute("data-key-id") !== id) continue;
+      var target = rows[i].querySelector("summary");
+      if (target) target.focus();
+      return;
+    }
+  });
+
   // Copy buttons: <button data-copy="#id">. The clipboard API exists only
   // in secure contexts (https, localhost); on a plain-http intranet the
   // text is selected and copied the old way.
