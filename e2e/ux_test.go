@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 
@@ -154,4 +155,52 @@ func TestRowActionsGiveFocusBackToTheRowMenu(t *testing.T) {
 	openItem("Clear expiry", *playwright.AriaRoleButton)
 	must(t, expect.Locator(this.Locator("td.expires")).ToHaveText("never"))
 	must(t, expect.Locator(menuButton).ToBeFocused())
+}
+
+// menuInsideViewport opens the menu under summary and checks that every
+// item of it lies wholly inside the viewport.
+func menuInsideViewport(t *testing.T, page playwright.Page, summary playwright.Locator, what string) {
+	t.Helper()
+	must(t, summary.Click())
+	items := summary.Locator("xpath=..").Locator(".menu a, .menu button")
+	must(t, expect.Locator(items.First()).ToBeVisible())
+	count, err := items.Count()
+	must(t, err)
+	for j := range count {
+		label, _ := items.Nth(j).TextContent()
+		if err := expect.Locator(items.Nth(j)).ToBeInViewport(playwright.LocatorAssertionsToBeInViewportOptions{Ratio: playwright.Float(1)}); err != nil {
+			box, _ := items.Nth(j).BoundingBox()
+			t.Errorf("%s: item %q at %+v is not inside the viewport", what, label, box)
+			break // the rest of this menu is likely out too, and each one waits
+		}
+	}
+	must(t, page.Keyboard().Press("Escape"))
+}
+
+// Every menu (each row's, the header's) stays inside the viewport, on a
+// phone and on a desktop, opening upwards near the bottom of the page;
+// on a phone the create form's header menu too.
+func TestMenusStayInsideTheViewport(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	for _, size := range []playwright.Size{{Width: 390, Height: 844}, {Width: 1280, Height: 800}, {Width: 800, Height: 600}} {
+		page := signedInPage(t, env, playwright.BrowserNewContextOptions{Viewport: &size})
+		for _, view := range []string{"/keys", "/keys?kind=user"} {
+			goTo(t, page, env.URL+view)
+			rows := page.Locator("tbody tr")
+			n, err := rows.Count()
+			must(t, err)
+			for _, i := range []int{0, n / 2, n - 1} {
+				menuInsideViewport(t, page, rows.Nth(i).Locator("summary"), fmt.Sprintf("%s at %dx%d, row %d of %d", view, size.Width, size.Height, i+1, n))
+			}
+			menuInsideViewport(t, page, page.Locator("details.account-menu summary"), fmt.Sprintf("%s at %dx%d, header menu", view, size.Width, size.Height))
+		}
+		goTo(t, page, env.URL+"/keys/new")
+		menuInsideViewport(t, page, page.Locator("details.account-menu summary"), fmt.Sprintf("create form at %dx%d, header menu", size.Width, size.Height))
+		if size.Width == 390 {
+			checkA11y(t, page, "create form, phone")
+			goTo(t, page, env.URL+"/keys")
+			must(t, page.Locator("tbody tr").Last().Locator("summary").Click())
+			screenshot(t, page, "keys-phone-menu.png")
+		}
+	}
 }

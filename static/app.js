@@ -107,6 +107,43 @@
     if (window.htmx) window.htmx.process(menu);
   }, true);
 
+  // An open menu stays inside the viewport. On a phone a row's menu lies in
+  // the page's flow (CSS), and the page scrolls to show it; elsewhere it
+  // floats (position: fixed, so the table's scroll box cannot clip it)
+  // below its button, or above it near the bottom of the viewport, and
+  // never past a side. It follows its button when the page scrolls.
+  function placeMenu(d) {
+    var menu = d.querySelector(".menu");
+    if (!menu) return;
+    if (getComputedStyle(menu).position === "static") {
+      menu.scrollIntoView({ block: "nearest" });
+      return;
+    }
+    menu.classList.add("menu-float");
+    var b = d.querySelector("summary").getBoundingClientRect();
+    if (b.bottom < 0 || b.top > window.innerHeight) {
+      d.removeAttribute("open"); // its button scrolled away
+      return;
+    }
+    var w = menu.offsetWidth, h = menu.offsetHeight, gap = 4, edge = 8;
+    var vw = document.documentElement.clientWidth, vh = window.innerHeight;
+    var left = Math.max(edge, Math.min(b.right - w, vw - w - edge));
+    var top = b.bottom + gap;
+    if (top + h > vh - edge) top = b.top - gap - h >= edge ? b.top - gap - h : Math.max(edge, vh - edge - h);
+    menu.style.left = left + "px";
+    menu.style.top = top + "px";
+  }
+  document.addEventListener("toggle", function (e) {
+    var d = e.target;
+    if (d.matches && d.matches(menus) && d.open) placeMenu(d);
+  }, true);
+  function placeOpenMenus() {
+    var open = document.querySelectorAll("details.row-menu[open], details.account-menu[open]");
+    for (var i = 0; i < open.length; i++) placeMenu(open[i]);
+  }
+  window.addEventListener("scroll", placeOpenMenus, true);
+  window.addEventListener("resize", placeOpenMenus);
+
   // Row menus and the account menu are <details>: close them on a click
   // elsewhere or on Escape, as a menu would, and keep at most one open.
   var menus = "details.row-menu, details.account-menu";
