@@ -7,6 +7,7 @@ import (
 
 	"github.com/playwright-community/playwright-go"
 
+	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers/portaltest"
 )
 
@@ -202,5 +203,57 @@ func TestMenusStayInsideTheViewport(t *testing.T) {
 			must(t, page.Locator("tbody tr").Last().Locator("summary").Click())
 			screenshot(t, page, "keys-phone-menu.png")
 		}
+	}
+}
+
+// noInlineStyles fails the test when the page holds a <style> element or
+// a style attribute written as markup: what a strict CSP refuses.
+func noInlineStyles(t *testing.T, page playwright.Page, what string) {
+	t.Helper()
+	n, err := page.Evaluate(`() => document.querySelectorAll("style, [style]:not(.menu-float)").length`)
+	must(t, err)
+	if n != 0 {
+		t.Errorf("%s: %v inline style elements or attributes", what, n)
+	}
+}
+
+// The flows that were seen to log CSP violations ("Applying inline style
+// violates…"): an empty create form submitted, of each kind, and going
+// back and forward after paging (htmx restores the view from the server).
+// The page fails the test on any CSP violation or console error (newPage).
+func TestCreateErrorsAndHistoryRunWithoutCSPViolations(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page, violations := openPage(t, true, phone)
+	signIn(t, page, env.URL, balenasim.DemoEmail, balenasim.DemoPassword)
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys$`)))
+	for _, kind := range []string{"User key", "Provisioning key", "Device key"} {
+		goTo(t, page, env.URL+"/keys/new")
+		must(t, page.GetByLabel(kind).Check())
+		must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
+		must(t, expect.Locator(page.Locator("#create .field-error").First()).ToBeVisible())
+		noInlineStyles(t, page, "empty "+kind)
+	}
+	goTo(t, page, env.URL+"/keys?per_page=10")
+	next := page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Next ›"})
+	must(t, next.Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`page=2`)))
+	must(t, next.Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`page=3`)))
+	for _, want := range []string{`page=2`, `per_page=10$`} {
+		_, err := page.GoBack()
+		must(t, err)
+		must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(want)))
+		must(t, expect.Locator(page.Locator("#results")).ToHaveAttribute("aria-busy", "false"))
+	}
+	_, err := page.GoForward()
+	must(t, err)
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`page=2`)))
+	must(t, expect.Locator(page.GetByText("Page 2 of")).ToBeVisible())
+	noInlineStyles(t, page, "after history")
+	_, _ = page.Evaluate("() => 0") // let reports in flight arrive
+	select {
+	case v := <-violations:
+		t.Errorf("CSP violation: %s", v)
+	default:
 	}
 }
