@@ -257,3 +257,13 @@ func TestCreateErrorsAndHistoryRunWithoutCSPViolations(t *testing.T) {
 	default:
 	}
 }
+
+// The README's screenshot of the keys page, as the page is now: make e2e
+// writes it to e2e/artifacts/screenshot-keys.png, to be copied to docs/.
+func TestREADMEScreenshot(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env, playwright.BrowserNewContextOptions{Viewport: &playwright.Size{Width: 1280, Height: 800},
+		ColorScheme: playwright.ColorSchemeLight})
+	must(t, expect.Locator(page.Locator("tbody tr").First()).ToBeVisible())
+	screenshot(t, page, "screenshot-keys.png")
+}
