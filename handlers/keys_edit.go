@@ -28,7 +28,7 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 	if isHTMX(c) {
 		return render(c, status, views.KeyEditRowFragment(views.KeyEditRow{
 			Key: row, Action: h.url(routeKeyUpdate, k.ID), RowURL: h.url(routeKeyRow, k.ID) + "?" + url.Values{"return": {ret}}.Encode(),
-			Return: ret, Form: f.view(), Flash: flash, Colspan: 8,
+			Return: ret, Form: f.view(), Flash: flash, Colspan: 9,
 		}))
 	}
 	return render(c, status, views.KeyEditPage(views.KeyEdit{

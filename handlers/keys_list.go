@@ -25,6 +25,11 @@ func (h keys) list(c echo.Context) error {
 	api := h.api(c)
 	ctx := c.Request().Context()
 	fragment := isHTMX(c)
+	if !fragment && len(f.Errors) == 0 && hasIdleParams(c.QueryParams(), f) {
+		// A plain form submission sends every field, empty or not; its
+		// canonical URL is the one htmx pushes, and the one to share.
+		return c.Redirect(http.StatusSeeOther, f.url(h.url(routeKeys)))
+	}
 
 	var (
 		wg       sync.WaitGroup
@@ -58,18 +63,23 @@ func (h keys) list(c echo.Context) error {
 	results := h.results(c, f, u, page)
 	if len(f.Errors) > 0 {
 		status = http.StatusBadRequest
-		results.Flash = views.Flash{Kind: "warning", Text: "Some filters in this link are not valid and were ignored; see the marked fields."}
+		text := "Some filters in this link are not valid and were ignored; see the marked fields."
+		if typed(c) {
+			text = "Some of these filters are not valid and were ignored; see the marked fields."
+		}
+		results.Flash = views.Flash{Kind: "warning", Text: text}
 	}
 	if listErr != nil {
 		p := describe(listErr)
 		status = p.Status
-		results = views.KeyResults{Failed: true, Flash: views.Flash{Kind: "error", Text: "Could not load keys: " + p.Message}}
+		results = views.KeyResults{Failed: true, Flash: views.Flash{Kind: "error", Text: "Could not load keys: " + p.Message},
+			Return: f.url(h.url(routeKeys)), Sort: f.sortParam()}
 	}
 
 	c.Response().Header().Add("Vary", hxRequest)
 	if fragment {
 		c.Response().Header().Set(hxPushURL, f.url(h.url(routeKeys)))
-		return render(c, status, views.KeyResultsFragment(results))
+		return render(c, status, views.KeyResultsUpdate(results, f.form()))
 	}
 	m := views.Keys{
 		Page:       h.page(c, "API keys"),
@@ -88,11 +98,33 @@ func (h keys) list(c echo.Context) error {
 	return render(c, status, views.KeysPage(m))
 }
 
+// typed reports whether the filters were chosen in the form (with htmx, or
+// submitted from a portal page), rather than opened as a link.
+func typed(c echo.Context) bool {
+	return isHTMX(c) || c.Request().Header.Get("Sec-Fetch-Site") == "same-origin"
+}
+
+// hasIdleParams reports whether a query names a parameter it does not need:
+// an empty one, or "within" for a status other than "expiring".
+func hasIdleParams(q url.Values, f keyFilter) bool {
+	for name, vals := range q {
+		if name == "within" && f.Status != apiclient.StatusExpiring {
+			return true
+		}
+		for _, v := range vals {
+			if v == "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // results turns a page of keys into the table's view model.
 func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclient.KeyPage) views.KeyResults {
 	now := h.now()
 	base := h.url(routeKeys)
-	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base), BulkURL: h.url(routeKeyBulk),
+	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base), Sort: f.sortParam(), BulkURL: h.url(routeKeyBulk),
 		CanChange: u.CanChangeKeys}
 	r.ExportCSV, r.ExportJSON = h.exportURL(f, "csv"), h.exportURL(f, "json")
 	r.Pages = (page.Total + f.PerPage - 1) / f.PerPage
@@ -119,7 +151,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 		label string
 		field apiclient.SortField
 	}{{"Name", apiclient.SortName}, {"Kind", ""}, {"Owner", ""}, {"Description", ""},
-		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"Actions", ""}} {
+		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"ID", ""}, {"Actions", ""}} {
 		if col.label == "Actions" && !r.CanChange {
 			continue
 		}

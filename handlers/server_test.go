@@ -155,7 +155,7 @@ func TestSignInShowsKeysAndSignOutEndsSession(t *testing.T) {
 	p.doc.Find("table.keys thead th:not(.select)").Each(func(_ int, s *goquery.Selection) {
 		headers = append(headers, strings.Fields(s.Text())[0])
 	})
-	if strings.Join(headers, ",") != "Name,Kind,Owner,Description,Created,Expires,Actions" {
+	if strings.Join(headers, ",") != "Name,Kind,Owner,Description,Created,Expires,ID,Actions" {
 		t.Errorf("headers = %v", headers)
 	}
 	kinds := map[string]int{}

@@ -31,6 +31,35 @@
   document.addEventListener("htmx:load", function (e) { titleTimes(e.detail.elt); });
   if (!window.htmx) document.addEventListener("DOMContentLoaded", function () { titleTimes(document); });
 
+  // A filter field whose message slot holds a message is invalid, and the
+  // message describes it. htmx fills the slots out of band, with the
+  // results, so this runs after every swap.
+  function markFilterErrors() {
+    document.querySelectorAll("#filters .field-error-slot").forEach(function (slot) {
+      var field = slot.parentElement;
+      var input = field && field.querySelector("input:not([type=checkbox]), select");
+      if (!input) return;
+      if (slot.querySelector(".field-error")) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", slot.id);
+      } else {
+        input.removeAttribute("aria-invalid");
+        input.removeAttribute("aria-describedby");
+      }
+    });
+  }
+  document.addEventListener("htmx:afterSettle", markFilterErrors);
+
+  // The results name their sort; a header link may have changed it, and
+  // the form's Sort control follows, so the next filter change keeps it.
+  document.addEventListener("htmx:afterSettle", function () {
+    var results = document.getElementById("results");
+    var sort = document.getElementById("f-sort");
+    var want = results && results.getAttribute("data-sort");
+    if (sort && want && sort.value !== want) sort.value = want;
+  });
+  document.addEventListener("DOMContentLoaded", markFilterErrors);
+
   // Tell assistive technology when the results are being replaced.
   document.addEventListener("htmx:beforeRequest", function (e) {
     var r = document.getElementById("results");
@@ -78,6 +107,43 @@
     if (window.htmx) window.htmx.process(menu);
   }, true);
 
+  // An open menu stays inside the viewport. On a phone a row's menu lies in
+  // the page's flow (CSS), and the page scrolls to show it; elsewhere it
+  // floats (position: fixed, so the table's scroll box cannot clip it)
+  // below its button, or above it near the bottom of the viewport, and
+  // never past a side. It follows its button when the page scrolls.
+  function placeMenu(d) {
+    var menu = d.querySelector(".menu");
+    if (!menu) return;
+    if (getComputedStyle(menu).position === "static") {
+      menu.scrollIntoView({ block: "nearest" });
+      return;
+    }
+    menu.classList.add("menu-float");
+    var b = d.querySelector("summary").getBoundingClientRect();
+    if (b.bottom < 0 || b.top > window.innerHeight) {
+      d.removeAttribute("open"); // its button scrolled away
+      return;
+    }
+    var w = menu.offsetWidth, h = menu.offsetHeight, gap = 4, edge = 8;
+    var vw = document.documentElement.clientWidth, vh = window.innerHeight;
+    var left = Math.max(edge, Math.min(b.right - w, vw - w - edge));
+    var top = b.bottom + gap;
+    if (top + h > vh - edge) top = b.top - gap - h >= edge ? b.top - gap - h : Math.max(edge, vh - edge - h);
+    menu.style.left = left + "px";
+    menu.style.top = top + "px";
+  }
+  document.addEventListener("toggle", function (e) {
+    var d = e.target;
+    if (d.matches && d.matches(menus) && d.open) placeMenu(d);
+  }, true);
+  function placeOpenMenus() {
+    var open = document.querySelectorAll("details.row-menu[open], details.account-menu[open]");
+    for (var i = 0; i < open.length; i++) placeMenu(open[i]);
+  }
+  window.addEventListener("scroll", placeOpenMenus, true);
+  window.addEventListener("resize", placeOpenMenus);
+
   // Row menus and the account menu are <details>: close them on a click
   // elsewhere or on Escape, as a menu would, and keep at most one open.
   var menus = "details.row-menu, details.account-menu";
@@ -100,6 +166,30 @@
     var menu = e.target.closest && e.target.closest(menus);
     closeMenus(null);
     if (menu) menu.querySelector("summary").focus();
+  });
+
+  // A row action (save or cancel in the in-place editor, expire now, clear
+  // expiry) replaces its row; focus then goes to the new row's ⋯ button,
+  // where the action began, instead of falling to <body>. The editor's
+  // autofocus, which htmx applies before this, is left alone.
+  var focusRow = null;
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var row = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("tr[data-key-id]");
+    focusRow = row ? row.getAttribute("data-key-id") : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (focusRow === null) return;
+    var id = focusRow;
+    var active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    focusRow = null;
+    var rows = document.querySelectorAll("tr[data-key-id]");
+    for (var i = 0; i < rows.length; i++) {
+      if (rows[i].getAttribute("data-key-id") !== id) continue;
+      var target = rows[i].querySelector("summary");
+      if (target) target.focus();
+      return;
+    }
   });
 
   // Copy buttons: <button data-copy="#id">. The clipboard API exists only

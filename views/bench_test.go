@@ -18,7 +18,7 @@ func benchResults() KeyResults {
 		ExportCSV: "/keys/export?format=csv&kind=user", ExportJSON: "/keys/export?format=json&kind=user", CanChange: true,
 		Menu: RowMenu{EditURL: "/keys/{id}/edit?return=%2Fkeys", RotateURL: "/keys/{id}/rotate", RevokeURL: "/keys/{id}/revoke?return=%2Fkeys",
 			ExpireURL: "/keys/{id}/expire", ClearURL: "/keys/{id}/expiry"}}
-	for _, label := range []string{"Name", "Kind", "Owner", "Description", "Created", "Expires", "Actions"} {
+	for _, label := range []string{"Name", "Kind", "Owner", "Description", "Created", "Expires", "ID", "Actions"} {
 		r.Columns = append(r.Columns, Column{Label: label, SortURL: "/keys?sort=" + label})
 	}
 	for i := range 50 {

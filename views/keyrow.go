@@ -73,7 +73,7 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 			h.text(k.Expires)
 			h.raw(`</time>`)
 		}
-		h.raw(`</td>`)
+		h.raw(`</td><td class="key-id mono">`, id, `</td>`)
 
 		if canChange {
 			h.raw(`<td class="actions-cell"><details class="row-menu"><summary class="button ghost" aria-label="Actions for `)

@@ -49,8 +49,9 @@ type KeyResults struct {
 	Columns []Column
 	Empty   string // what to say when there are no rows
 	Failed  bool   // the list could not be loaded at all
+	Sort    string // the view's sort as the URL writes it; the Sort control follows it
 	CSRF    string // for the row actions' forms
-	Return  string // this view's URL, where row actions come back to
+	Return  string // this view's URL, where row actions come back to, and what Retry loads again
 
 	BulkURL    string
 	ExportCSV  string
@@ -101,6 +102,10 @@ type RowMenu struct {
 	ExpireURL string
 	ClearURL  string
 }
+
+// FilterFields are the filter form's fields that have a message slot.
+var FilterFields = []string{"q", "kind", "fleet", "status", "within", "device", "created_after", "created_before",
+	"expires_after", "expires_before", "sort", "per_page"}
 
 // Sizes offered for a page of keys.
 var PageSizes = []string{"10", "25", "50", "100"}
