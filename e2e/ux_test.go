@@ -149,11 +149,26 @@ func TestRowActionsGiveFocusBackToTheRowMenu(t *testing.T) {
 	must(t, expect.Locator(this.Locator("td.name")).ToContainText(" 2"))
 	must(t, expect.Locator(menuButton).ToBeFocused())
 
-	openItem("Expire now", *playwright.AriaRoleButton)
+	// Expire now and Clear expiry ask first, in the row, with the answer
+	// focused; Escape keeps the key as it was and gives focus back too.
+	confirm := func(item, button string) {
+		t.Helper()
+		openItem(item, *playwright.AriaRoleLink)
+		yes := this.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: button, Exact: playwright.Bool(true)})
+		must(t, expect.Locator(yes).ToBeFocused())
+		must(t, page.Keyboard().Press("Enter"))
+	}
+	openItem("Expire now…", *playwright.AriaRoleLink)
+	must(t, expect.Locator(this.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now", Exact: playwright.Bool(true)})).ToBeFocused())
+	must(t, page.Keyboard().Press("Escape"))
+	must(t, expect.Locator(menuButton).ToBeFocused())
+	must(t, expect.Locator(this.Locator("td.expires")).Not().ToContainText("expired"))
+
+	confirm("Expire now…", "Expire now")
 	must(t, expect.Locator(this.Locator("td.expires")).ToContainText("expired"))
 	must(t, expect.Locator(menuButton).ToBeFocused())
 
-	openItem("Clear expiry", *playwright.AriaRoleButton)
+	confirm("Clear expiry…", "Clear expiry")
 	must(t, expect.Locator(this.Locator("td.expires")).ToHaveText("never"))
 	must(t, expect.Locator(menuButton).ToBeFocused())
 }
