@@ -125,6 +125,12 @@ func TestRowActionsGiveFocusBackToTheRowMenu(t *testing.T) {
 	must(t, err)
 	this := page.Locator(`tr[data-key-id="` + id + `"]`)
 	menuButton := this.Locator("summary")
+	// A person reads the row before pressing a key in it; the test waits
+	// until htmx has settled the swapped row, so that its handlers are on.
+	settled := func() {
+		t.Helper()
+		must(t, expect.Locator(this).Not().ToHaveClass(regexp.MustCompile(`htmx-(added|settling|swapping)`)))
+	}
 	openItem := func(name string, role playwright.AriaRole) {
 		t.Helper()
 		must(t, menuButton.Focus())
@@ -138,12 +144,14 @@ func TestRowActionsGiveFocusBackToTheRowMenu(t *testing.T) {
 	openItem("Edit", *playwright.AriaRoleLink)
 	name := this.GetByLabel("Name")
 	must(t, expect.Locator(name).ToBeFocused())
+	settled()
 	must(t, page.Keyboard().Press("Escape"))
 	must(t, expect.Locator(this.Locator("td.name")).ToBeVisible())
 	must(t, expect.Locator(menuButton).ToBeFocused())
 
 	openItem("Edit", *playwright.AriaRoleLink)
 	must(t, expect.Locator(name).ToBeFocused())
+	settled()
 	must(t, page.Keyboard().Type(" 2"))
 	must(t, page.Keyboard().Press("Enter"))
 	must(t, expect.Locator(this.Locator("td.name")).ToContainText(" 2"))
@@ -156,10 +164,12 @@ func TestRowActionsGiveFocusBackToTheRowMenu(t *testing.T) {
 		openItem(item, *playwright.AriaRoleLink)
 		yes := this.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: button, Exact: playwright.Bool(true)})
 		must(t, expect.Locator(yes).ToBeFocused())
+		settled()
 		must(t, page.Keyboard().Press("Enter"))
 	}
 	openItem("Expire now…", *playwright.AriaRoleLink)
 	must(t, expect.Locator(this.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Expire now", Exact: playwright.Bool(true)})).ToBeFocused())
+	settled()
 	must(t, page.Keyboard().Press("Escape"))
 	must(t, expect.Locator(menuButton).ToBeFocused())
 	must(t, expect.Locator(this.Locator("td.expires")).Not().ToContainText("expired"))
