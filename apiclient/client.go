@@ -25,6 +25,11 @@ type Options struct {
 	Timeout    time.Duration // per call, retries included; default 10s
 	UserAgent  string        // default "keyportal/<version>"
 	HTTPClient *http.Client  // default: a tuned, reused client
+	// Observe, if set, hears of every HTTP exchange with balena: its
+	// endpoint as a template without ids, names or query (e.g.
+	// "GET /v7/api_key(id)"), its status (0 when no answer came) and how
+	// long it took. Metrics hang on it; apiclient itself stays free of them.
+	Observe func(endpoint string, code int, d time.Duration)
 }
 
 // Client is safe for concurrent use and meant to be shared.
@@ -33,6 +38,7 @@ type Client struct {
 	http      *http.Client
 	timeout   time.Duration
 	userAgent string
+	observe   func(endpoint string, code int, d time.Duration)
 
 	// actorAccess caches whether this deployment lets users read actor,
 	// which decides how owners and kind filters are asked for (see
@@ -64,6 +70,7 @@ func New(opts Options) (*Client, error) {
 		http:      opts.HTTPClient,
 		timeout:   opts.Timeout,
 		userAgent: opts.UserAgent,
+		observe:   opts.Observe,
 		retryBase: 100 * time.Millisecond,
 	}
 	if c.timeout == 0 {

@@ -97,6 +97,33 @@ func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
 	return page, nil
 }
 
+// CountKeys returns how many keys q selects, asking balena only their
+// count (one /$count call where the caller may read actor): Top, Skip and
+// Sort are ignored.
+func (s *Session) CountKeys(ctx context.Context, q KeyQuery) (int, error) {
+	const op = "count keys"
+	if err := q.validate(op); err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.c.withTimeout(ctx)
+	defer cancel()
+	if s.c.actorAccess.Load() != actorHidden {
+		n, err := s.count(ctx, op, q.lambdaFilter())
+		if !s.actorHidden(ctx, err) {
+			return n, err
+		}
+	}
+	ax, err := s.resolve(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	filter, none := q.actorFilter(ax)
+	if none {
+		return 0, nil
+	}
+	return s.count(ctx, op, filter)
+}
+
 // listAndCount reads q's page o and the total of its filter, in parallel.
 func (s *Session) listAndCount(ctx context.Context, op string, q KeyQuery, o odata) (KeyPage, error) {
 	if q.Sort == SortName && q.Desc {

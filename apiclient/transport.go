@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -109,10 +110,13 @@ func (c *Client) once(ctx context.Context, r request) (body []byte, retryable bo
 		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
 
+	start := time.Now()
 	resp, herr := c.http.Do(req)
 	if herr != nil {
+		c.observed(r, 0, start)
 		return nil, true, transportError(ctx, r.op, herr)
 	}
+	defer c.observed(r, resp.StatusCode, start)
 	defer drainClose(resp.Body)
 	body, herr = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if herr != nil {
@@ -137,6 +141,29 @@ func (c *Client) once(ctx context.Context, r request) (body []byte, retryable bo
 		return nil, true, err
 	}
 	return nil, false, err
+}
+
+// observed reports one exchange to Options.Observe.
+func (c *Client) observed(r request, code int, start time.Time) {
+	if c.observe != nil {
+		c.observe(Endpoint(r.method, r.path), code, time.Since(start))
+	}
+}
+
+var (
+	keyInParens = regexp.MustCompile(`\([^)]*\)`)
+	numSegment  = regexp.MustCompile(`/[0-9]+(/|$)`)
+)
+
+// Endpoint is a request's route as a template: ids in parentheses become
+// (id) and numeric path segments :id, so that it never carries an id, a
+// name or a query, e.g. "GET /v7/api_key(id)".
+func Endpoint(method, path string) string {
+	path = keyInParens.ReplaceAllString(path, "(id)")
+	for numSegment.MatchString(path) {
+		path = numSegment.ReplaceAllString(path, "/:id$1")
+	}
+	return method + " " + path
 }
 
 // drainClose lets the connection go back to the pool: Go reuses it only
