@@ -47,6 +47,22 @@ type Config struct {
 	// through the portal as a JSON line, besides the log.
 	AuditFile string
 
+	// The watcher (KEYPORTAL_WATCH_*) reads the key inventory in the
+	// background with WatchToken, a balena API key or session token, every
+	// WatchInterval; keys expiring within WatchWarn count as expiring. No
+	// token: no watcher.
+	WatchToken    string
+	WatchInterval time.Duration
+	WatchWarn     time.Duration
+
+	// Metrics (KEYPORTAL_METRICS) serves Prometheus metrics at /metrics,
+	// only to clients in MetricsAllowedNetworks and, when MetricsUsername is
+	// set, with basic auth.
+	Metrics                bool
+	MetricsAllowedNetworks []*net.IPNet
+	MetricsUsername        string
+	MetricsPassword        string
+
 	// Demo is set by `keyportal demo`: a missing session key is then generated.
 	Demo bool
 	// Now is the portal's clock; nil means time.Now. Tests set it.
@@ -96,7 +112,58 @@ func Default() Config {
 		SignInLimitAccount: Limit{N: 5, Per: 15 * time.Minute},
 		LogLevel:           slog.LevelInfo,
 		LogFormat:          "text",
+		WatchInterval:      5 * time.Minute,
+		WatchWarn:          7 * 24 * time.Hour,
+		MetricsAllowedNetworks: []*net.IPNet{
+			{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)},
+			{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
+		},
 	}
+}
+
+// DefaultMetricsAllowedNetworks is KEYPORTAL_METRICS_ALLOWED_NETWORKS'
+// default: the loopback addresses.
+const DefaultMetricsAllowedNetworks = "127.0.0.1/8,::1/128"
+
+// MinWatchInterval is the shortest KEYPORTAL_WATCH_INTERVAL accepted.
+const MinWatchInterval = 10 * time.Second
+
+// parseWarn reads a window as days ("7d") or a Go duration ("36h").
+func parseWarn(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 {
+			return 0, errors.New("want a positive number of days such as 7d, or a duration such as 36h")
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, errors.New("want a positive number of days such as 7d, or a duration such as 36h")
+	}
+	return d, nil
+}
+
+// parseNetworks reads comma- or space-separated addresses and CIDRs; a
+// bare address is a network of one.
+func parseNetworks(name, list string) ([]*net.IPNet, []error) {
+	var nets []*net.IPNet
+	var errs []error
+	for _, v := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if ip := net.ParseIP(v); ip != nil { // one address
+			v = ip.String() + "/" + strconv.Itoa(8*len(ip.To16()))
+			if ip.To4() != nil {
+				v = ip.String() + "/32"
+			}
+		}
+		_, n, err := net.ParseCIDR(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_%s: %q is not an address or CIDR such as 10.0.0.0/8", name, v))
+			continue
+		}
+		nets = append(nets, n)
+	}
+	return nets, errs
 }
 
 // MinIdleTimeout is the shortest KEYPORTAL_IDLE_TIMEOUT accepted. A
@@ -161,20 +228,42 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 	}
 	limit("SIGNIN_LIMIT_IP", &cfg.SignInLimitIP)
 	limit("SIGNIN_LIMIT_ACCOUNT", &cfg.SignInLimitAccount)
-	for _, v := range strings.FieldsFunc(getenv("KEYPORTAL_TRUSTED_PROXIES"), func(r rune) bool { return r == ',' || r == ' ' }) {
-		if ip := net.ParseIP(v); ip != nil { // one address
-			v = ip.String() + "/" + strconv.Itoa(8*len(ip.To16()))
-			if ip.To4() != nil {
-				v = ip.String() + "/32"
-			}
-		}
-		_, n, err := net.ParseCIDR(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KEYPORTAL_TRUSTED_PROXIES: %q is not an address or CIDR such as 10.0.0.0/8", v))
-			continue
-		}
-		cfg.TrustedProxies = append(cfg.TrustedProxies, n)
+	proxies, perrs := parseNetworks("TRUSTED_PROXIES", getenv("KEYPORTAL_TRUSTED_PROXIES"))
+	cfg.TrustedProxies, errs = proxies, append(errs, perrs...)
+
+	watchToken, err := secret(getenv, "WATCH_TOKEN")
+	if err != nil {
+		errs = append(errs, err)
 	}
+	cfg.WatchToken = strings.TrimSpace(watchToken)
+	dur("WATCH_INTERVAL", &cfg.WatchInterval)
+	if v := strings.TrimSpace(getenv("KEYPORTAL_WATCH_WARN")); v != "" {
+		d, err := parseWarn(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_WATCH_WARN=%q: %w", v, err))
+		}
+		cfg.WatchWarn = d
+	}
+	if v := strings.TrimSpace(getenv("KEYPORTAL_METRICS")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_METRICS=%q: want true or false", v))
+		}
+		cfg.Metrics = b
+	}
+	if v := strings.TrimSpace(getenv("KEYPORTAL_METRICS_ALLOWED_NETWORKS")); v != "" {
+		nets, nerrs := parseNetworks("METRICS_ALLOWED_NETWORKS", v)
+		if len(nets) == 0 && len(nerrs) == 0 {
+			nerrs = append(nerrs, errors.New("KEYPORTAL_METRICS_ALLOWED_NETWORKS names no network"))
+		}
+		cfg.MetricsAllowedNetworks, errs = nets, append(errs, nerrs...)
+	}
+	str("METRICS_USERNAME", &cfg.MetricsUsername)
+	password, err := secret(getenv, "METRICS_PASSWORD")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.MetricsPassword = strings.TrimSpace(password)
 	store, err := secret(getenv, "SESSION_STORE")
 	if err != nil {
 		errs = append(errs, err)
@@ -237,6 +326,12 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.SessionStore); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			errs = append(errs, errors.New("KEYPORTAL_SESSION_STORE: want empty (files under KEYPORTAL_DATA_DIR) or a redis:// or rediss:// URL such as redis://:password@redis:6379/0"))
 		}
+	}
+	if c.WatchToken != "" && c.WatchInterval > 0 && c.WatchInterval < MinWatchInterval {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_WATCH_INTERVAL=%s: want at least %s; every refresh costs balena a dozen calls", c.WatchInterval, MinWatchInterval))
+	}
+	if (c.MetricsUsername == "") != (c.MetricsPassword == "") {
+		errs = append(errs, errors.New("KEYPORTAL_METRICS_USERNAME and KEYPORTAL_METRICS_PASSWORD (or _FILE) go together: set both for basic auth on /metrics, or neither"))
 	}
 	if len(c.SessionKeys) == 0 && !c.Demo {
 		errs = append(errs, errors.New("KEYPORTAL_SESSION_KEYS (or KEYPORTAL_SESSION_KEYS_FILE) is required: one or more secrets of at least 32 characters, newest first (try: openssl rand -base64 48)"))

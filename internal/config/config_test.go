@@ -75,22 +75,31 @@ func TestLoadRefusesBadSettingsWithClearMessages(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"no session key": {map[string]string{}, "KEYPORTAL_SESSION_KEYS (or KEYPORTAL_SESSION_KEYS_FILE) is required"},
-		"short key":      {map[string]string{"KEYPORTAL_SESSION_KEYS": "short"}, "key 1 is 5 characters"},
-		"both key forms": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_KEYS_FILE": "/x"}, "not both"},
-		"missing file":   {map[string]string{"KEYPORTAL_SESSION_KEYS_FILE": "/nonexistent/keys"}, "KEYPORTAL_SESSION_KEYS_FILE"},
-		"bad addr":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_ADDR": "8080"}, "KEYPORTAL_ADDR"},
-		"bad url":        {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_BALENA_API_URL": "api.balena-cloud.com"}, "KEYPORTAL_BALENA_API_URL"},
-		"bad timeout":    {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_UPSTREAM_TIMEOUT": "ten"}, "KEYPORTAL_UPSTREAM_TIMEOUT"},
-		"short idle":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_IDLE_TIMEOUT": "30s"}, "KEYPORTAL_IDLE_TIMEOUT=30s: want at least 1m0s"},
-		"bad bool":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_COOKIE_SECURE": "yes please"}, "KEYPORTAL_COOKIE_SECURE"},
-		"bad level":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_LOG_LEVEL": "loud"}, "KEYPORTAL_LOG_LEVEL"},
-		"bad format":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_LOG_FORMAT": "xml"}, "KEYPORTAL_LOG_FORMAT"},
-		"bad store":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_STORE": "memcached://x:1"}, "KEYPORTAL_SESSION_STORE: want empty"},
-		"store password": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_STORE": "http://:hunter2@x"}, "KEYPORTAL_SESSION_STORE: want empty"},
-		"bad proxy":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_TRUSTED_PROXIES": "proxy.local"}, "KEYPORTAL_TRUSTED_PROXIES"},
-		"bad limit":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SIGNIN_LIMIT_IP": "5 per minute"}, "KEYPORTAL_SIGNIN_LIMIT_IP"},
-		"zero limit":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "0/1m"}, "KEYPORTAL_SIGNIN_LIMIT_ACCOUNT"},
+		"no session key":        {map[string]string{}, "KEYPORTAL_SESSION_KEYS (or KEYPORTAL_SESSION_KEYS_FILE) is required"},
+		"short key":             {map[string]string{"KEYPORTAL_SESSION_KEYS": "short"}, "key 1 is 5 characters"},
+		"both key forms":        {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_KEYS_FILE": "/x"}, "not both"},
+		"missing file":          {map[string]string{"KEYPORTAL_SESSION_KEYS_FILE": "/nonexistent/keys"}, "KEYPORTAL_SESSION_KEYS_FILE"},
+		"bad addr":              {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_ADDR": "8080"}, "KEYPORTAL_ADDR"},
+		"bad url":               {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_BALENA_API_URL": "api.balena-cloud.com"}, "KEYPORTAL_BALENA_API_URL"},
+		"bad timeout":           {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_UPSTREAM_TIMEOUT": "ten"}, "KEYPORTAL_UPSTREAM_TIMEOUT"},
+		"short idle":            {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_IDLE_TIMEOUT": "30s"}, "KEYPORTAL_IDLE_TIMEOUT=30s: want at least 1m0s"},
+		"bad bool":              {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_COOKIE_SECURE": "yes please"}, "KEYPORTAL_COOKIE_SECURE"},
+		"bad level":             {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_LOG_LEVEL": "loud"}, "KEYPORTAL_LOG_LEVEL"},
+		"bad format":            {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_LOG_FORMAT": "xml"}, "KEYPORTAL_LOG_FORMAT"},
+		"bad store":             {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_STORE": "memcached://x:1"}, "KEYPORTAL_SESSION_STORE: want empty"},
+		"store password":        {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_STORE": "http://:hunter2@x"}, "KEYPORTAL_SESSION_STORE: want empty"},
+		"bad proxy":             {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_TRUSTED_PROXIES": "proxy.local"}, "KEYPORTAL_TRUSTED_PROXIES"},
+		"bad limit":             {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SIGNIN_LIMIT_IP": "5 per minute"}, "KEYPORTAL_SIGNIN_LIMIT_IP"},
+		"zero limit":            {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "0/1m"}, "KEYPORTAL_SIGNIN_LIMIT_ACCOUNT"},
+		"bad interval":          {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_WATCH_INTERVAL": "often"}, "KEYPORTAL_WATCH_INTERVAL"},
+		"short interval":        {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_WATCH_TOKEN": "t", "KEYPORTAL_WATCH_INTERVAL": "1s"}, "KEYPORTAL_WATCH_INTERVAL=1s: want at least"},
+		"bad warn":              {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_WATCH_WARN": "a week"}, "KEYPORTAL_WATCH_WARN"},
+		"zero warn days":        {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_WATCH_WARN": "0d"}, "KEYPORTAL_WATCH_WARN"},
+		"both token forms":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_WATCH_TOKEN": "t", "KEYPORTAL_WATCH_TOKEN_FILE": "/x"}, "KEYPORTAL_WATCH_TOKEN"},
+		"bad metrics":           {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS": "on"}, "KEYPORTAL_METRICS"},
+		"bad network":           {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS_ALLOWED_NETWORKS": "10.0.0.0/33"}, "KEYPORTAL_METRICS_ALLOWED_NETWORKS"},
+		"user, no password":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS_USERNAME": "prom"}, "KEYPORTAL_METRICS_USERNAME and KEYPORTAL_METRICS_PASSWORD"},
+		"missing password file": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS_PASSWORD_FILE": "/nonexistent/pw"}, "KEYPORTAL_METRICS_PASSWORD_FILE"},
 	}
 	for name, c := range cases {
 		_, err := Load(env(c.env), false)
@@ -106,5 +115,46 @@ func TestLoadRefusesBadSettingsWithClearMessages(t *testing.T) {
 func TestDemoNeedsNoSessionKey(t *testing.T) {
 	if _, err := Load(env(map[string]string{}), true); err != nil {
 		t.Errorf("demo: %v", err)
+	}
+}
+
+func TestWatchAndMetricsSettings(t *testing.T) {
+	dir := t.TempDir()
+	token, pw := filepath.Join(dir, "token"), filepath.Join(dir, "pw")
+	_ = os.WriteFile(token, []byte("the-token\n"), 0o600)
+	_ = os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	cfg, err := Load(env(map[string]string{
+		"KEYPORTAL_SESSION_KEYS":             goodKey,
+		"KEYPORTAL_WATCH_TOKEN_FILE":         token,
+		"KEYPORTAL_WATCH_INTERVAL":           "1m",
+		"KEYPORTAL_WATCH_WARN":               "3d",
+		"KEYPORTAL_METRICS":                  "true",
+		"KEYPORTAL_METRICS_ALLOWED_NETWORKS": "10.0.0.0/8, 192.168.1.7",
+		"KEYPORTAL_METRICS_USERNAME":         "prom",
+		"KEYPORTAL_METRICS_PASSWORD_FILE":    pw,
+	}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nets []string
+	for _, n := range cfg.MetricsAllowedNetworks {
+		nets = append(nets, n.String())
+	}
+	if cfg.WatchToken != "the-token" || cfg.WatchInterval != time.Minute || cfg.WatchWarn != 72*time.Hour || !cfg.Metrics ||
+		strings.Join(nets, " ") != "10.0.0.0/8 192.168.1.7/32" || cfg.MetricsUsername != "prom" || cfg.MetricsPassword != "s3cret" {
+		t.Errorf("config = %+v, networks %v", cfg, nets)
+	}
+
+	cfg, err = Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_WATCH_WARN": "36h"}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets = nil
+	for _, n := range cfg.MetricsAllowedNetworks {
+		nets = append(nets, n.String())
+	}
+	if cfg.WatchToken != "" || cfg.WatchInterval != 5*time.Minute || cfg.WatchWarn != 36*time.Hour || cfg.Metrics ||
+		strings.Join(nets, ",") != "127.0.0.0/8,::1/128" {
+		t.Errorf("defaults: %+v, networks %v", cfg, nets)
 	}
 }
