@@ -27,6 +27,8 @@ var layers = map[string]struct{ allowed, forbidden []string }{
 	"internal/config":     {},
 	"internal/apikeys": {allowed: []string{"apiclient"},
 		forbidden: []string{"net/http", "github.com/labstack/echo", "github.com/a-h/templ", "github.com/gorilla"}},
+	"internal/watch": {allowed: []string{"apiclient", "internal/apikeys"},
+		forbidden: []string{"net/http", "github.com/labstack/echo", "github.com/a-h/templ", "github.com/prometheus"}},
 	"internal/session": {allowed: []string{"apiclient", "internal/config", "internal/ttlcache"},
 		forbidden: []string{"github.com/labstack/echo"}},
 	"handlers": {allowed: []string{"apiclient", "internal/apikeys", "internal/config", "internal/session", "internal/ttlcache", "views", "static"},
