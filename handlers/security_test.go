@@ -208,12 +208,12 @@ func TestKeyTextIsShownAsTextEverywhere(t *testing.T) {
 	}
 }
 
-// Every page and action, present and future, except sign-in, the probes
+// Every page and action, present and future, except sign-in, the probes, /metrics
 // and static files, sends a browser without a session to sign in and asks
 // balena nothing.
 func TestEveryRouteButSignInNeedsASession(t *testing.T) {
 	env := portaltest.Start(t, portaltest.Options{})
-	public := []string{"/signin", "/healthz", "/readyz", "/static/", "/favicon"}
+	public := []string{"/signin", "/healthz", "/readyz", "/metrics", "/static/", "/favicon"} // /metrics: its own guard (metrics_test.go)
 	var checked int
 	for _, r := range handlers.RoutesOf(env.Portal) {
 		if r.Method != http.MethodGet || slices.ContainsFunc(public, func(p string) bool { return strings.HasPrefix(r.Path, p) }) ||

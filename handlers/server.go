@@ -16,7 +16,9 @@ import (
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/metrics"
 	"github.com/keyportal/keyportal/internal/session"
+	"github.com/keyportal/keyportal/internal/watch"
 	"github.com/keyportal/keyportal/static"
 )
 
@@ -32,12 +34,22 @@ type Server struct {
 	trail    *apikeys.LogTrail
 	rules    keyRules
 	now      func() time.Time
+	metrics  *metrics.Metrics // nil unless KEYPORTAL_METRICS
+	watcher  *watch.Watcher   // nil unless KEYPORTAL_WATCH_TOKEN
 }
 
 // New wires the router. log receives request logs and errors; it never
 // receives a token.
 func New(cfg config.Config, log *slog.Logger) (*Server, error) {
-	balena, err := apiclient.New(apiclient.Options{BaseURL: cfg.BalenaAPIURL, Timeout: cfg.UpstreamTimeout})
+	// A registry of the server's own, so that several portals can run in one
+	// process (tests) without sharing figures.
+	var m *metrics.Metrics
+	opts := apiclient.Options{BaseURL: cfg.BalenaAPIURL, Timeout: cfg.UpstreamTimeout}
+	if cfg.Metrics {
+		m = metrics.New()
+		opts.Observe = m.ObserveBalena
+	}
+	balena, err := apiclient.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("balena client: %w", err)
 	}
@@ -50,12 +62,21 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, errors.Join(err, sessions.Close())
 	}
 	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail,
-		rules: apikeys.New(cfg.Clock(), trail), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock())}
+		rules: apikeys.New(cfg.Clock(), trail), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
+	if cfg.WatchToken != "" {
+		s.watcher = watch.New(balena, cfg.WatchToken, cfg.WatchWarn, cfg.Clock(), log)
+		if m != nil {
+			m.Watch(s.watcher)
+		}
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = clientIP(cfg)
+	if m != nil {
+		e.Use(measure(m)) // outermost, so that it sees the final status
+	}
 	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently}))
 	e.Use(
 		middleware.RequestID(),
@@ -88,6 +109,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// Outside sign-in: probes and static files.
 	health{balena: balena, sessions: sessions}.routes(e)
 	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()))
+	if m != nil {
+		e.GET("/metrics", echo.WrapHandler(m.Handler()), metricsGuard(cfg))
+	} else {
+		// Off: say so plainly rather than send a scraper to sign in.
+		e.GET("/metrics", func(c echo.Context) error {
+			return c.String(http.StatusNotFound, "Not Found: metrics are off (KEYPORTAL_METRICS).\n")
+		})
+	}
 
 	app := e.Group("", csrfProtection(cfg), s.loadSession)
 	signin{s}.routes(app)

@@ -31,7 +31,9 @@ var layers = map[string]struct{ allowed, forbidden []string }{
 		forbidden: []string{"net/http", "github.com/labstack/echo", "github.com/a-h/templ", "github.com/prometheus"}},
 	"internal/session": {allowed: []string{"apiclient", "internal/config", "internal/ttlcache"},
 		forbidden: []string{"github.com/labstack/echo"}},
-	"handlers": {allowed: []string{"apiclient", "internal/apikeys", "internal/config", "internal/session", "internal/ttlcache", "views", "static"},
+	"internal/metrics": {allowed: []string{"apiclient", "internal/apikeys", "internal/watch"},
+		forbidden: []string{"github.com/labstack/echo", "github.com/a-h/templ"}},
+	"handlers": {allowed: []string{"apiclient", "internal/apikeys", "internal/config", "internal/metrics", "internal/session", "internal/ttlcache", "internal/watch", "views", "static"},
 		forbidden: []string{"github.com/gomodule/redigo", "github.com/boj/redistore", "github.com/gorilla/securecookie", "github.com/gorilla/sessions"}},
 }
 

@@ -122,11 +122,23 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		if err != nil {
 			return err
 		}
+		// The demo watches the demo organization as its admin, with a
+		// session token the stand-in mints, and serves its metrics.
+		watchToken, err := sim.IssueToken(balenasim.DemoEmail, time.Now())
+		if err != nil {
+			return err
+		}
 		env = func(k string) string {
-			if k == "KEYPORTAL_BALENA_API_URL" {
+			v := getenv(k)
+			switch {
+			case k == "KEYPORTAL_BALENA_API_URL":
 				return simURL
+			case k == "KEYPORTAL_WATCH_TOKEN" && v == "" && getenv(k+"_FILE") == "":
+				return watchToken
+			case k == "KEYPORTAL_METRICS" && v == "":
+				return "true"
 			}
-			return getenv(k)
+			return v
 		}
 	}
 	cfg, err := config.Load(env, demo)
@@ -159,8 +171,23 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		fmt.Fprintf(stdout, "\nKeyportal demo is running at %s\n\n", url)
 		fmt.Fprintf(stdout, "  Sign in with   %s / %s\n", balenasim.DemoEmail, balenasim.DemoPassword)
 		fmt.Fprintf(stdout, "  2FA user       %s / %s (TOTP secret %s)\n", balenasim.Demo2FAEmail, balenasim.DemoPassword, sim.TOTPSecret(balenasim.Demo2FAEmail))
-		fmt.Fprintf(stdout, "  balena API     %s (the built-in stand-in, demo dataset)\n\nPress Ctrl-C to stop.\n\n", cfg.BalenaAPIURL)
+		fmt.Fprintf(stdout, "  balena API     %s (the built-in stand-in, demo dataset)\n", cfg.BalenaAPIURL)
+		if cfg.Metrics {
+			fmt.Fprintf(stdout, "  Metrics        %s/metrics (keys watched as %s)\n", url, balenasim.DemoEmail)
+		}
+		fmt.Fprint(stdout, "\nPress Ctrl-C to stop.\n\n")
 	}
+
+	if cfg.WatchToken != "" {
+		log.Info("watching keys", "interval", cfg.WatchInterval, "warn", cfg.WatchWarn)
+	}
+	if cfg.Metrics {
+		log.Info("metrics on", "url", url+"/metrics")
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() { srv.RunWatcher(watchCtx); close(watchDone) }()
+	defer func() { stopWatch(); <-watchDone }() // the watcher stops with the server
 
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()

@@ -41,7 +41,7 @@ func TestDemoServesAndStopsCleanly(t *testing.T) {
 	if url == "" {
 		t.Fatalf("demo printed no URL:\n%s", printed.String())
 	}
-	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret"} {
+	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics"} {
 		if !strings.Contains(printed.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, printed.String())
 		}
@@ -55,6 +55,19 @@ func TestDemoServesAndStopsCleanly(t *testing.T) {
 		if res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s = %d", path, res.StatusCode)
 		}
+	}
+
+	// The demo turns metrics and the watcher on (its first refresh runs
+	// in the background, so only what is there from the start is checked).
+	res, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "keyportal_watch_errors_total") ||
+		!strings.Contains(string(body), `keyportal_http_requests_total{code="200",route="/healthz"}`) {
+		t.Errorf("GET /metrics = %d:\n%.2000s", res.StatusCode, body)
 	}
 
 	cancel() // what Ctrl-C does

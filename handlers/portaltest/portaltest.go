@@ -40,6 +40,10 @@ type Options struct {
 	ReplicaOf *Env
 	// Config, if set, may change the portal's settings before it starts.
 	Config func(*config.Config)
+	// Watch turns the key watcher on, reading as the demo admin with a
+	// session token the stand-in mints, and metrics on. Tests drive its
+	// refreshes with Portal.Watcher().Refresh: no ticker runs.
+	Watch bool
 }
 
 // Clock is a settable time shared by the stand-in and the portal, so tests
@@ -115,6 +119,13 @@ func New(opts Options) (*Env, error) {
 	}
 	if opts.Clock != nil {
 		cfg.Now = opts.Clock.Now
+	}
+	if opts.Watch {
+		if cfg.WatchToken, err = env.Sim.IssueToken(balenasim.DemoEmail, cfg.Clock()()); err != nil {
+			env.Close()
+			return nil, err
+		}
+		cfg.Metrics = true
 	}
 	if opts.Config != nil {
 		opts.Config(&cfg)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/internal/watch"
+	"github.com/keyportal/keyportal/internal/watch/watchtest"
 )
 
 // clock is a settable time shared by the stand-in and the watcher.
@@ -56,30 +56,6 @@ func start(t *testing.T, dataset string, warn time.Duration) *env {
 	return &env{sim: sim, clock: clk, w: watch.New(c, tok, warn, clk.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))}
 }
 
-// Expected computes the figures from the stand-in's own records: the keys
-// the demo admin sees on balenaCloud (own user keys, and those of acme's
-// fleets and their devices), by the domain's StatusOf.
-func Expected(sim *balenasim.Sim, now time.Time, warn time.Duration) watch.Figures {
-	f := watch.Figures{Keys: map[apiclient.KeyKind]map[apikeys.Status]int{}, NextExpiry: map[apiclient.KeyKind]time.Time{}, At: now}
-	for _, k := range watch.Kinds {
-		f.Keys[k] = map[apikeys.Status]int{}
-	}
-	for _, r := range sim.Keys() {
-		if r.Kind == balenasim.KindUser && r.OwnerEmail != balenasim.DemoEmail ||
-			r.Kind != balenasim.KindUser && !strings.HasPrefix(r.FleetSlug, "acme/") {
-			continue
-		}
-		kind := apiclient.KeyKind(r.Kind)
-		f.Keys[kind][apikeys.StatusOf(apiclient.APIKey{ExpiryDate: r.ExpiryDate}, now, warn)]++
-		if r.ExpiryDate != nil && r.ExpiryDate.After(now) {
-			if cur, ok := f.NextExpiry[kind]; !ok || r.ExpiryDate.Before(cur) {
-				f.NextExpiry[kind] = *r.ExpiryDate
-			}
-		}
-	}
-	return f
-}
-
 func check(t *testing.T, got, want watch.Figures) {
 	t.Helper()
 	for _, k := range watch.Kinds {
@@ -114,7 +90,7 @@ func TestFiguresAreTheStandInsCountsAtConstantCost(t *testing.T) {
 					t.Errorf("a refresh made %d calls (%v), want %d", c.Total(), c.ByRoute, watch.CallsPerRefresh)
 				}
 				st := e.w.State()
-				want := Expected(e.sim, e.clock.Now(), 7*24*time.Hour)
+				want := watchtest.Expected(e.sim, e.clock.Now(), 7*24*time.Hour)
 				check(t, st.Figures, want)
 				total := 0
 				for _, k := range watch.Kinds {
@@ -142,7 +118,7 @@ func TestWarnWindowIsExact(t *testing.T) {
 		if err := e.w.Refresh(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		want := Expected(e.sim, e.clock.Now(), warn)
+		want := watchtest.Expected(e.sim, e.clock.Now(), warn)
 		check(t, e.w.State().Figures, want)
 		if e.w.Warn() != warn {
 			t.Errorf("Warn() = %v, want %v", e.w.Warn(), warn)

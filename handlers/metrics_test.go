@@ -1,0 +1,226 @@
+package handlers_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/watch"
+	"github.com/keyportal/keyportal/internal/watch/watchtest"
+)
+
+// scrape reads /metrics as Prometheus would, into "name{labels}" → value.
+func scrape(t *testing.T, env *portaltest.Env) map[string]float64 {
+	t.Helper()
+	res, err := http.Get(env.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", res.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+func keysMetric(kind, status string) string {
+	return fmt.Sprintf(`keyportal_keys{kind=%q,status=%q}`, kind, status)
+}
+
+func TestMetricsAreTheStandInsFiguresAtConstantCost(t *testing.T) {
+	calls := map[string]int{}
+	for _, dataset := range []string{"demo", "large"} {
+		t.Run(dataset, func(t *testing.T) {
+			clock := portaltest.NewClock(time.Now().UTC().Truncate(time.Second))
+			env := portaltest.Start(t, portaltest.Options{Dataset: dataset, Clock: clock, Watch: true})
+			m := scrape(t, env)
+			if _, ok := m["keyportal_watch_last_success_timestamp_seconds"]; ok || m["keyportal_watch_errors_total"] != 0 {
+				t.Errorf("before the first refresh: %v", m)
+			}
+			for _, step := range []time.Duration{0, 50 * time.Hour} {
+				clock.Advance(step)
+				env.Sim.ResetCounters()
+				if err := env.Portal.Watcher().Refresh(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				calls[dataset] = env.Sim.Counters().Total()
+				want := watchtest.Expected(env.Sim, clock.Now(), env.Config.WatchWarn)
+				m := scrape(t, env)
+				for _, kind := range watch.Kinds {
+					sum, total := 0.0, 0
+					for _, status := range apikeys.Statuses {
+						got := m[keysMetric(string(kind), string(status))]
+						if int(got) != want.Keys[kind][status] {
+							t.Errorf("%s: %v, want %d", keysMetric(string(kind), string(status)), got, want.Keys[kind][status])
+						}
+						sum += got
+						total += want.Keys[kind][status]
+					}
+					if int(sum) != total {
+						t.Errorf("%s keys: the statuses add up to %v, want %d", kind, sum, total)
+					}
+					name := fmt.Sprintf(`keyportal_keys_next_expiry_timestamp_seconds{kind=%q}`, kind)
+					if next, ok := want.NextExpiry[kind]; ok && m[name] != float64(next.UnixNano())/1e9 {
+						t.Errorf("%s = %v, want %v", name, m[name], next)
+					}
+				}
+				if got := m["keyportal_watch_last_success_timestamp_seconds"]; got != float64(clock.Now().Unix()) {
+					t.Errorf("last success %v, want %v", got, clock.Now().Unix())
+				}
+			}
+		})
+	}
+	if calls["demo"] != calls["large"] || calls["demo"] != watch.CallsPerRefresh {
+		t.Errorf("balena calls per refresh: demo %d, large %d, want %d for both", calls["demo"], calls["large"], watch.CallsPerRefresh)
+	}
+}
+
+func TestMetricsKeepTheLastFiguresWhenBalenaFails(t *testing.T) {
+	clock := portaltest.NewClock(time.Now().UTC().Truncate(time.Second))
+	env := portaltest.Start(t, portaltest.Options{Clock: clock, Watch: true})
+	if err := env.Portal.Watcher().Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := scrape(t, env)
+	clock.Advance(time.Hour)
+	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 1, Routes: []string{"GET /v7/api_key"}})
+	if err := env.Portal.Watcher().Refresh(context.Background()); err == nil {
+		t.Fatal("a refresh against a failing balena succeeded")
+	}
+	after := scrape(t, env)
+	for _, kind := range watch.Kinds {
+		for _, status := range apikeys.Statuses {
+			if name := keysMetric(string(kind), string(status)); after[name] != before[name] {
+				t.Errorf("%s changed from %v to %v on a failed refresh", name, before[name], after[name])
+			}
+		}
+	}
+	if after["keyportal_watch_errors_total"] != 1 {
+		t.Errorf("keyportal_watch_errors_total = %v, want 1", after["keyportal_watch_errors_total"])
+	}
+	if after["keyportal_watch_last_success_timestamp_seconds"] != before["keyportal_watch_last_success_timestamp_seconds"] {
+		t.Error("the last success moved on a failure")
+	}
+	if !env.Logs.Contains("figures_age=1h0m0s") {
+		t.Error("the log does not say how old the kept figures are")
+	}
+	if after[`keyportal_balena_requests_total{code="503",endpoint="GET /v7/api_key/$count"}`]+
+		after[`keyportal_balena_requests_total{code="500",endpoint="GET /v7/api_key/$count"}`]+
+		after[`keyportal_balena_requests_total{code="502",endpoint="GET /v7/api_key/$count"}`] == 0 {
+		t.Error("the failed balena calls are not counted by endpoint and code")
+	}
+}
+
+func TestMetricsNameRoutesAndEndpointsByTemplate(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{Watch: true})
+	if err := env.Portal.Watcher().Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/healthz", "/keys/12345/edit", "/nowhere/999"} {
+		res, err := http.Get(env.URL + path + "?q=secret-search")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	m := scrape(t, env)
+	for _, want := range []string{
+		`keyportal_http_requests_total{code="200",route="/healthz"}`,
+		`keyportal_http_request_duration_seconds_count{route="/healthz"}`,
+		`keyportal_balena_requests_total{code="200",endpoint="GET /v7/api_key/$count"}`,
+		`keyportal_balena_request_duration_seconds_count{endpoint="GET /v7/api_key"}`,
+		`go_goroutines`,
+	} {
+		if m[want] == 0 {
+			t.Errorf("no %s", want)
+		}
+	}
+	for name := range m {
+		if strings.Contains(name, "12345") || strings.Contains(name, "999") || strings.Contains(name, "secret-search") {
+			t.Errorf("a label holds an id or a query: %s", name)
+		}
+	}
+}
+
+func TestMetricsAccess(t *testing.T) {
+	get := func(env *portaltest.Env, user, pass string, header ...string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, env.URL+"/metrics", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	cidr := func(s string) *net.IPNet { _, n, _ := net.ParseCIDR(s); return n }
+
+	off := portaltest.Start(t, portaltest.Options{})
+	if code := get(off, "", ""); code != http.StatusNotFound {
+		t.Errorf("metrics off: %d, want 404", code)
+	}
+
+	elsewhere := portaltest.Start(t, portaltest.Options{Watch: true, Config: func(c *config.Config) {
+		c.MetricsAllowedNetworks = []*net.IPNet{cidr("10.0.0.0/8")}
+	}})
+	if code := get(elsewhere, "", ""); code != http.StatusForbidden {
+		t.Errorf("from an address outside the allowed networks: %d, want 403", code)
+	}
+	if code := get(elsewhere, "", "", "X-Forwarded-For", "10.1.2.3"); code != http.StatusForbidden {
+		t.Errorf("with a forwarded address from an untrusted peer: %d, want 403", code)
+	}
+
+	proxied := portaltest.Start(t, portaltest.Options{Watch: true, Config: func(c *config.Config) {
+		c.MetricsAllowedNetworks = []*net.IPNet{cidr("10.0.0.0/8")}
+		c.TrustedProxies = []*net.IPNet{cidr("127.0.0.1/32")}
+	}})
+	if code := get(proxied, "", "", "X-Forwarded-For", "10.1.2.3"); code != http.StatusOK {
+		t.Errorf("forwarded by a trusted proxy for an allowed client: %d, want 200", code)
+	}
+	if code := get(proxied, "", "", "X-Forwarded-For", "192.0.2.1"); code != http.StatusForbidden {
+		t.Errorf("forwarded by a trusted proxy for another client: %d, want 403", code)
+	}
+
+	authed := portaltest.Start(t, portaltest.Options{Watch: true, Config: func(c *config.Config) {
+		c.MetricsUsername, c.MetricsPassword = "prom", "s3cret"
+	}})
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", 401}, {"prom", "wrong", 401}, {"other", "s3cret", 401}, {"prom", "s3cret", 200}} {
+		if code := get(authed, tc.user, tc.pass); code != tc.want {
+			t.Errorf("basic auth %q/%q: %d, want %d", tc.user, tc.pass, code, tc.want)
+		}
+	}
+}
