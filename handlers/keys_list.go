@@ -89,6 +89,7 @@ func (h keys) list(c echo.Context) error {
 		Flash:      h.flash.take(c),
 		CreateURL:  h.url(routeKeyNew),
 		DevicesURL: h.url(routeKeyDevices),
+		Alerts:     h.alertsLine(),
 	}
 	if fleetErr == nil {
 		for _, fl := range fleets {

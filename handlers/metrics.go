@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,6 +28,32 @@ func (s *Server) RunWatcher(ctx context.Context) {
 	if s.watcher != nil {
 		s.watcher.Run(ctx, s.cfg.WatchInterval)
 	}
+}
+
+// alertsLine says on the keys page, in one line, whether expiry alerts
+// are configured; it names no token, destination or address.
+func (s *Server) alertsLine() string {
+	if s.watcher == nil {
+		return "Expiry alerts are not configured."
+	}
+	return "Expiry alerts are on: keys are checked every " + span(s.cfg.WatchInterval) +
+		" and count as expiring " + span(s.watcher.Warn()) + " before they expire."
+}
+
+// span writes a configured period in words: "5 minutes", "7 days".
+func span(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}} {
+		if d >= u.d && d%u.d == 0 {
+			if n := int64(d / u.d); n != 1 {
+				return strconv.FormatInt(n, 10) + " " + u.name + "s"
+			}
+			return "1 " + u.name
+		}
+	}
+	return d.String()
 }
 
 // measure records every request by its route template (never a path with

@@ -224,3 +224,18 @@ func TestMetricsAccess(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysPageSaysWhetherAlertsAreConfigured(t *testing.T) {
+	for _, tc := range []struct {
+		opts portaltest.Options
+		want string
+	}{
+		{portaltest.Options{}, "Expiry alerts are not configured."},
+		{portaltest.Options{Watch: true}, "Expiry alerts are on: keys are checked every 5 minutes and count as expiring 7 days before they expire."},
+	} {
+		_, b := signedIn(t, tc.opts)
+		if got := strings.TrimSpace(b.get("/keys").doc.Find("p.alerts").Text()); got != tc.want {
+			t.Errorf("watch %v: the keys page says %q, want %q", tc.opts.Watch, got, tc.want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ type Keys struct {
 	Flash      Flash // the outcome of the change that led here
 	CreateURL  string
 	DevicesURL string // suggestions for the device filter, as the create form has them
+	Alerts     string // one line: whether expiry alerts (the key watcher) are configured
 }
 
 // KeyFilter holds the filter form's values exactly as the URL had them, so
