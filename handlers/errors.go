@@ -2,11 +2,8 @@ package handlers
 
 import (
 	"errors"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -128,18 +125,4 @@ func (s *Server) keyView(k apiclient.APIKey) string {
 		v.Set("device", k.Owner.DeviceUUID)
 	}
 	return parseKeyFilter(v).url(s.url(routeKeys))
-}
-
-// invalid is a 400 that states every problem in errs (field -> message),
-// in field order so that the same input always reads the same; nil when
-// there is none. For requests that have no form to show the messages on.
-func invalid(errs map[string]string) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	msgs := make([]string, 0, len(errs))
-	for _, field := range slices.Sorted(maps.Keys(errs)) {
-		msgs = append(msgs, errs[field])
-	}
-	return echo.NewHTTPError(http.StatusBadRequest, strings.Join(msgs, " "))
 }

@@ -46,7 +46,7 @@ func (h keys) export(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "Export as format=csv or format=json.")
 	}
 	f := parseKeyFilter(c.QueryParams())
-	if err := invalid(f.Errors); err != nil {
+	if err := apikeys.Invalid(f.Errors); err != nil {
 		return err
 	}
 	q := f.query()

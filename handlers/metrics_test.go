@@ -71,7 +71,7 @@ func TestMetricsAreTheStandInsFiguresAtConstantCost(t *testing.T) {
 				calls[dataset] = env.Sim.Counters().Total()
 				want := watchtest.Expected(env.Sim, clock.Now(), env.Config.WatchWarn)
 				m := scrape(t, env)
-				for _, kind := range watch.Kinds {
+				for _, kind := range apikeys.Kinds {
 					sum, total := 0.0, 0
 					for _, status := range apikeys.Statuses {
 						got := m[keysMetric(string(kind), string(status))]
@@ -113,7 +113,7 @@ func TestMetricsKeepTheLastFiguresWhenBalenaFails(t *testing.T) {
 		t.Fatal("a refresh against a failing balena succeeded")
 	}
 	after := scrape(t, env)
-	for _, kind := range watch.Kinds {
+	for _, kind := range apikeys.Kinds {
 		for _, status := range apikeys.Statuses {
 			if name := keysMetric(string(kind), string(status)); after[name] != before[name] {
 				t.Errorf("%s changed from %v to %v on a failed refresh", name, before[name], after[name])

@@ -40,7 +40,7 @@ func (s *Service) Update(ctx context.Context, c Caller, id int64, e Edit) (Updat
 	errs := map[string]string{}
 	checkText(e.Name, e.Description, needsName(k), errs)
 	expiry, keep := e.Expiry.resolve(s.now(), true, errs)
-	if err := invalid(errs); err != nil {
+	if err := Invalid(errs); err != nil {
 		return Updated{Key: k}, err
 	}
 	var u apiclient.KeyUpdate

@@ -95,7 +95,7 @@ func (s *Service) PlanCreate(ctx context.Context, c Caller, r NewKeyRequest) (Ne
 	checkText(r.Name, r.Description, k.Kind == apiclient.KindUser, errs)
 	k.Name, k.Description = r.Name, r.Description
 	k.ExpiryDate, _ = r.Expiry.resolve(s.now(), false, errs)
-	return NewKeyPlan{Key: k}, invalid(errs)
+	return NewKeyPlan{Key: k}, Invalid(errs)
 }
 
 // Create makes the planned key and records it.

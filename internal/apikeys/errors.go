@@ -35,8 +35,9 @@ func (e *Error) Error() string {
 	return strings.Join(msgs, " ")
 }
 
-// invalid is an *Error for the fields in errs, or nil when there are none.
-func invalid(errs map[string]string) error {
+// Invalid is an *Error for the fields in errs (field -> message), or nil
+// when there are none; its text states every problem in field order.
+func Invalid(errs map[string]string) error {
 	if len(errs) == 0 {
 		return nil
 	}

@@ -78,7 +78,7 @@ func (e Expiry) resolve(now time.Time, allowKeep bool, errs map[string]string) (
 func ResolveExpiry(e Expiry, now time.Time) (*time.Time, error) {
 	errs := map[string]string{}
 	date, _ := e.resolve(now, false, errs)
-	return date, invalid(errs)
+	return date, Invalid(errs)
 }
 
 // Graces are the waits offered before a rotated key stops working; keep

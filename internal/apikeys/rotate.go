@@ -53,7 +53,7 @@ func (s *Service) PlanRotate(ctx context.Context, c Caller, id int64, r RotateRe
 	default:
 		p.Expiry, _ = r.Expiry.resolve(s.now(), false, errs)
 	}
-	return p, invalid(errs)
+	return p, Invalid(errs)
 }
 
 // DefaultRotationLifetime is the new key's lifetime when the old key's is

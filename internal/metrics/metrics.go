@@ -110,7 +110,7 @@ func (c watcherCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, unix(st.Figures.At))
-	for _, kind := range watch.Kinds {
+	for _, kind := range apikeys.Kinds {
 		for _, status := range apikeys.Statuses {
 			ch <- prometheus.MustNewConstMetric(keysDesc, prometheus.GaugeValue,
 				float64(st.Figures.Keys[kind][status]), string(kind), string(status))

@@ -18,9 +18,6 @@ import (
 	"github.com/keyportal/keyportal/internal/apikeys"
 )
 
-// Kinds are the kinds of keys watched, in the order they are reported.
-var Kinds = []apiclient.KeyKind{apiclient.KindUser, apiclient.KindProvisioning, apiclient.KindDevice}
-
 // CallsPerRefresh is what one refresh costs balena where the caller may read
 // actor (balenaCloud): per kind, four counts and one single-key list with
 // its count.
@@ -137,8 +134,8 @@ func (w *Watcher) read(ctx context.Context, now time.Time) (Figures, error) {
 		edge = t.Add(time.Millisecond)
 	}
 	type counts struct{ total, never, expiring, active int }
-	all := make([]counts, len(Kinds))
-	next := make([]*time.Time, len(Kinds))
+	all := make([]counts, len(apikeys.Kinds))
+	next := make([]*time.Time, len(apikeys.Kinds))
 	g, ctx := errgroup.WithContext(ctx)
 	count := func(dst *int, q apiclient.KeyQuery) {
 		g.Go(func() (err error) {
@@ -146,7 +143,7 @@ func (w *Watcher) read(ctx context.Context, now time.Time) (Figures, error) {
 			return err
 		})
 	}
-	for i, kind := range Kinds {
+	for i, kind := range apikeys.Kinds {
 		kinds := []apiclient.KeyKind{kind}
 		c := &all[i]
 		count(&c.total, apiclient.KeyQuery{Kinds: kinds})
@@ -167,7 +164,7 @@ func (w *Watcher) read(ctx context.Context, now time.Time) (Figures, error) {
 		return Figures{}, err
 	}
 	f := Figures{Keys: map[apiclient.KeyKind]map[apikeys.Status]int{}, NextExpiry: map[apiclient.KeyKind]time.Time{}, At: now}
-	for i, kind := range Kinds {
+	for i, kind := range apikeys.Kinds {
 		c := all[i]
 		f.Keys[kind] = map[apikeys.Status]int{
 			apikeys.StatusActive:   c.active,

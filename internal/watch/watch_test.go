@@ -58,7 +58,7 @@ func start(t *testing.T, dataset string, warn time.Duration) *env {
 
 func check(t *testing.T, got, want watch.Figures) {
 	t.Helper()
-	for _, k := range watch.Kinds {
+	for _, k := range apikeys.Kinds {
 		for _, s := range apikeys.Statuses {
 			if got.Keys[k][s] != want.Keys[k][s] {
 				t.Errorf("%s %s: %d, want %d", k, s, got.Keys[k][s], want.Keys[k][s])
@@ -93,7 +93,7 @@ func TestFiguresAreTheStandInsCountsAtConstantCost(t *testing.T) {
 				want := watchtest.Expected(e.sim, e.clock.Now(), 7*24*time.Hour)
 				check(t, st.Figures, want)
 				total := 0
-				for _, k := range watch.Kinds {
+				for _, k := range apikeys.Kinds {
 					for _, s := range apikeys.Statuses {
 						total += st.Figures.Keys[k][s]
 					}

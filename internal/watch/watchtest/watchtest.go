@@ -18,7 +18,7 @@ import (
 // the domain's StatusOf.
 func Expected(sim *balenasim.Sim, now time.Time, warn time.Duration) watch.Figures {
 	f := watch.Figures{Keys: map[apiclient.KeyKind]map[apikeys.Status]int{}, NextExpiry: map[apiclient.KeyKind]time.Time{}, At: now}
-	for _, k := range watch.Kinds {
+	for _, k := range apikeys.Kinds {
 		f.Keys[k] = map[apikeys.Status]int{}
 	}
 	for _, r := range sim.Keys() {
