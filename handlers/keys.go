@@ -47,6 +47,7 @@ func newKeys(s *Server) keys {
 
 func (h keys) routes(g *echo.Group) {
 	g.GET("/keys", h.list).Name = routeKeys
+	g.GET("/overview", h.overview).Name = routeOverview
 	g.GET("/keys/new", h.newForm).Name = routeKeyNew
 	g.POST("/keys/new", h.create).Name = routeKeyCreate
 	g.GET("/keys/new/devices", h.deviceOptions).Name = routeKeyDevices

@@ -91,6 +91,7 @@ func (h keys) list(c echo.Context) error {
 		DevicesURL: h.url(routeKeyDevices),
 		Alerts:     h.alertsLine(),
 	}
+	m.Page.Current = views.NavKeys
 	if fleetErr == nil {
 		for _, fl := range fleets {
 			m.Fleets = append(m.Fleets, fl.Slug)
