@@ -18,11 +18,11 @@ const (
 
 // chartBar is one week's bar: its segments from the bottom up.
 type chartBar struct {
-	Label    string // "1 Dec"
-	Long     string // "the week of 1 December"
+	Label     string // "1 Dec"
+	Long      string // "the week of 1 December"
 	X, LabelX string
-	Odd      bool // every other label hides on narrow screens
-	Segments []chartSegment
+	Odd       bool // every other label hides on narrow screens
+	Segments  []chartSegment
 }
 
 // chartSegment is one kind's part of a bar, a link to its keys.
@@ -48,15 +48,12 @@ type chartGeometry struct {
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
 
-// niceMax is the top of the count axis: max rounded up to 1, 2 or 5 times
-// a power of ten, so that its half is a round number too.
+// niceMax is the top of the count axis: max rounded up to 2, 4 or 10
+// times a power of ten, so that its half is a round number too.
 func niceMax(max int) int {
-	if max <= 2 {
-		return 2
-	}
 	for p := 1; ; p *= 10 {
-		for _, m := range []int{1, 2, 5} {
-			if n := m * p; n >= max && n > 1 {
+		for _, m := range []int{2, 4, 10} {
+			if n := m * p; n >= max {
 				return n
 			}
 		}
