@@ -27,6 +27,7 @@ type keyFilter struct {
 	CreatedBefore *time.Time
 	ExpiresAfter  *time.Time
 	ExpiresBefore *time.Time
+	SeenBefore    *time.Time // device keys whose device was last seen before this day, or never
 	Sort          apiclient.SortField
 	Desc          bool
 	Page          int
@@ -114,6 +115,13 @@ func parseKeyFilter(v url.Values) keyFilter {
 		bad("expires_before", "“Expires to” is before “Expires from”.")
 		f.ExpiresBefore = nil
 	}
+	// Before the day itself: seen_before=2025-01-31 keeps devices last
+	// seen on the 30th at the latest.
+	f.SeenBefore = parseDay(v, "seen_before", false, bad)
+	if f.SeenBefore != nil && f.Kinds != nil && !slices.Contains(f.Kinds, apiclient.KindDevice) {
+		bad("seen_before", "“Device last seen before” finds device keys only; tick Device among the kinds, or clear the date.")
+		f.SeenBefore = nil
+	}
 	if s := v.Get("sort"); s != "" {
 		desc := strings.HasPrefix(s, "-")
 		switch field := apiclient.SortField(strings.TrimPrefix(s, "-")); field {
@@ -171,7 +179,7 @@ func (f keyFilter) query() apiclient.KeyQuery {
 		Status: f.Status, WithinDays: within,
 		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		ExpiresAfter: f.ExpiresAfter, ExpiresBefore: f.ExpiresBefore,
-		Sort: f.Sort, Desc: f.Desc,
+		SeenBefore: f.SeenBefore, Sort: f.Sort, Desc: f.Desc,
 		Top: f.PerPage, Skip: (f.Page - 1) * f.PerPage,
 	}
 }
@@ -216,6 +224,7 @@ func (f keyFilter) values() url.Values {
 	day("created_before", f.CreatedBefore, true)
 	day("expires_after", f.ExpiresAfter, false)
 	day("expires_before", f.ExpiresBefore, true)
+	day("seen_before", f.SeenBefore, false)
 	if s := f.sortParam(); s != "-created_at" {
 		v.Set("sort", s)
 	}
@@ -260,6 +269,7 @@ func (f keyFilter) form() views.KeyFilter {
 		CreatedBefore: pick("created_before", vals.Get("created_before")),
 		ExpiresAfter:  pick("expires_after", vals.Get("expires_after")),
 		ExpiresBefore: pick("expires_before", vals.Get("expires_before")),
+		SeenBefore:    pick("seen_before", vals.Get("seen_before")),
 		Sort:          f.sortParam(),
 		PerPage:       strconv.Itoa(f.PerPage),
 		Errors:        f.Errors,

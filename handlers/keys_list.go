@@ -153,7 +153,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 		label string
 		field apiclient.SortField
 	}{{"Name", apiclient.SortName}, {"Kind", ""}, {"Owner", ""}, {"Description", ""},
-		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"ID", ""}, {"Actions", ""}} {
+		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"Last seen", ""}, {"ID", ""}, {"Actions", ""}} {
 		if col.label == "Actions" && !r.CanChange {
 			continue
 		}
@@ -235,6 +235,7 @@ func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyR
 	if v.Mine {
 		row.Owner, row.OwnerDetail = "you", me.Username
 	}
+	row.LastSeen, row.LastSeenISO, row.LastSeenState = lastSeen(v.LastSeen, now)
 	switch e := v.ExpiryDate; {
 	case e == nil:
 		row.Expires = "never"
@@ -244,4 +245,18 @@ func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyR
 		row.Expires, row.ExpiresISO = views.RelTime(*e, now), e.UTC().Format(time.RFC3339)
 	}
 	return row
+}
+
+// lastSeen words a device's last contact for the table: "Online", "Never",
+// or how long ago (with the exact moment); "–" for keys of other kinds.
+func lastSeen(l apikeys.LastSeen, now time.Time) (text, iso, state string) {
+	switch {
+	case !l.Device:
+		return "–", "", "none"
+	case l.Online:
+		return "Online", "", "online"
+	case l.At == nil:
+		return "Never", "", "never"
+	}
+	return views.RelTime(*l.At, now), l.At.UTC().Format(time.RFC3339), "seen"
 }
