@@ -66,11 +66,14 @@ func TestOverviewCountsMatchTheViewsTheyOpen(t *testing.T) {
 	must(t, err)
 	n := strings.Fields(label)[0]
 	must(t, bar.Click())
-	must(t, expect.Locator(page.Locator("#results .count")).ToContainText(" of " + n + " keys"))
+	must(t, expect.Locator(page.Locator("#results .count")).ToContainText(" of "+n+" keys"))
 	_, err = page.GoBack()
 	must(t, err)
 	followCount(t, page, page.Locator("#ov-chart-table tbody td a[data-count]:not([data-count='0'])").First(), "a week of the chart's table")
 	followCount(t, page, page.Locator(".section-count a").First(), "keys that never expire")
+	stale := page.Locator("section", playwright.PageLocatorOptions{Has: page.GetByRole("heading", playwright.PageGetByRoleOptions{Name: "Device keys of devices silent for 30 days or more"})})
+	must(t, expect.Locator(stale.Locator(".keylist li").First()).ToBeVisible())
+	followCount(t, page, stale.Locator(".section-count a"), "device keys of devices silent for 30 days")
 	noInlineStyles(t, page, "overview")
 	checkA11y(t, page, "overview")
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
@@ -25,7 +26,7 @@ const (
 // total) and one for its list, in the same round trip as the rest.
 //
 // The overview's budget is 20 calls where the caller may read actor: 15
-// table counts, 1 list for the chart, and the sections' calls (1 today).
+// table counts, 1 list for the chart, and the sections' calls.
 type overviewSection struct {
 	title  string
 	empty  string    // what the section says when no key is in it
@@ -36,8 +37,9 @@ type overviewSection struct {
 	total func(t views.OverviewTable) int
 }
 
-// overviewSections are the overview's sections, in their order.
-func overviewSections() []overviewSection {
+// overviewSections are the overview's sections at now, in their order.
+func overviewSections(now time.Time) []overviewSection {
+	stale := apikeys.StaleSince(now)
 	return []overviewSection{
 		{
 			title: "Oldest keys that never expire", empty: "Every key has an expiry date.",
@@ -46,6 +48,14 @@ func overviewSections() []overviewSection {
 			// Every key is of exactly one kind: the "never expire" column
 			// adds up to this view.
 			total: func(t views.OverviewTable) int { return t.RowTotal(string(apiclient.StatusNever)) },
+		},
+		{
+			title: "Device keys of devices silent for " + strconv.Itoa(apikeys.StaleDays) + " days or more",
+			empty: "Every device with a key has been in touch in the last " + strconv.Itoa(apikeys.StaleDays) + " days.",
+			// Those silent longest first is not an order balena has: the
+			// oldest keys first, as for never-expiring keys.
+			filter: keyFilter{Kinds: []apiclient.KeyKind{apiclient.KindDevice}, SeenBefore: &stale, Sort: apiclient.SortCreatedAt},
+			list:   overviewList,
 		},
 	}
 }
@@ -81,7 +91,7 @@ func (h keys) overview(c echo.Context) error {
 		return view(keyFilter{Kinds: kinds, Status: apiclient.StatusActive, ExpiresAfter: &start, ExpiresBefore: &end, Sort: apiclient.SortExpiry})
 	}
 
-	sections := overviewSections()
+	sections := overviewSections(now)
 	var (
 		counts       []int
 		expiring     []apiclient.APIKey
