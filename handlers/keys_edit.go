@@ -28,16 +28,17 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 	if isHTMX(c) {
 		return render(c, status, views.KeyEditRowFragment(views.KeyEditRow{
 			Key: row, Action: h.url(routeKeyUpdate, k.ID), RowURL: h.url(routeKeyRow, k.ID) + "?" + url.Values{"return": {ret}}.Encode(),
-			Return: ret, Form: f.view(), Flash: flash, Colspan: 9,
+			Return: ret, Form: h.formView(f), Flash: flash, Colspan: 9,
 		}))
 	}
 	return render(c, status, views.KeyEditPage(views.KeyEdit{
-		Page:      h.page(c, "Edit key"),
-		Action:    h.url(routeKeyUpdate, k.ID),
-		Key:       row,
-		Form:      f.view(),
-		Flash:     flash,
-		CancelURL: ret,
+		Page:          h.page(c, "Edit key"),
+		Action:        h.url(routeKeyUpdate, k.ID),
+		ExpiryOptions: h.offered(views.ExpiryOptions),
+		Key:           row,
+		Form:          h.formView(f),
+		Flash:         flash,
+		CancelURL:     ret,
 	}))
 }
 

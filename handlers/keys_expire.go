@@ -69,6 +69,20 @@ func (h keys) expireNow(c echo.Context) error {
 func (h keys) setExpiry(c echo.Context) error {
 	f := readKeyForm(c.FormValue)
 	k, err := h.rules.SetExpiry(c.Request().Context(), h.caller(c), keyID(c), f.expiry())
+	if f.rejected(err) {
+		// The expiry field is the edit page's: the choice comes back there,
+		// with the message beside it.
+		k, lerr := h.loadKey(c)
+		if lerr != nil {
+			return lerr
+		}
+		f.Name, f.Description = k.Name, k.Description
+		var flash views.Flash
+		if isHTMX(c) { // the row's editor has no expiry field: say it above
+			flash = views.Flash{Kind: "error", Text: apikeys.Explain(err)}
+		}
+		return h.editPage(c, http.StatusUnprocessableEntity, k, f, flash)
+	}
 	if k.ExpiryDate == nil {
 		return h.cleared(c, k, err)
 	}
