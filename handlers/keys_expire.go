@@ -77,11 +77,7 @@ func (h keys) setExpiry(c echo.Context) error {
 			return lerr
 		}
 		f.Name, f.Description = k.Name, k.Description
-		var flash views.Flash
-		if isHTMX(c) { // the row's editor has no expiry field: say it above
-			flash = views.Flash{Kind: "error", Text: apikeys.Explain(err)}
-		}
-		return h.editPage(c, http.StatusUnprocessableEntity, k, f, flash)
+		return h.editPage(c, http.StatusUnprocessableEntity, k, f, views.Flash{})
 	}
 	if k.ExpiryDate == nil {
 		return h.cleared(c, k, err)

@@ -54,11 +54,11 @@ type CreatedKey struct {
 type KeyEdit struct {
 	Page
 	ExpiryOptions []Option // the choices the policy allows
-	Action    string
-	Key       KeyRow
-	Form      KeyForm
-	Flash     Flash
-	CancelURL string
+	Action        string
+	Key           KeyRow
+	Form          KeyForm
+	Flash         Flash
+	CancelURL     string
 }
 
 // KeyRevoke asks to confirm a revocation, naming the key.

@@ -28,8 +28,8 @@ type KeyFilter struct {
 	ExpiresBefore string
 	Sort          string
 	PerPage       string
-	Policy        string // "breach": the keys that break the policy
-	PolicyOffered bool   // a policy is set, so its filter is offered
+	Policy        string            // "breach": the keys that break the policy
+	PolicyOffered bool              // a policy is set, so its filter is offered
 	Errors        map[string]string // field -> message
 }
 
