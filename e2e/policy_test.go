@@ -52,9 +52,12 @@ func TestCreateFormShowsThePolicyAndOffersNoNever(t *testing.T) {
 	must(t, err)
 	must(t, page.GetByLabel("Expiry date").Fill(last.AddDate(0, 0, 1).Format(time.DateOnly)))
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
-	must(t, expect.Locator(page.Locator("#k-expiry-date[aria-invalid] ~ .field-error")).ToHaveText("Your organization's policy: keys expire within 90 days. Pick a date no later than " + max + "."))
+	must(t, expect.Locator(page.Locator("#k-expiry-date[aria-invalid] ~ .field-error")).ToHaveText("Your organization's policy: keys expire within 90 days. Pick a date no later than "+max+"."))
 	must(t, expect.Locator(page.GetByLabel("Name")).ToHaveValue("too long a life"))
 	checkA11y(t, page, "create form refused by the policy")
+	goTo(t, page, env.URL+"/keys?policy=breach")
+	must(t, expect.Locator(page.GetByLabel("Policy")).ToHaveValue("breach"))
+	checkA11y(t, page, "breach view, dark, phone")
 }
 
 // The keys that break the policy are a view of their own, and one bulk
@@ -80,10 +83,10 @@ func TestBreachViewAndSetToThePolicysMaximum(t *testing.T) {
 	checkA11y(t, page, "breach view")
 	must(t, page.GetByLabel("Select all keys on this page").Check())
 	must(t, page.Locator("#bulk").GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Set expiry to the policy's maximum"}).Click())
-	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Limit the lifetime of " + strconv.Itoa(n) + " keys?"))
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Limit the lifetime of "+strconv.Itoa(n)+" keys?"))
 	checkA11y(t, page, "set-to-maximum confirmation")
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Limit the lifetime of " + strconv.Itoa(n) + " keys"}).Click())
-	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Limited the lifetime of " + strconv.Itoa(n) + " keys"))
+	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Limited the lifetime of "+strconv.Itoa(n)+" keys"))
 	checkA11y(t, page, "set-to-maximum result")
 	must(t, page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Back to keys"}).Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`policy=breach`)))

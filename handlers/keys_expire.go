@@ -26,6 +26,16 @@ func (h keys) confirmExpire(c echo.Context) error {
 // confirmClearExpiry asks before a key is made never to expire, and says
 // when that revives an expired key.
 func (h keys) confirmClearExpiry(c echo.Context) error {
+	if breach := h.rules.Policy().Breach(h.now(), nil, nil); breach != nil {
+		// Not offered under a maximum lifetime; a link typed by hand gets
+		// the edit page, with why beside its expiry.
+		k, err := h.loadKey(c)
+		if err != nil {
+			return err
+		}
+		f := keyForm{Name: k.Name, Description: k.Description, Expiry: apikeys.ExpiryNever, Errors: breach}
+		return h.editPage(c, http.StatusUnprocessableEntity, k, f, views.Flash{})
+	}
 	return h.confirm(c, func(k apiclient.APIKey, m *views.KeyConfirm) {
 		m.Title = "Make " + apikeys.Label(k) + " never expire?"
 		m.Effect = "It will work until it is revoked."

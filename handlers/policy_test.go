@@ -78,6 +78,9 @@ func TestAHandPostedPolicyBreachGets422AtTheField(t *testing.T) {
 			}
 		}
 	}
+	if p := b.get("/keys/" + id + "/expiry"); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.doc.Find("#k-expiry[aria-invalid] ~ .field-error").Text(), "“never” is not allowed") {
+		t.Errorf("clear-expiry confirmation under a policy: %d\n%s", p.status, p.body)
+	}
 	if after := len(env.Sim.Keys()); after != before {
 		t.Errorf("refused posts made %d keys", after-before)
 	}
