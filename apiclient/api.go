@@ -150,10 +150,19 @@ type KeyQuery struct {
 	// last seen before this moment, or never: keys of silent devices.
 	// Other kinds never match it.
 	SeenBefore *time.Time
+	Breaking   *Limits   // keys that break these limits; nil: no such condition
 	Sort       SortField // "": created_at descending, whatever Desc says
 	Desc       bool
 	Top        int // page size; 0 means no $top
 	Skip       int
+}
+
+// Limits are bounds a key may break: a key breaks them when it has no
+// expiry or one after LatestExpiry (when set), or when Description is set
+// and it has no description. Any one suffices.
+type Limits struct {
+	LatestExpiry *time.Time
+	Description  bool
 }
 
 // KeyPage is one page of keys and the total the query matches.

@@ -21,7 +21,7 @@ import (
 // names for the filter are fetched at once, in parallel.
 func (h keys) list(c echo.Context) error {
 	u := currentUser(c)
-	f := parseKeyFilter(c.QueryParams())
+	f := h.filter(c.QueryParams())
 	api := h.api(c)
 	ctx := c.Request().Context()
 	fragment := isHTMX(c)
@@ -127,7 +127,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 	now := h.now()
 	base := h.url(routeKeys)
 	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base), Sort: f.sortParam(), BulkURL: h.url(routeKeyBulk),
-		CanChange: u.CanChangeKeys}
+		CanChange: u.CanChangeKeys, PolicyMax: h.rules.Policy().MaxLifetime > 0}
 	r.ExportCSV, r.ExportJSON = h.exportURL(f, "csv"), h.exportURL(f, "json")
 	r.Pages = (page.Total + f.PerPage - 1) / f.PerPage
 	if len(page.Keys) > 0 {
@@ -199,6 +199,9 @@ func (h keys) rowLinks(view string) rowLinks {
 			RevokeURL: h.url(routeKeyRevoke, idSlot) + q,
 			ExpireURL: h.url(routeKeyExpireAsk, idSlot) + q, ClearURL: h.url(routeKeyClearAsk, idSlot) + q,
 		},
+	}
+	if !h.rules.Policy().Offers(apikeys.ExpiryNever, h.now()) {
+		l.menu.ClearURL = "" // a maximum lifetime: no key may be made never to expire
 	}
 	before, after, _ := strings.Cut(h.url(routeKeyActions, idSlot), idSlot)
 	l.actions = [2]string{before, after + q}

@@ -62,7 +62,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, errors.Join(err, sessions.Close())
 	}
 	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail,
-		rules: apikeys.New(cfg.Clock(), trail), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
+		rules: apikeys.New(cfg.Clock(), trail).WithPolicy(apikeys.Policy{MaxLifetime: cfg.PolicyMaxLifetime, RequireDescription: cfg.PolicyRequireDescription}), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
 	if cfg.WatchToken != "" {
 		s.watcher = watch.New(balena, cfg.WatchToken, cfg.WatchWarn, cfg.Clock(), log)
 		if m != nil {

@@ -29,6 +29,8 @@ type KeyFilter struct {
 	SeenBefore    string
 	Sort          string
 	PerPage       string
+	Policy        string            // "breach": the keys that break the policy
+	PolicyOffered bool              // a policy is set, so its filter is offered
 	Errors        map[string]string // field -> message
 }
 
@@ -59,6 +61,7 @@ type KeyResults struct {
 	ExportCSV  string
 	ExportJSON string
 	CanChange  bool // false: no selection, bulk bar or row menus (API-key sessions)
+	PolicyMax  bool // a maximum lifetime is set: the bulk bar offers setting it
 	Menu       RowMenu
 }
 
@@ -107,12 +110,12 @@ type RowMenu struct {
 	RotateURL string
 	RevokeURL string
 	ExpireURL string
-	ClearURL  string
+	ClearURL  string // "" when clearing an expiry is not allowed (a maximum lifetime)
 }
 
 // FilterFields are the filter form's fields that have a message slot.
 var FilterFields = []string{"q", "kind", "fleet", "status", "within", "device", "created_after", "created_before",
-	"expires_after", "expires_before", "seen_before", "sort", "per_page"}
+	"expires_after", "expires_before", "seen_before", "policy", "sort", "per_page"}
 
 // Sizes offered for a page of keys.
 var PageSizes = []string{"10", "25", "50", "100"}
