@@ -4,10 +4,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/playwright-community/playwright-go"
 
 	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
 )
 
 // openOverview follows the header's link from the keys page.
@@ -39,6 +41,10 @@ func followCount(t *testing.T, page playwright.Page, link playwright.Locator, wh
 	t.Logf("%s: %s keys, as its view says", what, n)
 }
 
+// asInDemo is the portal as make demo runs it: with a 90-day lifetime
+// policy, so that the overview has every section.
+var asInDemo = portaltest.Options{Config: func(c *config.Config) { c.PolicyMaxLifetime = 90 * 24 * time.Hour }}
+
 func withCommas(s string) string {
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
@@ -51,7 +57,7 @@ func withCommas(s string) string {
 // the chart's text alternative, one bar of the chart and the
 // never-expiring keys' full view. The chart has a name and its table.
 func TestOverviewCountsMatchTheViewsTheyOpen(t *testing.T) {
-	env := portaltest.Start(t, portaltest.Options{})
+	env := portaltest.Start(t, asInDemo)
 	page := signedInPage(t, env, playwright.BrowserNewContextOptions{Viewport: &playwright.Size{Width: 1280, Height: 900}})
 	openOverview(t, page)
 
@@ -74,6 +80,8 @@ func TestOverviewCountsMatchTheViewsTheyOpen(t *testing.T) {
 	stale := page.Locator("section", playwright.PageLocatorOptions{Has: page.GetByRole("heading", playwright.PageGetByRoleOptions{Name: "Device keys of devices silent for 30 days or more"})})
 	must(t, expect.Locator(stale.Locator(".keylist li").First()).ToBeVisible())
 	followCount(t, page, stale.Locator(".section-count a"), "device keys of devices silent for 30 days")
+	breach := page.Locator("section", playwright.PageLocatorOptions{Has: page.GetByRole("heading", playwright.PageGetByRoleOptions{Name: "Keys that break the lifetime policy"})})
+	followCount(t, page, breach.Locator(".section-count a"), "keys that break the policy")
 	noInlineStyles(t, page, "overview")
 	checkA11y(t, page, "overview")
 }
@@ -82,7 +90,7 @@ func TestOverviewCountsMatchTheViewsTheyOpen(t *testing.T) {
 // scrolling) and passes axe; without JavaScript it is all there and its
 // links work.
 func TestOverviewOnAPhoneInTheDarkAndWithoutJavaScript(t *testing.T) {
-	env := portaltest.Start(t, portaltest.Options{})
+	env := portaltest.Start(t, asInDemo)
 	page := signedInPage(t, env, playwright.BrowserNewContextOptions{
 		ColorScheme: playwright.ColorSchemeDark,
 		Viewport:    &playwright.Size{Width: 390, Height: 844},
@@ -117,7 +125,7 @@ func TestOverviewOnAPhoneInTheDarkAndWithoutJavaScript(t *testing.T) {
 // The README's screenshot of the overview: make e2e writes it to
 // e2e/artifacts/screenshot-overview.png, to be copied to docs/.
 func TestREADMEScreenshotOverview(t *testing.T) {
-	env := portaltest.Start(t, portaltest.Options{})
+	env := portaltest.Start(t, asInDemo)
 	page := signedInPage(t, env, playwright.BrowserNewContextOptions{Viewport: &playwright.Size{Width: 1280, Height: 800},
 		ColorScheme: playwright.ColorSchemeLight})
 	openOverview(t, page)

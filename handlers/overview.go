@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,6 +32,7 @@ const (
 type overviewSection struct {
 	title  string
 	empty  string    // what the section says when no key is in it
+	note   string    // more about the section, beside its count
 	filter keyFilter // the view of /keys it counts and links to
 	list   int       // how many of its keys to show; 0 for the count alone
 	// total, if set, reads the count from the table instead of asking
@@ -38,9 +41,9 @@ type overviewSection struct {
 }
 
 // overviewSections are the overview's sections at now, in their order.
-func overviewSections(now time.Time) []overviewSection {
+func (h keys) overviewSections(now time.Time) []overviewSection {
 	stale := apikeys.StaleSince(now)
-	return []overviewSection{
+	sections := []overviewSection{
 		{
 			title: "Oldest keys that never expire", empty: "Every key has an expiry date.",
 			filter: keyFilter{Status: apiclient.StatusNever, Sort: apiclient.SortCreatedAt},
@@ -58,6 +61,17 @@ func overviewSections(now time.Time) []overviewSection {
 			list:   overviewList,
 		},
 	}
+	if p := h.rules.Policy(); p.Set() {
+		// The count alone: the view lists them, with the bulk action that
+		// mends them, and the budget has room for one call.
+		breach := h.filter(url.Values{"policy": {"breach"}})
+		sections = append(sections, overviewSection{
+			title: "Keys that break the lifetime policy", empty: "Every key keeps the policy.",
+			note:   strings.TrimSpace(p.ExpiryRule() + " " + p.DescriptionRule()),
+			filter: breach,
+		})
+	}
+	return sections
 }
 
 // overview shows what an admin should act on: the keys by kind and
@@ -91,7 +105,7 @@ func (h keys) overview(c echo.Context) error {
 		return view(keyFilter{Kinds: kinds, Status: apiclient.StatusActive, ExpiresAfter: &start, ExpiresBefore: &end, Sort: apiclient.SortExpiry})
 	}
 
-	sections := overviewSections(now)
+	sections := h.overviewSections(now)
 	var (
 		counts       []int
 		expiring     []apiclient.APIKey
@@ -169,7 +183,7 @@ func (h keys) overview(c echo.Context) error {
 	u := currentUser(c)
 	for i, s := range sections {
 		s.filter = view(s.filter)
-		v := views.OverviewSection{Title: s.title, Empty: s.empty, Count: views.OverviewCount{N: sectionCount[i], URL: s.filter.url(base)}}
+		v := views.OverviewSection{Title: s.title, Empty: s.empty, Note: s.note, Count: views.OverviewCount{N: sectionCount[i], URL: s.filter.url(base)}}
 		if s.total != nil {
 			v.Count.N = s.total(m.Table)
 		}

@@ -65,6 +65,7 @@ type ChartWeek struct {
 type OverviewSection struct {
 	Title string
 	Empty string // said when there are none
+	Note  string // says more about the section, beside its count
 	Count OverviewCount
 	Keys  []OverviewKey
 }
