@@ -153,7 +153,7 @@ func (h keys) overview(c echo.Context) error {
 	m.Page.Current = views.NavOverview
 	if err != nil {
 		p := describe(err)
-		m.Flash = views.Flash{Kind: "error", Text: "Could not load the overview: " + p.Message}
+		m.Flash = views.Flash{Kind: "error", Text: "Could not load the overview: " + p.Message, Link: h.url(routeOverview), LinkText: "Try again"}
 		m.Failed = true
 		return render(c, p.Status, views.OverviewPage(m))
 	}

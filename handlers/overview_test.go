@@ -150,8 +150,11 @@ func TestOverviewSurvivesUpstreamFailures(t *testing.T) {
 	if p.status == http.StatusInternalServerError || p.status < 500 {
 		t.Errorf("status %d, want a gateway error", p.status)
 	}
-	if banner := flashText(p); !strings.HasPrefix(banner, "Could not load the overview: ") {
+	if banner := flashText(p); !strings.HasPrefix(banner, "Could not load the overview: ") || !strings.HasSuffix(banner, "Try again") {
 		t.Errorf("banner %q", banner)
+	}
+	if p.doc.Find("table.counts").Length() != 0 {
+		t.Error("counts shown although balena could not be read")
 	}
 	if p.doc.Find("header nav a[aria-current=page]").Text() != "Overview" {
 		t.Error("the header does not mark the overview as the current page")
