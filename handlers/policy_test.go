@@ -78,6 +78,9 @@ func TestAHandPostedPolicyBreachGets422AtTheField(t *testing.T) {
 			}
 		}
 	}
+	if menu, _ := b.get("/keys").doc.Find("#row-menu-template").Html(); !strings.Contains(menu, "Set expiry") || strings.Contains(menu, "Clear expiry") {
+		t.Errorf("under a maximum lifetime the row menu still offers Clear expiry:\n%s", menu)
+	}
 	if p := b.get("/keys/" + id + "/expiry"); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.doc.Find("#k-expiry[aria-invalid] ~ .field-error").Text(), "“never” is not allowed") {
 		t.Errorf("clear-expiry confirmation under a policy: %d\n%s", p.status, p.body)
 	}
