@@ -25,6 +25,9 @@ func withPolicy(describe bool) portaltest.Options {
 func TestAHandPostedPolicyBreachGets422AtTheField(t *testing.T) {
 	env, b := signedIn(t, withPolicy(true))
 	form := b.get("/keys/new")
+	if form.doc.Find("#k-expiry option[value='90d']").Length() != 1 {
+		t.Error("the create form does not offer the policy's own 90 days")
+	}
 	if form.doc.Find("#k-expiry option[value=never]").Length() != 0 || form.doc.Find("#k-expiry option[value='1y']").Length() != 0 {
 		t.Error("the create form offers an expiry beyond the policy")
 	}
