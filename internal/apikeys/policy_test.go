@@ -125,6 +125,10 @@ func TestPolicyRefusesBreachesOfEveryChange(t *testing.T) {
 	if len(e.trail.events) != 1 {
 		t.Errorf("refused changes were recorded: %v", e.trail.actions())
 	}
+	r, err := e.svc.Rotate(ctx, e.user, plan)
+	if nk, _ := e.record(t, r.Key.ID); err != nil || nk.Description == nil || *nk.Description != "press line" || !nk.ExpiryDate.Equal(*plan.Expiry) {
+		t.Errorf("the replacement: %+v %v", nk, err)
+	}
 }
 
 func TestPolicyBreachesAreBalenasFilterAndBulkSetsTheMaximum(t *testing.T) {
