@@ -28,7 +28,7 @@ func TestSignInSeeKeysSignOut(t *testing.T) {
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys$`)))
 	table := page.GetByRole("table")
 	must(t, expect.Locator(table).ToBeVisible())
-	headers := []string{"Select all keys on this page", "Name", "Kind", "Owner", "Description", "Created", "Expires", "ID", "Actions"}
+	headers := []string{"Select all keys on this page", "Name", "Kind", "Owner", "Description", "Created", "Expires", "Last seen", "ID", "Actions"}
 	must(t, expect.Locator(table.GetByRole("columnheader")).ToHaveCount(len(headers)))
 	for i, h := range headers {
 		// The accessible name, as a screen reader says it: no sort arrows.
