@@ -277,7 +277,7 @@ func expiryChart(c ExpiryChart) templ.Component {
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
 		g := c.geometry()
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "<section class=\"panel\" aria-labelledby=\"ov-chart\"><h2 id=\"ov-chart\">Expiries in the next ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "<section class=\"panel chart-panel\" aria-labelledby=\"ov-chart\"><h2 id=\"ov-chart\">Expiries in the next ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
