@@ -1,7 +1,8 @@
 // Package apikeys holds the rules of balena API keys, apart from HTTP: the
 // kinds and their owners, how a key is named in a sentence, the expiry
 // presets and statuses, the view of a key that pages, exports and alerts
-// share, and the changes a person can make (create, edit, set or clear
+// share, the inventory's counts (CountEach, the overview's StatusViews
+// and weeks of expiries, which the key watcher counts the same way), and the changes a person can make (create, edit, set or clear
 // expiry, expire now, revoke, rotate, bulk), each with its audit event
 // and a typed outcome.
 //
