@@ -38,7 +38,7 @@ func (h keys) rotatePage(c echo.Context, status int, k apiclient.APIKey, grace s
 		Grace:         grace,
 		Form:          f.view(),
 		ExpiryOptions: opts,
-		CancelURL:     h.url(routeKeys),
+		CancelURL:     h.returnTo(c),
 	}
 	if change != nil {
 		change(&m)

@@ -12,6 +12,7 @@ const (
 	routeKeyNew       = "keys.new"
 	routeKeyCreate    = "keys.create"
 	routeKeyDevices   = "keys.new.devices"
+	routeKeyShow      = "keys.show"
 	routeKeyEdit      = "keys.edit"
 	routeKeyRow       = "keys.row"
 	routeKeyActions   = "keys.actions"

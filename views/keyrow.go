@@ -27,10 +27,18 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 		}
 
 		h.raw(`<td class="name">`)
+		if k.URL != "" {
+			h.raw(`<a href="`)
+			h.url(k.URL)
+			h.raw(`">`)
+		}
 		if k.Name == "" {
 			h.raw(`<span class="muted">(unnamed)</span>`)
 		} else {
 			h.text(k.Name)
+		}
+		if k.URL != "" {
+			h.raw(`</a>`)
 		}
 		h.raw(`</td><td class="kind-cell"><span class="kind" data-kind="`)
 		h.text(k.Kind)

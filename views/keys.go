@@ -86,6 +86,7 @@ type KeyRow struct {
 	ExpiryState string // an apikeys.Status: "never", "active", "expiring", "expired"; the menu's choices follow it
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
+	URL        string // the key's own page; its name links there
 }
 
 // Active reports whether the key still works: "Expire now" applies.
