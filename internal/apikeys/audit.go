@@ -55,6 +55,17 @@ type Recorder interface {
 	Record(ctx context.Context, e Event)
 }
 
+// Recorders is a Recorder that passes each event to all of its own, in
+// order: the log and its file, and the database.
+type Recorders []Recorder
+
+// Record passes e to each recorder.
+func (rs Recorders) Record(ctx context.Context, e Event) {
+	for _, r := range rs {
+		r.Record(ctx, e)
+	}
+}
+
 // record completes e with the caller and writes it. It outlives the
 // request's cancellation: a change that happened is recorded even if the
 // browser has gone.
@@ -111,9 +122,6 @@ func (t *LogTrail) Record(ctx context.Context, e Event) {
 	}
 	if e.Bulk {
 		attrs = append(attrs, slog.Bool("bulk", true))
-	}
-	if e.Verified {
-		attrs = append(attrs, slog.Bool("verified", true))
 	}
 	if e.NewKey != 0 {
 		attrs = append(attrs, slog.Int64("new_key", e.NewKey))
