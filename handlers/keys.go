@@ -39,10 +39,11 @@ type keys struct {
 	*Server
 	flash      flashes
 	fleetCache *fleetCache
+	history    keyHistory // nil: no audit trail to read
 }
 
 func newKeys(s *Server) keys {
-	return keys{Server: s, flash: newFlashes(s.cfg), fleetCache: newFleetCache(s.now)}
+	return keys{Server: s, flash: newFlashes(s.cfg), fleetCache: newFleetCache(s.now), history: s.keyHistory()}
 }
 
 func (h keys) routes(g *echo.Group) {

@@ -173,8 +173,16 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 	links := h.rowLinks(r.Return)
 	r.Menu = links.menu
 	r.Rows = make([]views.KeyRow, 0, len(page.Keys))
+	ids := make([]int64, 0, len(page.Keys))
 	for _, k := range page.Keys {
 		r.Rows = append(r.Rows, links.row(k, u.Identity, now))
+		ids = append(ids, k.ID)
+	}
+	// One query for the whole page's lineage, none at balena.
+	if lineage := h.lineage(c.Request().Context(), ids); len(lineage) > 0 {
+		for i := range r.Rows {
+			links.withLineage(&r.Rows[i], lineage[r.Rows[i].ID])
+		}
 	}
 	return r
 }

@@ -24,21 +24,28 @@ func (h keys) show(c echo.Context) error {
 		}
 		return echo.NewHTTPError(http.StatusNotFound, "“"+raw+"” is not a key id: key ids are whole numbers, as the ID column of the keys table shows them.")
 	}
-	k, err := h.rules.Key(c.Request().Context(), h.caller(c), id)
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	links := h.rowLinks(back) // the pages of other keys, remembering the same view
+	k, err := h.rules.Key(ctx, h.caller(c), id)
 	if apikeys.Code(err) == apiclient.CodeNotFound {
-		return render(c, http.StatusNotFound, views.KeyPageView(views.KeyPage{
+		m := views.KeyPage{
 			Page:    h.page(c, "Key "+strconv.FormatInt(id, 10)+" not found"),
 			Title:   "Key #" + strconv.FormatInt(id, 10),
 			Status:  "There is no key #" + strconv.FormatInt(id, 10) + " that your account can see: it may have been revoked, or it belongs to someone else.",
 			BackURL: back,
 			Flash:   h.flash.take(c),
 			Gone:    true,
-		}))
+		}
+		h.keyEvents(ctx, &m, id, false, u.Identity, links)
+		if e, ok := revokedBy(m.History); ok {
+			m.Status = "Key #" + strconv.FormatInt(id, 10) + " was revoked by " + e.Who + " on " + e.When.Exact + " (" + e.When.Relative + "): it no longer exists."
+		}
+		return render(c, http.StatusNotFound, views.KeyPageView(m))
 	}
 	if err != nil {
 		return err
 	}
-	u := currentUser(c)
 	now := h.now()
 	v := apikeys.ViewOf(k, u.Identity, now)
 	m := views.KeyPage{
@@ -57,6 +64,8 @@ func (h keys) show(c echo.Context) error {
 		e := when(*k.ExpiryDate, now)
 		m.Expires = &e
 	}
+	links.withLineage(&m.Key, h.lineage(ctx, []int64{id})[id])
+	h.keyEvents(ctx, &m, id, true, u.Identity, links)
 	return render(c, http.StatusOK, views.KeyPageView(m))
 }
 

@@ -132,7 +132,7 @@ func TestKeyPageFromTheTableAndBack(t *testing.T) {
 		t.Errorf("after revoking: %s %q", done.url, flashText(done))
 	}
 	gone := b.get(href)
-	if gone.status != http.StatusNotFound || !strings.Contains(gone.doc.Find("main").Text(), "There is no key #"+strconv.FormatInt(k.ID, 10)+" that your account can see") ||
+	if gone.status != http.StatusNotFound || !strings.Contains(gone.doc.Find("main").Text(), "Key #"+strconv.FormatInt(k.ID, 10)+" was revoked by admin (you) on ") ||
 		gone.doc.Find(".pagehead a").AttrOr("href", "") != view {
 		t.Errorf("revoked key's page: %d %q", gone.status, gone.doc.Find("main").Text())
 	}

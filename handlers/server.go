@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/audit"
 	"github.com/keyportal/keyportal/internal/config"
 	"github.com/keyportal/keyportal/internal/metrics"
 	"github.com/keyportal/keyportal/internal/session"
@@ -32,6 +33,7 @@ type Server struct {
 	sessions *session.Store
 	throttle *signInThrottle
 	trail    *apikeys.LogTrail
+	auditDB  *audit.Store // the audit trail's database: the /audit page reads it
 	rules    keyRules
 	now      func() time.Time
 	metrics  *metrics.Metrics // nil unless KEYPORTAL_METRICS
@@ -61,8 +63,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, sessions.Close())
 	}
-	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail,
-		rules: apikeys.New(cfg.Clock(), trail), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	auditDB, err := audit.Open(ctx, audit.Options{Dir: cfg.DataDir, Log: log, Now: cfg.Clock()})
+	if err != nil {
+		return nil, errors.Join(err, sessions.Close(), trail.Close())
+	}
+	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail, auditDB: auditDB,
+		rules: apikeys.New(cfg.Clock(), apikeys.Recorders{trail, auditDB}), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
 	if cfg.WatchToken != "" {
 		s.watcher = watch.New(balena, cfg.WatchToken, cfg.WatchWarn, cfg.Clock(), log)
 		if m != nil {
@@ -134,7 +142,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // Close releases what the server holds: the session store's connections
 // and its sweeper, and the audit file.
 func (s *Server) Close(ctx context.Context) error {
-	return errors.Join(s.sessions.Close(), s.trail.Close())
+	return errors.Join(s.sessions.Close(), s.trail.Close(), s.auditDB.Close())
 }
 
 // url is the path of a named route.

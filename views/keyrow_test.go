@@ -25,7 +25,7 @@ func FuzzRowTextEscapesLikeTempl(f *testing.F) {
 		}
 
 		k := KeyRow{ID: 1, Name: s, Label: s, Kind: s, Owner: s, OwnerDetail: s, Description: s, Created: s, CreatedISO: s,
-			Expires: s, ExpiresISO: s, ExpiryState: s, ActionsURL: s, URL: s}
+			Expires: s, ExpiresISO: s, ExpiryState: s, ActionsURL: s, URL: s, Replaces: 1, ReplacesURL: s, ReplacedBy: 2, ReplacedByURL: s}
 		if got, want := renderString(t, KeyRowFragment(k, true)), renderString(t, keyRowReference(k, true)); got != want {
 			t.Errorf("row with every field %q:\n got %s\nwant %s", s, got, want)
 		}
@@ -42,6 +42,10 @@ var goldenRows = map[string]KeyRow{
 	"never expires": {ID: 3, Name: "plant-3 prov", Kind: "provisioning", Owner: "acme/plant-3", Created: "2 months ago",
 		CreatedISO: "2026-09-26T12:00:00Z", Expires: "never", ExpiryState: "never", ActionsURL: "/keys/3/actions"},
 	"unnamed, empty fields": {ID: 0, Kind: "device", Label: "unnamed device key of ", ExpiryState: "expired"},
+	"rotated": {ID: 14, Name: "ci-deploy", Kind: "user", Owner: "you", ExpiryState: "active", Expires: "in 29 days", URL: "/keys/14",
+		Replaces: 7, ReplacesURL: "/keys/7", ReplacedBy: 123456, ReplacedByURL: "/keys/123456?return=%2Fkeys%3Fq%3Dci"},
+	"lineage URLs unsafe": {ID: 15, Name: "k", Kind: "user", Owner: "you", ExpiryState: "never", Expires: "never",
+		Replaces: 1, ReplacesURL: "javascript:alert(1)", ReplacedBy: 2, ReplacedByURL: `/keys/2?x="><script>alert(1)</script>`},
 	"unnamed, linked": {ID: 13, Kind: "device", Label: "unnamed device key of gw-17", Owner: "gw-17", ExpiryState: "never", Expires: "never",
 		ActionsURL: "/keys/13/actions", URL: "/keys/13"},
 	"quotes and apostrophes": {ID: 4, Name: `say "hi" it's`, Label: `say "hi" it's`, Kind: `"user"`, Owner: `o'brien`, OwnerDetail: `"x" 'y'`,
@@ -92,7 +96,10 @@ func TestKeyRowFragmentSanitizesActionsURL(t *testing.T) {
 		"ampersands":                       `href="/keys/6/actions?a=1&amp;b=2"`,
 		"ordinary":                         `<td class="name"><a href="/keys/20007?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname">ci-deploy</a></td>`,
 		"unnamed, linked":                  `<td class="name"><a href="/keys/13"><span class="muted">(unnamed)</span></a></td>`,
-		"absolute actions URL":             `href="https://portal.example/keys/12/actions?return=%2Fkeys"`,
+		"rotated": `<td class="name"><a href="/keys/14">ci-deploy</a> <span class="lineage">replaces <a href="/keys/7">#7</a></span>` +
+			` <span class="lineage">replaced by <a href="/keys/123456?return=%2Fkeys%3Fq%3Dci">#123456</a></span></td>`,
+		"lineage URLs unsafe":  `replaces <a href="` + string(templ.FailedSanitizationURL) + `">#1</a>`,
+		"absolute actions URL": `href="https://portal.example/keys/12/actions?return=%2Fkeys"`,
 	} {
 		if got := renderString(t, KeyRowFragment(goldenRows[name], true)); !strings.Contains(got, want) {
 			t.Errorf("%s: no %s in %s", name, want, got)

@@ -87,6 +87,11 @@ type KeyRow struct {
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
 	URL        string // the key's own page; its name links there
+
+	// A rotation's lineage, from the audit trail: the key this one
+	// replaced and the key that replaced it (0 and "" when none).
+	Replaces, ReplacedBy       int64
+	ReplacesURL, ReplacedByURL string
 }
 
 // Active reports whether the key still works: "Expire now" applies.
