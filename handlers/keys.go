@@ -146,12 +146,19 @@ func (h keys) backQuery(view string) string {
 	return "?" + url.Values{"return": {view}}.Encode()
 }
 
+// isKeyPage reports whether ret, a returnTo, is the page of key id.
+func (h keys) isKeyPage(ret string, id int64) bool {
+	u, err := url.Parse(ret)
+	return err == nil && u.Path == h.url(routeKeyShow, id)
+}
+
 // leaving is where an action that ends a key goes back to: where it came
 // from, unless that is the key's own page, which then has nothing to show;
 // the keys view the page was opened from instead.
 func (h keys) leaving(c echo.Context) string {
 	ret := h.returnTo(c)
-	if u, err := url.Parse(ret); err == nil && u.Path == h.url(routeKeyShow, keyID(c)) {
+	if h.isKeyPage(ret, keyID(c)) {
+		u, _ := url.Parse(ret)
 		return h.backTo(u.Query().Get("return"), 0)
 	}
 	return ret

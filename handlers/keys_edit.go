@@ -38,6 +38,7 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 		Form:      f.view(),
 		Flash:     flash,
 		CancelURL: ret,
+		OnKeyPage: h.isKeyPage(ret, k.ID),
 	}))
 }
 

@@ -40,6 +40,7 @@ func (h keys) rotatePage(c echo.Context, status int, k apiclient.APIKey, grace s
 		ExpiryOptions: opts,
 		CancelURL:     h.returnTo(c),
 	}
+	m.OnKeyPage = h.isKeyPage(m.CancelURL, k.ID)
 	if change != nil {
 		change(&m)
 	}

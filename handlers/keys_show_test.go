@@ -114,6 +114,9 @@ func TestKeyPageFromTheTableAndBack(t *testing.T) {
 
 	// Rename, from the page.
 	edit := b.get(p.doc.Find("nav.key-actions a:contains('Edit')").AttrOr("href", ""))
+	if a := edit.doc.Find(".pagehead a"); a.Text() != "Back to the key" || a.AttrOr("href", "") != href {
+		t.Errorf("edit page's way back: %q → %q", a.Text(), a.AttrOr("href", ""))
+	}
 	done := b.submit(edit, "form.keyform", map[string]string{"name": "renamed-on-its-page"})
 	if done.url != b.env.URL+href || flashText(done) != "Saved “renamed-on-its-page”." || facts(done)["Name"] != "renamed-on-its-page" {
 		t.Errorf("after editing: %s %q name %q", done.url, flashText(done), facts(done)["Name"])
@@ -145,6 +148,9 @@ func TestRotateFromTheKeyPageComesBack(t *testing.T) {
 	k := seedKey(t, env, balenasim.KindProvisioning, "acme/plant-3", "rotated-from-page", &later)
 	p := b.get(keyURL(k))
 	form := b.get(p.doc.Find("nav.key-actions a:contains('Rotate')").AttrOr("href", ""))
+	if a := form.doc.Find(".pagehead a"); a.Text() != "Back to the key" || a.AttrOr("href", "") != keyURL(k) {
+		t.Errorf("rotate page's way back: %q → %q", a.Text(), a.AttrOr("href", ""))
+	}
 	if cancel := form.doc.Find("form.keyform a:contains('Cancel')").AttrOr("href", ""); cancel != keyURL(k) {
 		t.Errorf("rotate form's Cancel: %q", cancel)
 	}
