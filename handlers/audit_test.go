@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers/portaltest"
@@ -171,7 +172,7 @@ func TestRevokeWithTheDatabaseDownStillRevokes(t *testing.T) {
 	if _, still := record(t, env, "revoked while down"); still {
 		t.Error("the key was not revoked")
 	}
-	if !env.Logs.Contains("audit event not stored in the database") || !env.Logs.Contains("key=" + id) {
+	if !env.Logs.Contains("audit event not stored in the database") || !env.Logs.Contains("key="+id) {
 		t.Errorf("the log does not keep the event:\n%s", env.Logs.String())
 	}
 	if r := b.get("/readyz"); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "audit database") {
@@ -203,5 +204,30 @@ func TestTwoReplicasShareTheAuditTrailInPostgreSQL(t *testing.T) {
 	b.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
 	if p := b.get("/audit"); p.doc.Find("table.audit tbody tr").Length() != 2 || !strings.Contains(p.body, "made on replica a") {
 		t.Errorf("replica b sees %d events", p.doc.Find("table.audit tbody tr").Length())
+	}
+}
+
+// Events older than KEYPORTAL_AUDIT_RETENTION are deleted when the portal
+// starts (and daily after).
+func TestOldEventsArePrunedAtStart(t *testing.T) {
+	clock := portaltest.NewClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	env, b := signedIn(t, portaltest.Options{Clock: clock})
+	createAndRevoke(t, env, b, "old news", "")
+	clock.Advance(31 * 24 * time.Hour)
+	b.signIn(balenasim.DemoEmail, balenasim.DemoPassword) // the session has long ended
+	createAndRevoke(t, env, b, "recent news", "")
+
+	clock.Advance(24 * time.Hour)
+	later := portaltest.Start(t, portaltest.Options{ReplicaOf: env, Clock: clock, Config: func(c *config.Config) {
+		c.AuditRetention, c.AuditAdmins = 30*24*time.Hour, []string{"admin"}
+	}})
+	b2 := newBrowser(t, later)
+	b2.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
+	p := b2.get("/audit")
+	if n := p.doc.Find("table.audit tbody tr").Length(); n != 2 || strings.Contains(p.body, "old news") || !strings.Contains(p.body, "recent news") {
+		t.Errorf("after a restart with 30 days' retention: %d events\n%s", n, p.doc.Find("#results").Text())
+	}
+	if !later.Logs.Contains("pruned old events") {
+		t.Error("the pruning is not in the log")
 	}
 }
