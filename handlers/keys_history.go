@@ -58,9 +58,9 @@ func (l rowLinks) withLineage(row *views.KeyRow, link audit.Link) {
 	}
 }
 
-// keyEvents fills a key page's history. A reader who can see the key sees
-// all of its events; of a key they cannot see (any more), only their own
-// actions, as on the audit page.
+// keyEvents fills a key page's history. A reader who can see the key, or
+// an audit admin, sees all of its events; others, of a key they cannot see
+// (any more), only their own actions, as on the audit page.
 func (h keys) keyEvents(ctx context.Context, m *views.KeyPage, id int64, visible bool, me apiclient.Identity, links rowLinks) {
 	if h.history == nil {
 		return
@@ -92,27 +92,16 @@ func (h keys) keyEvents(ctx context.Context, m *views.KeyPage, id int64, visible
 // revokedBy is the revocation among a gone key's events, if it is there.
 func revokedBy(events []views.HistoryEntry) (views.HistoryEntry, bool) {
 	for _, e := range events {
-		if e.Action == actionWords["revoke"] && e.Outcome == string(apikeys.Done) {
+		if e.Action == actionWords("revoke") && e.Outcome == string(apikeys.Done) {
 			return e, true
 		}
 	}
 	return views.HistoryEntry{}, false
 }
 
-// actionWords say what each audit action did to the key whose page it is.
-var actionWords = map[string]string{
-	"create":            "Created",
-	"update":            "Edited",
-	"set_expiry":        "Expiry set",
-	"clear_expiry":      "Expiry cleared",
-	"expire":            "Expired now",
-	"revoke":            "Revoked",
-	"rotate_expire_old": "Set to stop working after its rotation",
-}
-
 // historyEntry is one event as the page of key id shows it.
 func historyEntry(e audit.Entry, id int64, me apiclient.Identity, now time.Time, links rowLinks) views.HistoryEntry {
-	v := views.HistoryEntry{When: when(e.At, now), Who: e.Username, Action: actionWords[e.Action], Bulk: e.Bulk, Outcome: e.Outcome}
+	v := views.HistoryEntry{When: when(e.At, now), Who: e.Username, Action: actionWords(e.Action), Bulk: e.Bulk, Outcome: e.Outcome}
 	if v.Who == "" {
 		v.Who = "user " + strconv.FormatInt(e.ActorID, 10)
 	}
@@ -126,17 +115,12 @@ func historyEntry(e audit.Entry, id int64, me apiclient.Identity, now time.Time,
 		case e.KeyID == id && e.NewKey != 0:
 			v.Action, v.Link, v.LinkText = "Rotated: replaced by a new key", page(e.NewKey), "The replacement: #"+strconv.FormatInt(e.NewKey, 10)
 			field = func(f string) string { return "replacement's " + f }
-		case e.KeyID == id:
-			v.Action = "Rotated: a replacement was asked for"
-		default:
+		case e.KeyID != id:
 			v.Action = "Created by rotating another key"
 			if e.KeyID != 0 {
 				v.Link, v.LinkText = page(e.KeyID), "The key it replaces: #"+strconv.FormatInt(e.KeyID, 10)
 			}
 		}
-	}
-	if v.Action == "" {
-		v.Action = e.Action
 	}
 	for _, ch := range e.Changes {
 		line := views.ChangeLine{Field: field(ch.Field)}

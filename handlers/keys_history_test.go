@@ -12,6 +12,8 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/pgtest"
 )
 
 // historyOf reads a key page's history, newest first: each event's action
@@ -41,9 +43,17 @@ func lineageOf(p page, id int64) string {
 
 // A rotation records which key replaced which: the old key's page and row
 // say "replaced by #new", the new key's "replaces #old", each a link to
-// the other's page.
+// the other's page. On SQLite and on PostgreSQL.
 func TestRotationLineageOnPagesAndRows(t *testing.T) {
-	env, b := signedIn(t, portaltest.Options{})
+	t.Run("sqlite", func(t *testing.T) { checkRotationLineage(t, portaltest.Options{}) })
+	t.Run("postgres", func(t *testing.T) {
+		pg := pgtest.Start(t)
+		checkRotationLineage(t, portaltest.Options{Config: func(c *config.Config) { c.DatabaseURL = pg.Database(t) }})
+	})
+}
+
+func checkRotationLineage(t *testing.T, opts portaltest.Options) {
+	env, b := signedIn(t, opts)
 	later := time.Now().AddDate(0, 2, 0)
 	old := seedKey(t, env, balenasim.KindProvisioning, "acme/plant-3", "lineage-of-a-rotation", &later)
 	form := b.get(keyURL(old) + "/rotate?return=" + url.QueryEscape(keyURL(old)))
@@ -80,7 +90,7 @@ func TestRotationLineageOnPagesAndRows(t *testing.T) {
 		t.Errorf("new key's page links to %q", href)
 	}
 	// Each page's history names the rotation, with a link to the other key.
-	if h := historyOf(oldPage); len(h) != 2 || !strings.HasPrefix(h[0], "Set to stop working after its rotation by admin (you) | expiry:") ||
+	if h := historyOf(oldPage); len(h) != 2 || !strings.HasPrefix(h[0], "Rotated: old key set to expire by admin (you) | expiry:") ||
 		!strings.HasPrefix(h[1], "Rotated: replaced by a new key by admin (you) | replacement's expiry:") {
 		t.Errorf("old key's history:\n%s", strings.Join(h, "\n"))
 	}
@@ -121,7 +131,7 @@ func TestKeyHistoryListsTheActionsTaken(t *testing.T) {
 	}
 	h := historyOf(p)
 	want := []string{
-		"Expiry cleared by admin (you) | expiry: ",
+		"Cleared expiry by admin (you) | expiry: ",
 		"Expired now by admin (you) | expiry: " + k.ExpiryDate.UTC().Format("2006-01-02 15:04:05 UTC") + " → ",
 		"Edited by admin (you) | name: history-of-a-key → " + hostile + "; description: (none) → </li><script>alert(1)</script> | Done.",
 	}
@@ -140,11 +150,35 @@ func TestKeyHistoryListsTheActionsTaken(t *testing.T) {
 		t.Errorf("revoked key's history:\n%s", strings.Join(h, "\n"))
 	}
 
-	// Someone else, who never saw the key, sees none of its history.
+	// Someone else, who never saw the key, sees none of its history;
+	// unless they are an audit admin (on a replica that says so).
 	bob := newBrowser(t, env)
 	bob.signIn(balenasim.DemoOtherEmail, balenasim.DemoPassword)
 	other := bob.get(page)
-	if other.status != http.StatusNotFound || len(historyOf(other)) != 0 || strings.Contains(other.body, "admin (you)") {
+	if other.status != http.StatusNotFound || len(historyOf(other)) != 0 || strings.Contains(other.body, "admin") {
 		t.Errorf("another account's view of a revoked key: %d %q", other.status, historyOf(other))
+	}
+	admins := portaltest.Start(t, portaltest.Options{ReplicaOf: env, Config: func(c *config.Config) { c.AuditAdmins = []string{"bob"} }})
+	bob = newBrowser(t, admins)
+	bob.signIn(balenasim.DemoOtherEmail, balenasim.DemoPassword)
+	if h := historyOf(bob.get(page)); len(h) != 4 || h[0] != "Revoked by admin |  | Done." {
+		t.Errorf("an audit admin's view of a revoked key's history:\n%s", strings.Join(h, "\n"))
+	}
+}
+
+// With the audit database down, the keys view and the key's page still
+// work, without lineage, and the page says why its history is missing.
+func TestKeyPagesWithTheAuditDatabaseDown(t *testing.T) {
+	pg := pgtest.Start(t)
+	env, b := signedIn(t, portaltest.Options{Config: func(c *config.Config) { c.DatabaseURL = pg.Database(t) }})
+	k := seedKey(t, env, balenasim.KindUser, balenasim.DemoEmail, "while-the-database-is-down", nil)
+	pg.Stop()
+	if p := b.get("/keys?q=while-the-database-is-down"); p.status != http.StatusOK || p.doc.Find("tbody tr").Length() != 1 {
+		t.Errorf("keys view: %d, %d rows", p.status, p.doc.Find("tbody tr").Length())
+	}
+	p := b.get(keyURL(k))
+	if note := strings.TrimSpace(p.doc.Find("section[aria-labelledby=key-history] p").Text()); p.status != http.StatusOK ||
+		note != "The history cannot be read just now: the portal cannot reach its audit database. Try again shortly." {
+		t.Errorf("key page: %d %q", p.status, note)
 	}
 }

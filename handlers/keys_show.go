@@ -37,7 +37,7 @@ func (h keys) show(c echo.Context) error {
 			Flash:   h.flash.take(c),
 			Gone:    true,
 		}
-		h.keyEvents(ctx, &m, id, false, u.Identity, links)
+		h.keyEvents(ctx, &m, id, h.auditAdmin(u), u.Identity, links)
 		if e, ok := revokedBy(m.History); ok {
 			m.Status = "Key #" + strconv.FormatInt(id, 10) + " was revoked by " + e.Who + " on " + e.When.Exact + " (" + e.When.Relative + "): it no longer exists."
 		}

@@ -27,6 +27,8 @@ const (
 	routeKeyExport    = "keys.export"
 	routeKeyRotate    = "keys.rotate"
 	routeKeyRotateDo  = "keys.rotate.submit"
+	routeAudit        = "audit"
+	routeAuditExport  = "audit.export"
 )
 
 // ctxCSRF is the Echo context key of the request's CSRF token. The names

@@ -65,10 +65,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	auditDB, err := audit.Open(ctx, audit.Options{Dir: cfg.DataDir, Log: log, Now: cfg.Clock()})
+	auditDB, err := audit.Open(ctx, audit.Options{URL: cfg.DatabaseURL, Dir: cfg.DataDir, Log: log, Now: cfg.Clock()})
 	if err != nil {
 		return nil, errors.Join(err, sessions.Close(), trail.Close())
 	}
+	auditDB.PruneEvery(cfg.AuditRetention, 24*time.Hour)
 	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail, auditDB: auditDB,
 		rules: apikeys.New(cfg.Clock(), apikeys.Recorders{trail, auditDB}), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
 	if cfg.WatchToken != "" {
@@ -115,7 +116,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.handler = gz(e)
 
 	// Outside sign-in: probes and static files.
-	health{balena: balena, sessions: sessions}.routes(e)
+	health{balena: balena, sessions: sessions, audit: auditDB}.routes(e)
 	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()))
 	if m != nil {
 		e.GET("/metrics", echo.WrapHandler(m.Handler()), metricsGuard(cfg))
@@ -131,6 +132,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	signedIn := app.Group("", s.requireUser)
 	signin{s}.signedInRoutes(signedIn)
 	newKeys(s).routes(signedIn)
+	auditPage{s}.routes(signedIn)
 	e.GET("/", func(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, c.Echo().Reverse(routeKeys))
 	})
@@ -140,7 +142,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Close releases what the server holds: the session store's connections
-// and its sweeper, and the audit file.
+// and its sweeper, the audit file and database.
 func (s *Server) Close(ctx context.Context) error {
 	return errors.Join(s.sessions.Close(), s.trail.Close(), s.auditDB.Close())
 }

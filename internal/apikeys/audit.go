@@ -30,6 +30,19 @@ type Event struct {
 	Ref      string
 }
 
+// Actions are the audit events' actions, in the order a key lives them,
+// with what each did in words.
+var Actions = []struct{ Name, Words string }{
+	{"create", "Created"},
+	{"update", "Edited"},
+	{"set_expiry", "Set expiry"},
+	{"clear_expiry", "Cleared expiry"},
+	{"expire", "Expired now"},
+	{"rotate_create", "Rotated: replacement made"},
+	{"rotate_expire_old", "Rotated: old key set to expire"},
+	{"revoke", "Revoked"},
+}
+
 // Change is one field's value before (nil for a new key) and after.
 type Change struct {
 	Field    string // name, description or expiry

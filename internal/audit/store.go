@@ -379,35 +379,40 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	return r.RowsAffected()
 }
 
-// PruneEvery deletes the events older than retention now and then every
-// interval until Close. Several replicas may prune the same database: a
-// delete that finds nothing costs nothing.
+// PruneEvery deletes the events older than retention now, before it
+// returns, and then every interval until Close. Several replicas may prune
+// the same database: a delete that finds nothing costs nothing.
 func (s *Store) PruneEvery(retention, interval time.Duration) {
 	if s.stop != nil || retention <= 0 {
 		return
 	}
+	s.pruneOnce(retention)
 	s.stop, s.pruning = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(s.pruning)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			n, err := s.Prune(ctx, s.now().Add(-retention))
-			cancel()
-			switch {
-			case err != nil:
-				s.log.Warn("audit: pruning old events failed; the next try is in a day", "error", err)
-			case n > 0:
-				s.log.Info("audit: pruned old events", "events", n, "retention", retention.String())
-			}
 			select {
 			case <-s.stop:
 				return
 			case <-t.C:
+				s.pruneOnce(retention)
 			}
 		}
 	}()
+}
+
+func (s *Store) pruneOnce(retention time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := s.Prune(ctx, s.now().Add(-retention))
+	switch {
+	case err != nil:
+		s.log.Warn("audit: pruning old events failed; the next try is in a day", "error", err)
+	case n > 0:
+		s.log.Info("audit: pruned old events", "events", n, "retention", retention.String())
+	}
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) ([]Entry, error) {
