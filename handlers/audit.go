@@ -251,8 +251,10 @@ func (h auditPage) list(c echo.Context) error {
 		c.Response().Header().Set(hxPushURL, f.url(base))
 		return render(c, status, views.AuditResultsUpdate(r, f.form()))
 	}
+	page := h.page(c, "Audit trail")
+	page.Current = views.NavAudit
 	return render(c, status, views.AuditPage(views.Audit{
-		Page:    h.page(c, "Audit trail"),
+		Page:    page,
 		Action:  base,
 		Filter:  f.form(),
 		Results: r,

@@ -18,6 +18,7 @@ import (
 // (*apikeys.Service): they parse a request, ask, and render the answer.
 type keyRules interface {
 	Now() time.Time
+	Policy() apikeys.Policy
 	Key(ctx context.Context, c apikeys.Caller, id int64) (apiclient.APIKey, error)
 	PlanCreate(ctx context.Context, c apikeys.Caller, r apikeys.NewKeyRequest) (apikeys.NewKeyPlan, error)
 	Create(ctx context.Context, c apikeys.Caller, p apikeys.NewKeyPlan) (apikeys.Created, error)
@@ -48,6 +49,7 @@ func newKeys(s *Server) keys {
 
 func (h keys) routes(g *echo.Group) {
 	g.GET("/keys", h.list).Name = routeKeys
+	g.GET("/overview", h.overview).Name = routeOverview
 	g.GET("/keys/new", h.newForm).Name = routeKeyNew
 	g.POST("/keys/new", h.create).Name = routeKeyCreate
 	g.GET("/keys/new/devices", h.deviceOptions).Name = routeKeyDevices

@@ -21,7 +21,7 @@ import (
 // names for the filter are fetched at once, in parallel.
 func (h keys) list(c echo.Context) error {
 	u := currentUser(c)
-	f := parseKeyFilter(c.QueryParams())
+	f := h.filter(c.QueryParams())
 	api := h.api(c)
 	ctx := c.Request().Context()
 	fragment := isHTMX(c)
@@ -91,6 +91,7 @@ func (h keys) list(c echo.Context) error {
 		DevicesURL: h.url(routeKeyDevices),
 		Alerts:     h.alertsLine(),
 	}
+	m.Page.Current = views.NavKeys
 	if fleetErr == nil {
 		for _, fl := range fleets {
 			m.Fleets = append(m.Fleets, fl.Slug)
@@ -126,7 +127,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 	now := h.now()
 	base := h.url(routeKeys)
 	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base), Sort: f.sortParam(), BulkURL: h.url(routeKeyBulk),
-		CanChange: u.CanChangeKeys}
+		CanChange: u.CanChangeKeys, PolicyMax: h.rules.Policy().MaxLifetime > 0}
 	r.ExportCSV, r.ExportJSON = h.exportURL(f, "csv"), h.exportURL(f, "json")
 	r.Pages = (page.Total + f.PerPage - 1) / f.PerPage
 	if len(page.Keys) > 0 {
@@ -152,7 +153,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 		label string
 		field apiclient.SortField
 	}{{"Name", apiclient.SortName}, {"Kind", ""}, {"Owner", ""}, {"Description", ""},
-		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"ID", ""}, {"Actions", ""}} {
+		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"Last seen", ""}, {"ID", ""}, {"Actions", ""}} {
 		if col.label == "Actions" && !r.CanChange {
 			continue
 		}
@@ -208,6 +209,9 @@ func (h keys) rowLinks(view string) rowLinks {
 			ExpireURL: h.url(routeKeyExpireAsk, idSlot) + q, ClearURL: h.url(routeKeyClearAsk, idSlot) + q,
 		},
 	}
+	if !h.rules.Policy().Offers(apikeys.ExpiryNever, h.now()) {
+		l.menu.ClearURL = "" // a maximum lifetime: no key may be made never to expire
+	}
 	before, after, _ := strings.Cut(h.url(routeKeyActions, idSlot), idSlot)
 	l.actions = [2]string{before, after + q}
 	before, after, _ = strings.Cut(h.url(routeKeyShow, idSlot), idSlot)
@@ -247,6 +251,7 @@ func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyR
 	if v.Mine {
 		row.Owner, row.OwnerDetail = "you", me.Username
 	}
+	row.LastSeen, row.LastSeenISO, row.LastSeenState = lastSeen(v.LastSeen, now)
 	switch e := v.ExpiryDate; {
 	case e == nil:
 		row.Expires = "never"
@@ -256,4 +261,18 @@ func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyR
 		row.Expires, row.ExpiresISO = views.RelTime(*e, now), e.UTC().Format(time.RFC3339)
 	}
 	return row
+}
+
+// lastSeen words a device's last contact for the table: "Online", "Never",
+// or how long ago (with the exact moment); "–" for keys of other kinds.
+func lastSeen(l apikeys.LastSeen, now time.Time) (text, iso, state string) {
+	switch {
+	case !l.Device:
+		return "–", "", "none"
+	case l.Online:
+		return "Online", "", "online"
+	case l.At == nil:
+		return "Never", "", "never"
+	}
+	return views.RelTime(*l.At, now), l.At.UTC().Format(time.RFC3339), "seen"
 }

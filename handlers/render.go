@@ -35,6 +35,7 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 		SignOutEverywhereURL: s.url(routeSignOutAll),
 		KeysURL:              s.url(routeKeys),
 		AuditURL:             s.url(routeAudit),
+		OverviewURL:          s.url(routeOverview),
 	}
 	if u := currentUser(c); u.SignedIn() {
 		p.User = &views.User{Name: displayName(u.Identity), Detail: u.Identity.Email, APIKey: u.APIKey,

@@ -9,6 +9,7 @@ const (
 	routeSignOut      = "signout"
 	routeSignOutAll   = "signout.everywhere"
 	routeKeys         = "keys"
+	routeOverview     = "overview"
 	routeKeyNew       = "keys.new"
 	routeKeyCreate    = "keys.create"
 	routeKeyDevices   = "keys.new.devices"

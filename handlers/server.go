@@ -71,7 +71,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	auditDB.PruneEvery(cfg.AuditRetention, 24*time.Hour)
 	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail, auditDB: auditDB,
-		rules: apikeys.New(cfg.Clock(), apikeys.Recorders{trail, auditDB}), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
+		rules: apikeys.New(cfg.Clock(), apikeys.Recorders{trail, auditDB}).WithPolicy(apikeys.Policy{MaxLifetime: cfg.PolicyMaxLifetime, RequireDescription: cfg.PolicyRequireDescription}), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
 	if cfg.WatchToken != "" {
 		s.watcher = watch.New(balena, cfg.WatchToken, cfg.WatchWarn, cfg.Clock(), log)
 		if m != nil {

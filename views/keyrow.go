@@ -91,6 +91,20 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 			h.text(k.Expires)
 			h.raw(`</time>`)
 		}
+		h.raw(`</td><td class="last-seen" data-state="`)
+		h.text(k.LastSeenState)
+		h.raw(`">`)
+		if k.LastSeenISO == "" {
+			h.text(k.LastSeen)
+		} else {
+			h.raw(`<time datetime="`)
+			h.text(k.LastSeenISO)
+			h.raw(`" title="`)
+			h.text(k.LastSeenISO)
+			h.raw(`">`)
+			h.text(k.LastSeen)
+			h.raw(`</time>`)
+		}
 		h.raw(`</td><td class="key-id mono">`, id, `</td>`)
 
 		if canChange {

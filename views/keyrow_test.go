@@ -25,7 +25,8 @@ func FuzzRowTextEscapesLikeTempl(f *testing.F) {
 		}
 
 		k := KeyRow{ID: 1, Name: s, Label: s, Kind: s, Owner: s, OwnerDetail: s, Description: s, Created: s, CreatedISO: s,
-			Expires: s, ExpiresISO: s, ExpiryState: s, ActionsURL: s, URL: s, Replaces: 1, ReplacesURL: s, ReplacedBy: 2, ReplacedByURL: s}
+			Expires: s, ExpiresISO: s, ExpiryState: s, ActionsURL: s, LastSeen: s, LastSeenISO: s, LastSeenState: s,
+			URL: s, Replaces: 1, ReplacesURL: s, ReplacedBy: 2, ReplacedByURL: s}
 		if got, want := renderString(t, KeyRowFragment(k, true)), renderString(t, keyRowReference(k, true)); got != want {
 			t.Errorf("row with every field %q:\n got %s\nwant %s", s, got, want)
 		}
@@ -37,8 +38,16 @@ func FuzzRowTextEscapesLikeTempl(f *testing.F) {
 var goldenRows = map[string]KeyRow{
 	"ordinary": {ID: 20007, Name: "ci-deploy", Label: "ci-deploy", Kind: "user", Owner: "you", OwnerDetail: "admin", Description: "Deploys from CI",
 		Created: "3 days ago", CreatedISO: "2026-11-23T12:00:00Z", Expires: "in 4 days", ExpiresISO: "2026-11-30T12:00:00Z",
-		ExpiryState: "active", ActionsURL: "/keys/20007/actions?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname",
+		ExpiryState: "active", ActionsURL: "/keys/20007/actions?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname", LastSeen: "–", LastSeenState: "none",
 		URL: "/keys/20007?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname"},
+	"device online": {ID: 19, Kind: "device", Owner: "gw-01", OwnerDetail: "4f2a9c1", Created: "1 year ago", CreatedISO: "2025-06-01T12:00:00Z",
+		Expires: "never", ExpiryState: "never", ActionsURL: "/keys/19/actions", LastSeen: "Online", LastSeenState: "online"},
+	"device silent": {ID: 21, Kind: "device", Owner: "sensor-a", Created: "6 months ago", CreatedISO: "2026-05-01T12:00:00Z",
+		Expires: "never", ExpiryState: "never", ActionsURL: "/keys/21/actions", LastSeen: "1 month ago", LastSeenISO: "2026-10-16T12:00:00Z", LastSeenState: "seen"},
+	"device never seen": {ID: 26, Kind: "device", Owner: "forklift-7", Expires: "never", ExpiryState: "never", ActionsURL: "/keys/26/actions",
+		LastSeen: "Never", LastSeenState: "never"},
+	"last seen breaking out": {ID: 27, Kind: "device", Owner: "x", ExpiryState: "never", Expires: "never", ActionsURL: "/keys/27/actions",
+		LastSeen: "</time><script>alert(1)</script>", LastSeenISO: `2026" onmouseover="alert(1)`, LastSeenState: `seen" data-x='y'`},
 	"never expires": {ID: 3, Name: "plant-3 prov", Kind: "provisioning", Owner: "acme/plant-3", Created: "2 months ago",
 		CreatedISO: "2026-09-26T12:00:00Z", Expires: "never", ExpiryState: "never", ActionsURL: "/keys/3/actions"},
 	"unnamed, empty fields": {ID: 0, Kind: "device", Label: "unnamed device key of ", ExpiryState: "expired"},

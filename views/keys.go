@@ -26,8 +26,11 @@ type KeyFilter struct {
 	CreatedBefore string
 	ExpiresAfter  string
 	ExpiresBefore string
+	SeenBefore    string
 	Sort          string
 	PerPage       string
+	Policy        string            // "breach": the keys that break the policy
+	PolicyOffered bool              // a policy is set, so its filter is offered
 	Errors        map[string]string // field -> message
 }
 
@@ -58,6 +61,7 @@ type KeyResults struct {
 	ExportCSV  string
 	ExportJSON string
 	CanChange  bool // false: no selection, bulk bar or row menus (API-key sessions)
+	PolicyMax  bool // a maximum lifetime is set: the bulk bar offers setting it
 	Menu       RowMenu
 }
 
@@ -84,6 +88,11 @@ type KeyRow struct {
 	Expires     string // "never", "in 4 days", "expired 2 days ago"
 	ExpiresISO  string
 	ExpiryState string // an apikeys.Status: "never", "active", "expiring", "expired"; the menu's choices follow it
+	// A device key's device: "Online", "Never" or when it was last seen
+	// ("2 months ago", with LastSeenISO); "–" for other kinds.
+	LastSeen      string
+	LastSeenISO   string
+	LastSeenState string // "online", "seen", "never" or "none" (not a device key); the phone layout follows it
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
 	URL        string // the key's own page; its name links there
@@ -107,12 +116,12 @@ type RowMenu struct {
 	RotateURL string
 	RevokeURL string
 	ExpireURL string
-	ClearURL  string
+	ClearURL  string // "" when clearing an expiry is not allowed (a maximum lifetime)
 }
 
 // FilterFields are the filter form's fields that have a message slot.
 var FilterFields = []string{"q", "kind", "fleet", "status", "within", "device", "created_after", "created_before",
-	"expires_after", "expires_before", "sort", "per_page"}
+	"expires_after", "expires_before", "seen_before", "policy", "sort", "per_page"}
 
 // Sizes offered for a page of keys.
 var PageSizes = []string{"10", "25", "50", "100"}

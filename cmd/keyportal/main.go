@@ -23,6 +23,7 @@ import (
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/internal/config"
 )
 
@@ -100,7 +101,9 @@ is required. See the README's Configuration table.
 
 Serves the portal on KEYPORTAL_ADDR (default 127.0.0.1:8080) with the built-in balena stand-in,
 seeded with the demo dataset; sign in as admin@example.com / demo-password. Session keys are
-generated for the run when KEYPORTAL_SESSION_KEYS is not set. Ctrl-C stops it.
+generated for the run when KEYPORTAL_SESSION_KEYS is not set. Keys may live at most 90 days
+(KEYPORTAL_POLICY_MAX_LIFETIME=90d) unless that variable says otherwise; =off turns it off.
+Ctrl-C stops it.
 `,
 	"healthcheck": `Usage: keyportal healthcheck
 
@@ -111,6 +114,10 @@ Exits 0 when the portal at KEYPORTAL_ADDR answers /healthz, 1 otherwise (for a c
 Prints the version.
 `,
 }
+
+// demoMaxLifetime is the demo's KEYPORTAL_POLICY_MAX_LIFETIME unless the
+// environment says otherwise: a policy some demo keys break.
+const demoMaxLifetime = "90d"
 
 func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, stderr io.Writer) error {
 	env := getenv
@@ -123,7 +130,8 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 			return err
 		}
 		// The demo watches the demo organization as its admin, with a
-		// session token the stand-in mints, and serves its metrics.
+		// session token the stand-in mints, serves its metrics, and caps
+		// key lifetimes, so that each of those can be seen.
 		watchToken, err := sim.IssueToken(balenasim.DemoEmail, time.Now())
 		if err != nil {
 			return err
@@ -137,6 +145,8 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 				return watchToken
 			case k == "KEYPORTAL_METRICS" && v == "":
 				return "true"
+			case k == "KEYPORTAL_POLICY_MAX_LIFETIME" && v == "":
+				return demoMaxLifetime // KEYPORTAL_POLICY_MAX_LIFETIME=off turns it off
 			}
 			return v
 		}
@@ -174,6 +184,9 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		fmt.Fprintf(stdout, "  balena API     %s (the built-in stand-in, demo dataset)\n", cfg.BalenaAPIURL)
 		if cfg.Metrics {
 			fmt.Fprintf(stdout, "  Metrics        %s/metrics (keys watched as %s)\n", url, balenasim.DemoEmail)
+		}
+		if cfg.PolicyMaxLifetime > 0 {
+			fmt.Fprintf(stdout, "  Key policy     at most %s (KEYPORTAL_POLICY_MAX_LIFETIME=off to turn it off)\n", apikeys.Policy{MaxLifetime: cfg.PolicyMaxLifetime}.Lifetime())
 		}
 		fmt.Fprint(stdout, "\nPress Ctrl-C to stop.\n\n")
 	}

@@ -74,6 +74,13 @@ type Config struct {
 	MetricsUsername        string
 	MetricsPassword        string
 
+	// The lifetime policy (KEYPORTAL_POLICY_*) for keys made or changed
+	// through the portal: no expiry later than PolicyMaxLifetime from now
+	// (0: no bound; "off" says so explicitly), and a description on every
+	// key when PolicyRequireDescription.
+	PolicyMaxLifetime        time.Duration
+	PolicyRequireDescription bool
+
 	// Demo is set by `keyportal demo`: a missing session key is then generated.
 	Demo bool
 	// Now is the portal's clock; nil means time.Now. Tests set it.
@@ -163,6 +170,14 @@ func parseWarn(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// MinPolicyMaxLifetime is the shortest KEYPORTAL_POLICY_MAX_LIFETIME
+// accepted: a day, the shortest lifetime the forms offer.
+const MinPolicyMaxLifetime = 24 * time.Hour
+
+// PolicyOff is the KEYPORTAL_POLICY_MAX_LIFETIME that sets no bound, for
+// turning off a default such as the demo's.
+const PolicyOff = "off"
 
 // parseNetworks reads comma- or space-separated addresses and CIDRs; a
 // bare address is a network of one.
@@ -291,6 +306,20 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		}
 		cfg.MetricsAllowedNetworks, errs = nets, append(errs, nerrs...)
 	}
+	if v := strings.TrimSpace(getenv("KEYPORTAL_POLICY_MAX_LIFETIME")); v != "" && v != PolicyOff {
+		d, err := parseWarn(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_POLICY_MAX_LIFETIME=%q: %w, or off", v, err))
+		}
+		cfg.PolicyMaxLifetime = d
+	}
+	if v := strings.TrimSpace(getenv("KEYPORTAL_POLICY_REQUIRE_DESCRIPTION")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_POLICY_REQUIRE_DESCRIPTION=%q: want true or false", v))
+		}
+		cfg.PolicyRequireDescription = b
+	}
 	str("METRICS_USERNAME", &cfg.MetricsUsername)
 	password, err := secret(getenv, "METRICS_PASSWORD")
 	if err != nil {
@@ -371,6 +400,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WatchToken != "" && c.WatchInterval > 0 && c.WatchInterval < MinWatchInterval {
 		errs = append(errs, fmt.Errorf("KEYPORTAL_WATCH_INTERVAL=%s: want at least %s; every refresh costs balena a dozen calls", c.WatchInterval, MinWatchInterval))
+	}
+	if c.PolicyMaxLifetime > 0 && c.PolicyMaxLifetime < MinPolicyMaxLifetime {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_POLICY_MAX_LIFETIME=%s: want at least 1d; the shortest lifetime the portal offers is a day", c.PolicyMaxLifetime))
 	}
 	if (c.MetricsUsername == "") != (c.MetricsPassword == "") {
 		errs = append(errs, errors.New("KEYPORTAL_METRICS_USERNAME and KEYPORTAL_METRICS_PASSWORD (or _FILE) go together: set both for basic auth on /metrics, or neither"))

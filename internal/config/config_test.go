@@ -103,6 +103,9 @@ func TestLoadRefusesBadSettingsWithClearMessages(t *testing.T) {
 		"both database forms":   {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_DATABASE_URL": "postgres://db/x", "KEYPORTAL_DATABASE_URL_FILE": "/x"}, "KEYPORTAL_DATABASE_URL"},
 		"bad retention":         {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_AUDIT_RETENTION": "forever"}, "KEYPORTAL_AUDIT_RETENTION"},
 		"short retention":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_AUDIT_RETENTION": "1h"}, "KEYPORTAL_AUDIT_RETENTION=1h0m0s: want at least a day"},
+		"bad policy lifetime":   {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_POLICY_MAX_LIFETIME": "3 months"}, "KEYPORTAL_POLICY_MAX_LIFETIME"},
+		"short policy lifetime": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_POLICY_MAX_LIFETIME": "2h"}, "KEYPORTAL_POLICY_MAX_LIFETIME=2h0m0s: want at least 1d"},
+		"bad policy bool":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_POLICY_REQUIRE_DESCRIPTION": "always"}, "KEYPORTAL_POLICY_REQUIRE_DESCRIPTION"},
 		"missing password file": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS_PASSWORD_FILE": "/nonexistent/pw"}, "KEYPORTAL_METRICS_PASSWORD_FILE"},
 	}
 	for name, c := range cases {
@@ -177,5 +180,14 @@ func TestWatchAndMetricsSettings(t *testing.T) {
 	if cfg.WatchToken != "" || cfg.WatchInterval != 5*time.Minute || cfg.WatchWarn != 36*time.Hour || cfg.Metrics ||
 		strings.Join(nets, ",") != "127.0.0.0/8,::1/128" {
 		t.Errorf("defaults: %+v, networks %v", cfg, nets)
+	}
+}
+
+func TestPolicySettings(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 0, "off": 0, "90d": 90 * 24 * time.Hour, "36h": 36 * time.Hour} {
+		cfg, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_POLICY_MAX_LIFETIME": v, "KEYPORTAL_POLICY_REQUIRE_DESCRIPTION": "true"}), false)
+		if err != nil || cfg.PolicyMaxLifetime != want || !cfg.PolicyRequireDescription {
+			t.Errorf("%q: %v %v, want %v", v, cfg.PolicyMaxLifetime, err, want)
+		}
 	}
 }
