@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end and integration tests need, only when it is
-# missing: Debian's Chromium and redis-server (the Go tests start their own
-# Redis on a free loopback port and stop it), and the Playwright driver that
+# missing: Debian's Chromium, redis-server and caddy (the Go tests start their
+# own Redis and Caddy on free loopback ports and stop them; the systemd
+# service the caddy package may start is never used), and the Playwright driver that
 # playwright-go expects (playwright-core from npm, run by the system's node).
 # Nothing is downloaded from anywhere but apt and npm.
 set -euo pipefail
@@ -13,6 +14,7 @@ CHROMIUM=${KEYPORTAL_CHROMIUM:-/usr/bin/chromium}
 missing=()
 [ -x "$CHROMIUM" ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v caddy >/dev/null || missing+=(caddy)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "e2e/setup: installing ${missing[*]} from apt"
   sudo=""
