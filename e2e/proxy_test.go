@@ -142,7 +142,13 @@ func TestBehindCaddyUnderASubPath(t *testing.T) {
 	must(t, err)
 	must(t, page.GetByLabel("Name").Fill("behind caddy"))
 	must(t, page.GetByRole("button", playwright.PageGetByRoleOptions{Name: "Create key"}).Click())
-	must(t, expect.Locator(page.GetByLabel("Your new key")).ToHaveValue(secretOf(a, "behind caddy")))
+	secretBox := page.GetByLabel("Your new key")
+	must(t, expect.Locator(secretBox).ToBeVisible()) // balena has made the key by then
+	secret := secretOf(a, "behind caddy")
+	if secret == "" {
+		t.Fatal("balena has no key named “behind caddy”")
+	}
+	must(t, expect.Locator(secretBox).ToHaveValue(secret))
 
 	// Revoke it from its row, after the confirmation.
 	goTo(t, page, base+"/keys?q=behind+caddy")
