@@ -329,7 +329,7 @@ func TestEveryURLStaysUnderTheBasePath(t *testing.T) {
 func TestNothingIsServedOutsideTheBasePath(t *testing.T) {
 	env := portaltest.Start(t, portaltest.Options{BasePath: "/kp"})
 	b := newBrowser(t, env)
-	for _, path := range []string{"/", "/keys", "/signin", "/healthz", "/readyz", "/metrics", "/static/x/app.css", "/kpkeys", "/kp-other/keys"} {
+	for _, path := range []string{"/", "/keys", "/signin", "/healthz", "/readyz", "/metrics", "/static/x/app.css", "/kpkeys", "/kp-other/keys", "/keys/", "/kp-other/"} {
 		if p := b.get(path); p.status != http.StatusNotFound {
 			t.Errorf("GET %s = %d, want 404", path, p.status)
 		}
@@ -339,7 +339,7 @@ func TestNothingIsServedOutsideTheBasePath(t *testing.T) {
 			t.Errorf("GET %s = %d, want 200", path, p.status)
 		}
 	}
-	for _, path := range []string{"/kp", "/kp/"} {
+	for _, path := range []string{"/kp", "/kp/", "/kp/signin/"} {
 		if p := b.get(path); !strings.HasSuffix(p.url, "/kp/signin") || p.status != http.StatusOK {
 			t.Errorf("GET %s ended at %s (%d), want the sign-in page under /kp", path, p.url, p.status)
 		}
