@@ -38,8 +38,9 @@ func (h keys) rotatePage(c echo.Context, status int, k apiclient.APIKey, grace s
 		Grace:         grace,
 		Form:          f.view(),
 		ExpiryOptions: opts,
-		CancelURL:     h.url(routeKeys),
+		CancelURL:     h.returnTo(c),
 	}
+	m.OnKeyPage = h.isKeyPage(m.CancelURL, k.ID)
 	if change != nil {
 		change(&m)
 	}

@@ -86,6 +86,12 @@ type KeyRow struct {
 	ExpiryState string // an apikeys.Status: "never", "active", "expiring", "expired"; the menu's choices follow it
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
+	URL        string // the key's own page; its name links there
+
+	// A rotation's lineage, from the audit trail: the key this one
+	// replaced and the key that replaced it (0 and "" when none).
+	Replaces, ReplacedBy       int64
+	ReplacesURL, ReplacedByURL string
 }
 
 // Active reports whether the key still works: "Expire now" applies.

@@ -11,6 +11,7 @@ type Page struct {
 	// SignOutEverywhereURL ends every session of the account.
 	SignOutEverywhereURL string
 	KeysURL              string
+	AuditURL             string
 }
 
 // User is the signed-in account as the header shows it, and what its

@@ -56,6 +56,17 @@ type Config struct {
 	// AuditFile (KEYPORTAL_AUDIT_FILE), if set, receives every change made
 	// through the portal as a JSON line, besides the log.
 	AuditFile string
+	// DatabaseURL (KEYPORTAL_DATABASE_URL(_FILE)) keeps the audit trail in
+	// PostgreSQL, which several replicas share; empty: an SQLite file in
+	// DataDir.
+	DatabaseURL string
+	// AuditRetention (KEYPORTAL_AUDIT_RETENTION) is how long audit events
+	// are kept; older ones are deleted daily.
+	AuditRetention time.Duration
+	// AuditAdmins (KEYPORTAL_AUDIT_ADMINS) are the balena usernames and user
+	// ids that see every audit event; others see those of the keys they can
+	// see, and their own actions.
+	AuditAdmins []string
 
 	// The watcher (KEYPORTAL_WATCH_*) reads the key inventory in the
 	// background with WatchToken, a balena API key or session token, every
@@ -122,6 +133,7 @@ func Default() Config {
 		SignInLimitAccount: Limit{N: 5, Per: 15 * time.Minute},
 		LogLevel:           slog.LevelInfo,
 		LogFormat:          "text",
+		AuditRetention:     DefaultAuditRetention,
 		WatchInterval:      5 * time.Minute,
 		WatchWarn:          7 * 24 * time.Hour,
 		MetricsAllowedNetworks: []*net.IPNet{
@@ -134,6 +146,14 @@ func Default() Config {
 // DefaultMetricsAllowedNetworks is KEYPORTAL_METRICS_ALLOWED_NETWORKS'
 // default: the loopback addresses.
 const DefaultMetricsAllowedNetworks = "127.0.0.1/8,::1/128"
+
+// DefaultAuditRetention is KEYPORTAL_AUDIT_RETENTION's default, 400 days:
+// a year and a margin, so that last year's review can still be checked.
+const DefaultAuditRetention = 400 * 24 * time.Hour
+
+// MinAuditRetention is the shortest KEYPORTAL_AUDIT_RETENTION accepted:
+// pruning runs daily.
+const MinAuditRetention = 24 * time.Hour
 
 // MinWatchInterval is the shortest KEYPORTAL_WATCH_INTERVAL accepted.
 const MinWatchInterval = 10 * time.Second
@@ -230,6 +250,19 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 	str("PUBLIC_URL", &cfg.PublicURL)
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	str("AUDIT_FILE", &cfg.AuditFile)
+	if v := strings.TrimSpace(getenv("KEYPORTAL_AUDIT_RETENTION")); v != "" {
+		d, err := parseWarn(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_AUDIT_RETENTION=%q: %w", v, err))
+		}
+		cfg.AuditRetention = d
+	}
+	cfg.AuditAdmins = strings.FieldsFunc(getenv("KEYPORTAL_AUDIT_ADMINS"), func(r rune) bool { return r == ',' || r == ' ' })
+	dbURL, err := secret(getenv, "DATABASE_URL")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.DatabaseURL = strings.TrimSpace(dbURL)
 	limit := func(name string, dst *Limit) {
 		if v := strings.TrimSpace(getenv("KEYPORTAL_" + name)); v != "" {
 			l, err := parseLimit(v)
@@ -381,6 +414,15 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.SessionStore); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			errs = append(errs, errors.New("KEYPORTAL_SESSION_STORE: want empty (files under KEYPORTAL_DATA_DIR) or a redis:// or rediss:// URL such as redis://:password@redis:6379/0"))
 		}
+	}
+	if c.DatabaseURL != "" {
+		// The URL may hold a password: name only its scheme.
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			errs = append(errs, errors.New("KEYPORTAL_DATABASE_URL: want empty (SQLite under KEYPORTAL_DATA_DIR) or a postgres:// URL such as postgres://keyportal:password@db:5432/keyportal"))
+		}
+	}
+	if c.AuditRetention > 0 && c.AuditRetention < MinAuditRetention {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_AUDIT_RETENTION=%s: want at least a day (1d)", c.AuditRetention))
 	}
 	if c.WatchToken != "" && c.WatchInterval > 0 && c.WatchInterval < MinWatchInterval {
 		errs = append(errs, fmt.Errorf("KEYPORTAL_WATCH_INTERVAL=%s: want at least %s; every refresh costs balena a dozen calls", c.WatchInterval, MinWatchInterval))

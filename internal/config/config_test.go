@@ -99,6 +99,10 @@ func TestLoadRefusesBadSettingsWithClearMessages(t *testing.T) {
 		"bad metrics":           {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS": "on"}, "KEYPORTAL_METRICS"},
 		"bad network":           {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS_ALLOWED_NETWORKS": "10.0.0.0/33"}, "KEYPORTAL_METRICS_ALLOWED_NETWORKS"},
 		"user, no password":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS_USERNAME": "prom"}, "KEYPORTAL_METRICS_USERNAME and KEYPORTAL_METRICS_PASSWORD"},
+		"database not postgres": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_DATABASE_URL": "mysql://u:hunter2@db/x"}, "KEYPORTAL_DATABASE_URL: want empty"},
+		"both database forms":   {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_DATABASE_URL": "postgres://db/x", "KEYPORTAL_DATABASE_URL_FILE": "/x"}, "KEYPORTAL_DATABASE_URL"},
+		"bad retention":         {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_AUDIT_RETENTION": "forever"}, "KEYPORTAL_AUDIT_RETENTION"},
+		"short retention":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_AUDIT_RETENTION": "1h"}, "KEYPORTAL_AUDIT_RETENTION=1h0m0s: want at least a day"},
 		"missing password file": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS_PASSWORD_FILE": "/nonexistent/pw"}, "KEYPORTAL_METRICS_PASSWORD_FILE"},
 	}
 	for name, c := range cases {
@@ -109,6 +113,23 @@ func TestLoadRefusesBadSettingsWithClearMessages(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: the error shows a password: %v", name, err)
 		}
+	}
+}
+
+func TestAuditSettings(t *testing.T) {
+	cfg, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey}), false)
+	if err != nil || cfg.AuditRetention != 400*24*time.Hour || cfg.DatabaseURL != "" || len(cfg.AuditAdmins) != 0 {
+		t.Errorf("defaults: %v, retention %s, database %q, admins %q", err, cfg.AuditRetention, cfg.DatabaseURL, cfg.AuditAdmins)
+	}
+	path := filepath.Join(t.TempDir(), "db")
+	if err := os.WriteFile(path, []byte("postgres://keyportal:pw@db:5432/keyportal\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_DATABASE_URL_FILE": path,
+		"KEYPORTAL_AUDIT_RETENTION": "90d", "KEYPORTAL_AUDIT_ADMINS": "alice, 42,bob"}), false)
+	if err != nil || cfg.DatabaseURL != "postgres://keyportal:pw@db:5432/keyportal" || cfg.AuditRetention != 90*24*time.Hour ||
+		strings.Join(cfg.AuditAdmins, "|") != "alice|42|bob" {
+		t.Errorf("%v: database %q, retention %s, admins %q", err, cfg.DatabaseURL, cfg.AuditRetention, cfg.AuditAdmins)
 	}
 }
 
