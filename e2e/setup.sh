@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end and integration tests need, only when it is
-# missing: Debian's Chromium, redis-server and PostgreSQL (the Go tests start
-# their own Redis and PostgreSQL on free loopback ports and stop them; the
-# package's own cluster is not created, so nothing listens on 5432), and the Playwright driver that
+# missing: Debian's Chromium, redis-server, PostgreSQL and caddy (the Go tests
+# start their own Redis, PostgreSQL and Caddy on free loopback ports and stop
+# them; the package's own cluster is not created, so nothing listens on 5432,
+# and the systemd service the caddy package may start is never used), and the Playwright driver that
 # playwright-go expects (playwright-core from npm, run by the system's node).
 # Nothing is downloaded from anywhere but apt and npm.
 set -euo pipefail
@@ -15,6 +16,7 @@ missing=()
 [ -x "$CHROMIUM" ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+command -v caddy >/dev/null || missing+=(caddy)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "e2e/setup: installing ${missing[*]} from apt"
   sudo=""

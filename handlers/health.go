@@ -18,7 +18,7 @@ type health struct {
 	audit    interface{ Ping(context.Context) error }
 }
 
-func (h health) routes(e *echo.Echo) {
+func (h health) routes(e *echo.Group) {
 	e.GET("/healthz", h.alive)
 	e.GET("/readyz", h.ready)
 }
