@@ -114,7 +114,7 @@ func (h keys) returnTo(c echo.Context) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.Path != base || strings.HasPrefix(raw, "//") {
 		return base
 	}
-	return parseKeyFilter(u.Query()).url(base)
+	return parseKeyFilter(u.Query()).URL(base)
 }
 
 // expiryText says when a new key expires, for the page showing its secret.
