@@ -1,0 +1,163 @@
+package digest
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyportal/keyportal/apiclient"
+)
+
+// Text is the digest as plain text, in time zone loc: what a chat shows as
+// is (bare links, which Slack, Mattermost and Rocket.Chat make clickable)
+// and the email's plain part.
+func (d Digest) Text(loc *time.Location) string {
+	var b strings.Builder
+	b.WriteString(d.Subject(loc) + "\n")
+	if d.Empty() {
+		b.WriteString("\nNo key expires within " + span(d.widest()) + " and none expired since " + when(d.Since, loc) + ".\n")
+	}
+	for _, s := range d.sections(loc) {
+		fmt.Fprintf(&b, "\n%s (%d)\n", s.Title, s.Total)
+		for _, g := range s.Groups {
+			fmt.Fprintf(&b, "  %s (%d): %s\n", g.Name, len(g.Keys), g.Link)
+			for _, k := range g.Keys {
+				fmt.Fprintf(&b, "  - %s, owner %s, %s %s: %s\n", k.Title, k.Owner, s.Verb, when(k.Expires, loc), k.Link)
+			}
+		}
+		if s.Total > s.Listed {
+			fmt.Fprintf(&b, "  … and %d more, not listed here.\n", s.Total-s.Listed)
+		}
+	}
+	return b.String()
+}
+
+// Subject is the digest in one line.
+func (d Digest) Subject(loc *time.Location) string {
+	return fmt.Sprintf("Keyportal digest, %s: %s expiring within %s, %s expired since %s",
+		when(d.At, loc), keys(d.Expiring()), span(d.widest()), keys(d.Expired.Total), when(d.Since, loc))
+}
+
+// HTML is the digest as the email's HTML part; every name is escaped.
+func (d Digest) HTML(loc *time.Location) string {
+	var b bytes.Buffer
+	err := page.Execute(&b, struct {
+		Subject  string
+		Empty    string
+		Sections []shownSection
+	}{d.Subject(loc), map[bool]string{true: "No key expires within " + span(d.widest()) + " and none expired since " + when(d.Since, loc) + "."}[d.Empty()], d.sections(loc)})
+	if err != nil {
+		panic(err) // the template is fixed and its data plain strings
+	}
+	return b.String()
+}
+
+var page = template.Must(template.New("digest").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Subject}}</title></head>
+<body>
+<h1>{{.Subject}}</h1>
+{{with .Empty}}<p>{{.}}</p>{{end}}
+{{range .Sections}}<h2>{{.Title}} ({{.Total}})</h2>
+{{$verb := .Verb}}{{range .Groups}}<h3><a href="{{.Link}}">{{.Name}}</a> ({{len .Keys}})</h3>
+<ul>
+{{range .Keys}}<li><a href="{{.Link}}">{{.Title}}</a>, owner {{.Owner}}, {{$verb}} {{.When}}</li>
+{{end}}</ul>
+{{end}}{{if gt .Total .Listed}}<p>… and {{.More}} more, not listed here.</p>
+{{end}}{{end}}</body></html>
+`))
+
+// shownSection is a section with its words, for both renderings.
+type shownSection struct {
+	Title, Verb   string
+	Total, Listed int
+	Groups        []shownGroup
+}
+
+func (s shownSection) More() int { return s.Total - s.Listed }
+
+type shownGroup struct {
+	Name, Link string
+	Keys       []shownEntry
+}
+
+type shownEntry struct {
+	Entry
+	When string
+}
+
+func (d Digest) sections(loc *time.Location) []shownSection {
+	var out []shownSection
+	show := func(title, verb string, s Section) {
+		if s.Total == 0 {
+			return
+		}
+		ss := shownSection{Title: title, Verb: verb, Total: s.Total, Listed: s.Listed}
+		for _, g := range s.Groups {
+			sg := shownGroup{Name: groupName(g), Link: g.Link}
+			for _, k := range g.Keys {
+				sg.Keys = append(sg.Keys, shownEntry{Entry: k, When: when(k.Expires, loc)})
+			}
+			ss.Groups = append(ss.Groups, sg)
+		}
+		out = append(out, ss)
+	}
+	for i, w := range d.Windows {
+		title := "Expiring within " + span(w.Within)
+		if i > 0 { // each key is under the nearest window only
+			title = "Expiring in " + span(d.Windows[i-1].Within) + " to " + span(w.Within)
+		}
+		show(title, "expires", w.Section)
+	}
+	show("Expired since "+when(d.Since, loc), "expired", d.Expired)
+	return out
+}
+
+func (d Digest) widest() time.Duration {
+	if len(d.Windows) == 0 {
+		return 0
+	}
+	return d.Windows[len(d.Windows)-1].Within
+}
+
+func groupName(g Group) string {
+	kind := map[apiclient.KeyKind]string{apiclient.KindUser: "User keys", apiclient.KindProvisioning: "Provisioning keys",
+		apiclient.KindDevice: "Device keys"}[g.Kind]
+	if kind == "" {
+		kind = "Keys"
+	}
+	if g.Fleet != "" {
+		return kind + " of " + g.Fleet
+	}
+	return kind
+}
+
+// when writes a moment as people read it in loc.
+func when(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format("Mon 2 Jan 2006 15:04 MST")
+}
+
+func keys(n int) string {
+	if n == 1 {
+		return "1 key"
+	}
+	return strconv.Itoa(n) + " keys"
+}
+
+// span writes a window in words: "1 day", "36 hours".
+func span(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}} {
+		if d >= u.d && d%u.d == 0 {
+			if n := int64(d / u.d); n != 1 {
+				return strconv.FormatInt(n, 10) + " " + u.name + "s"
+			}
+			return "1 " + u.name
+		}
+	}
+	return d.String()
+}
