@@ -2,6 +2,8 @@ package digest_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -44,6 +46,7 @@ var within = []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.
 type world struct {
 	sim     *balenasim.Sim
 	clock   *clock
+	client  *apiclient.Client
 	session *apiclient.Session
 }
 
@@ -64,7 +67,16 @@ func newWorld(t *testing.T, at time.Time) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{sim: sim, clock: clk, session: c.As(tok)}
+	return &world{sim: sim, clock: clk, client: c, session: c.As(tok)}
+}
+
+// signIn reads as the demo admin from now on, with a token of the clock's time.
+func (w *world) signIn(t *testing.T) {
+	tok, err := w.sim.IssueToken(balenasim.DemoEmail, w.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.session = w.client.As(tok)
 }
 
 func (w *world) builder() *digest.Builder { return digest.NewBuilder(w.session, within, keysURL) }
@@ -129,13 +141,20 @@ type message struct {
 	Data string
 }
 
-func newMailbox(t *testing.T, user, pass string) *mailbox {
+func newMailbox(t *testing.T, user, pass string) (*mailbox, *tls.Config) {
 	t.Helper()
 	mb := &mailbox{}
+	// httptest's certificate names 127.0.0.1: the server offers STARTTLS
+	// with it and the client trusts it alone.
+	certs := httptest.NewUnstartedServer(nil)
+	certs.StartTLS()
+	certs.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(certs.Certificate())
 	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &smtpSession{mb: mb, user: user, pass: pass}, nil
 	}))
-	s.Domain, s.AllowInsecureAuth = "localhost", true
+	s.Domain, s.TLSConfig = "localhost", &tls.Config{Certificates: certs.TLS.Certificates}
 	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -144,7 +163,7 @@ func newMailbox(t *testing.T, user, pass string) *mailbox {
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(func() { _ = s.Close() })
 	mb.Addr = ln.Addr().String()
-	return mb
+	return mb, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
 }
 
 func (mb *mailbox) Messages() []message {

@@ -3,6 +3,7 @@ package digest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,6 +112,9 @@ type Email struct {
 	From string
 	To   []string
 	Loc  *time.Location
+	// TLS verifies the server; nil: the system's roots and the URL's host.
+	// A password is sent only over TLS (smtps://, or STARTTLS offered).
+	TLS *tls.Config
 }
 
 func (e Email) Name() string { return "email" }
@@ -121,6 +125,9 @@ func (e Email) Send(ctx context.Context, d Digest) error {
 		return errors.New("email: bad KEYPORTAL_DIGEST_SMTP_URL")
 	}
 	opts := []mail.Option{mail.WithTimeout(SendTimeout)}
+	if e.TLS != nil {
+		opts = append(opts, mail.WithTLSConfig(e.TLS))
+	}
 	port := 587
 	if u.Scheme == "smtps" {
 		port = 465
