@@ -16,6 +16,7 @@ import (
 	"github.com/keyportal/keyportal/internal/config"
 	"github.com/keyportal/keyportal/internal/metrics"
 	"github.com/keyportal/keyportal/internal/watch"
+	"github.com/keyportal/keyportal/views"
 )
 
 // Watcher is the server's key watcher, nil when KEYPORTAL_WATCH_TOKEN is
@@ -31,13 +32,19 @@ func (s *Server) RunWatcher(ctx context.Context) {
 }
 
 // alertsLine says on the keys page, in one line, whether expiry alerts
-// are configured; it names no token, destination or address.
-func (s *Server) alertsLine() string {
+// are configured and when the next digest goes out; it names no token,
+// destination or address.
+func (s *Server) alertsLine() views.Alerts {
 	if s.watcher == nil {
-		return "Expiry alerts are not configured."
+		return views.Alerts{Text: "Expiry alerts are not configured."}
 	}
-	return "Expiry alerts are on: keys are checked every " + span(s.cfg.WatchInterval) +
-		" and count as expiring " + span(s.watcher.Warn()) + " before they expire."
+	a := views.Alerts{Text: "Expiry alerts are on: keys are checked every " + span(s.cfg.WatchInterval) +
+		" and count as expiring " + span(s.watcher.Warn()) + " before they expire."}
+	if s.digest != nil && s.cfg.DigestEnabled() {
+		now := s.now()
+		a.NextDigest = views.TimeAt(s.digest.Next(now), now)
+	}
+	return a
 }
 
 // span writes a configured period in words: "5 minutes", "7 days".

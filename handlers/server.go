@@ -16,6 +16,7 @@ import (
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/digest"
 	"github.com/keyportal/keyportal/internal/metrics"
 	"github.com/keyportal/keyportal/internal/session"
 	"github.com/keyportal/keyportal/internal/watch"
@@ -36,6 +37,8 @@ type Server struct {
 	now      func() time.Time
 	metrics  *metrics.Metrics // nil unless KEYPORTAL_METRICS
 	watcher  *watch.Watcher   // nil unless KEYPORTAL_WATCH_TOKEN
+	digest   *digest.Service  // nil unless KEYPORTAL_WATCH_TOKEN
+	ledger   digest.Ledger    // the digest's, nil with it
 }
 
 // New wires the router. log receives request logs and errors; it never
@@ -126,6 +129,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	e.GET("/", func(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, c.Echo().Reverse(routeKeys))
 	})
+	if cfg.WatchToken != "" {
+		if err := s.newDigest(balena); err != nil {
+			return nil, errors.Join(err, s.Close(context.Background()))
+		}
+	}
 	return s, nil
 }
 
@@ -134,7 +142,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // Close releases what the server holds: the session store's connections
 // and its sweeper, and the audit file.
 func (s *Server) Close(ctx context.Context) error {
-	return errors.Join(s.sessions.Close(), s.trail.Close())
+	var ledger error
+	if s.ledger != nil {
+		ledger = s.ledger.Close()
+	}
+	return errors.Join(s.sessions.Close(), s.trail.Close(), ledger)
 }
 
 // url is the path of a named route.

@@ -143,13 +143,13 @@ func (s *Service) deliver(ctx context.Context, slot time.Time, catchUp bool) (Ou
 	return "", err
 }
 
-// since is when the digest's expired keys start: the last digest, or the
-// scheduled time before slot when there was none.
-func (s *Service) since(rec Record, found bool, slot, now time.Time) time.Time {
+// since is when the digest's expired keys start: the last digest, or,
+// when there was none, the last scheduled time before t.
+func (s *Service) since(rec Record, found bool, t, now time.Time) time.Time {
 	if found {
 		return rec.At
 	}
-	if prev := s.Slot(slot.Add(-time.Nanosecond)); !prev.IsZero() {
+	if prev := s.Slot(t.Add(-time.Nanosecond)); !prev.IsZero() {
 		return prev
 	}
 	return now.Add(-7 * 24 * time.Hour)
@@ -186,7 +186,7 @@ func (s *Service) Print(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.builder.Build(ctx, now, s.since(rec, found, s.Slot(now), now))
+	d, err := s.builder.Build(ctx, now, s.since(rec, found, now, now))
 	if err != nil {
 		return fmt.Errorf("digest: reading keys: %w", err)
 	}
