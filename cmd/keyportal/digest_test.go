@@ -119,3 +119,12 @@ func TestDigestNeedsACredentialAndADestination(t *testing.T) {
 		t.Errorf("a bad argument: %v", err)
 	}
 }
+
+func TestABadDigestSettingStopsTheStartNamingTheVariable(t *testing.T) {
+	env := map[string]string{"KEYPORTAL_SESSION_KEYS": strings.Repeat("k", 40), "KEYPORTAL_ADDR": "127.0.0.1:0",
+		"KEYPORTAL_DATA_DIR": t.TempDir(), "KEYPORTAL_DIGEST_SCHEDULE": "at eight", "KEYPORTAL_DIGEST_TZ": "Atlantis/Capital"}
+	err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `KEYPORTAL_DIGEST_SCHEDULE="at eight"`) || !strings.Contains(err.Error(), `KEYPORTAL_DIGEST_TZ="Atlantis/Capital"`) {
+		t.Errorf("serve with a bad schedule and time zone: %v", err)
+	}
+}
