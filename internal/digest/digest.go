@@ -47,19 +47,19 @@ type Section struct {
 
 // Group is the keys of one kind and fleet in a section.
 type Group struct {
-	Kind  apiclient.KeyKind
-	Fleet string // the fleet's slug; "" for user keys, or a device whose fleet is unknown
-	Link  string // the portal's view of them
-	Keys  []Entry
+	Kind  apiclient.KeyKind `json:"kind"`
+	Fleet string            `json:"fleet"` // the fleet's slug; "" for user keys, or a device whose fleet is unknown
+	Link  string            `json:"link"`  // the portal's view of them
+	Keys  []Entry           `json:"keys"`
 }
 
 // Entry is one key as a digest names it.
 type Entry struct {
-	ID      int64
-	Title   string // its name, or what it is (apikeys.Title)
-	Owner   string
-	Expires time.Time
-	Link    string // the portal's view of this key
+	ID      int64     `json:"id"`
+	Title   string    `json:"title"` // its name, or what it is (apikeys.Title)
+	Owner   string    `json:"owner"`
+	Expires time.Time `json:"expires_at"`
+	Link    string    `json:"link"` // the portal's view of this key
 }
 
 // Empty reports whether nothing is due.
