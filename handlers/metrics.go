@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/internal/config"
 	"github.com/keyportal/keyportal/internal/metrics"
 	"github.com/keyportal/keyportal/internal/watch"
@@ -38,29 +38,13 @@ func (s *Server) alertsLine() views.Alerts {
 	if s.watcher == nil {
 		return views.Alerts{Text: "Expiry alerts are not configured."}
 	}
-	a := views.Alerts{Text: "Expiry alerts are on: keys are checked every " + span(s.cfg.WatchInterval) +
-		" and count as expiring " + span(s.watcher.Warn()) + " before they expire."}
+	a := views.Alerts{Text: "Expiry alerts are on: keys are checked every " + apikeys.Span(s.cfg.WatchInterval) +
+		" and count as expiring " + apikeys.Span(s.watcher.Warn()) + " before they expire."}
 	if s.digest != nil && s.cfg.DigestEnabled() {
 		now := s.now()
 		a.NextDigest = views.TimeAt(s.digest.Next(now), now)
 	}
 	return a
-}
-
-// span writes a configured period in words: "5 minutes", "7 days".
-func span(d time.Duration) string {
-	for _, u := range []struct {
-		d    time.Duration
-		name string
-	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}} {
-		if d >= u.d && d%u.d == 0 {
-			if n := int64(d / u.d); n != 1 {
-				return strconv.FormatInt(n, 10) + " " + u.name + "s"
-			}
-			return "1 " + u.name
-		}
-	}
-	return d.String()
 }
 
 // measure records every request by its route template (never a path with

@@ -41,7 +41,7 @@ func TestDemoServesAndStopsCleanly(t *testing.T) {
 	if url == "" {
 		t.Fatalf("demo printed no URL:\n%s", printed.String())
 	}
-	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics"} {
+	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics", "digest --demo --dry-run"} {
 		if !strings.Contains(printed.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, printed.String())
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/internal/apikeys"
 )
 
 // Text is the digest as plain text, in time zone loc: what a chat shows as
@@ -18,7 +19,7 @@ func (d Digest) Text(loc *time.Location) string {
 	var b strings.Builder
 	b.WriteString(d.Subject(loc) + "\n")
 	if d.Empty() {
-		b.WriteString("\nNo key expires within " + span(d.widest()) + " and none expired since " + when(d.Since, loc) + ".\n")
+		b.WriteString("\nNo key expires within " + apikeys.Span(d.widest()) + " and none expired since " + when(d.Since, loc) + ".\n")
 	}
 	for _, s := range d.sections(loc) {
 		fmt.Fprintf(&b, "\n%s (%d)\n", s.Title, s.Total)
@@ -38,7 +39,7 @@ func (d Digest) Text(loc *time.Location) string {
 // Subject is the digest in one line.
 func (d Digest) Subject(loc *time.Location) string {
 	return fmt.Sprintf("Keyportal digest, %s: %s expiring within %s, %s expired since %s",
-		when(d.At, loc), keys(d.Expiring()), span(d.widest()), keys(d.Expired.Total), when(d.Since, loc))
+		when(d.At, loc), keys(d.Expiring()), apikeys.Span(d.widest()), keys(d.Expired.Total), when(d.Since, loc))
 }
 
 // HTML is the digest as the email's HTML part; every name is escaped.
@@ -48,7 +49,7 @@ func (d Digest) HTML(loc *time.Location) string {
 		Subject  string
 		Empty    string
 		Sections []shownSection
-	}{d.Subject(loc), map[bool]string{true: "No key expires within " + span(d.widest()) + " and none expired since " + when(d.Since, loc) + "."}[d.Empty()], d.sections(loc)})
+	}{d.Subject(loc), map[bool]string{true: "No key expires within " + apikeys.Span(d.widest()) + " and none expired since " + when(d.Since, loc) + "."}[d.Empty()], d.sections(loc)})
 	if err != nil {
 		panic(err) // the template is fixed and its data plain strings
 	}
@@ -105,9 +106,9 @@ func (d Digest) sections(loc *time.Location) []shownSection {
 		out = append(out, ss)
 	}
 	for i, w := range d.Windows {
-		title := "Expiring within " + span(w.Within)
+		title := "Expiring within " + apikeys.Span(w.Within)
 		if i > 0 { // each key is under the nearest window only
-			title = "Expiring in " + span(d.Windows[i-1].Within) + " to " + span(w.Within)
+			title = "Expiring in " + apikeys.Span(d.Windows[i-1].Within) + " to " + apikeys.Span(w.Within)
 		}
 		show(title, "expires", w.Section)
 	}
@@ -144,20 +145,4 @@ func keys(n int) string {
 		return "1 key"
 	}
 	return strconv.Itoa(n) + " keys"
-}
-
-// span writes a window in words: "1 day", "36 hours".
-func span(d time.Duration) string {
-	for _, u := range []struct {
-		d    time.Duration
-		name string
-	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}} {
-		if d >= u.d && d%u.d == 0 {
-			if n := int64(d / u.d); n != 1 {
-				return strconv.FormatInt(n, 10) + " " + u.name + "s"
-			}
-			return "1 " + u.name
-		}
-	}
-	return d.String()
 }

@@ -285,3 +285,39 @@ func TestScheduleIsReadInItsTimeZone(t *testing.T) {
 		t.Errorf("slot at Monday 08:00 Paris: %v", got)
 	}
 }
+
+func TestRunSendsTheMissedDigestThenKeepsTheScheduleUntilStopped(t *testing.T) {
+	w := newWorld(t, monday)
+	seed(t, w)
+	posted := make(chan struct{}, 4)
+	h := newHook(t)
+	ledger := newFileLedger(t)
+	if err := ledger.Put(context.Background(), digest.Record{Slot: monday, At: monday}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Set(monday.AddDate(0, 0, 1).Add(time.Hour)) // Tuesday 09:00: Tuesday's 08:00 digest was missed
+	svc := w.service(t, ledger, false, notify{digest.Webhook{URL: h.URL, Loc: time.UTC}, posted})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	<-posted
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run stopped with %v", err)
+	}
+	if rec, _, _ := ledger.Last(context.Background()); !rec.Slot.Equal(monday.AddDate(0, 0, 1)) || len(h.Payloads()) != 1 {
+		t.Errorf("after the start: record %+v, %d digests sent", rec, len(h.Payloads()))
+	}
+}
+
+// notify tells when its sender has sent.
+type notify struct {
+	digest.Sender
+	sent chan<- struct{}
+}
+
+func (n notify) Send(ctx context.Context, d digest.Digest) error {
+	err := n.Sender.Send(ctx, d)
+	n.sent <- struct{}{}
+	return err
+}
