@@ -62,7 +62,9 @@ func (l *FileLedger) Claim(ctx context.Context, slot time.Time) (func(), bool, e
 			return nil, false, fmt.Errorf("digest lock: %w", err)
 		}
 	case <-ctx.Done():
-		f.Close() // the waiting flock fails or, if it won, the lock goes with the file
+		// The flock still waits: let it finish before the file (and its
+		// descriptor number) goes.
+		go func() { <-locked; f.Close() }()
 		return nil, false, ctx.Err()
 	}
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, true, nil

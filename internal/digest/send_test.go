@@ -20,9 +20,7 @@ func TestWebhookGetsTextChatsShowAndTheStructuredList(t *testing.T) {
 	keys := seed(t, w)
 	h := newHook(t)
 	svc := w.service(t, newFileLedger(t), false, digest.Webhook{URL: h.URL, Loc: time.UTC})
-	if out, err := svc.SendSlot(context.Background(), monday); err != nil || out != digest.Sent {
-		t.Fatalf("SendSlot: %q, %v", out, err)
-	}
+	mustSend(t, svc, monday)
 	got := h.Payloads()
 	if len(got) != 1 {
 		t.Fatalf("the webhook got %d posts, want 1", len(got))
@@ -57,9 +55,7 @@ func TestEmailHasAPlainAndAnEscapedHTMLPart(t *testing.T) {
 	mb, tlsConfig := newMailbox(t, "mailer", "hunter2")
 	svc := w.service(t, newFileLedger(t), false, digest.Email{URL: "smtp://mailer:hunter2@" + mb.Addr, From: "Keyportal <keyportal@example.com>",
 		To: []string{"ops@example.com", "sec@example.com"}, Loc: time.UTC, TLS: tlsConfig})
-	if out, err := svc.SendSlot(context.Background(), monday); err != nil || out != digest.Sent {
-		t.Fatalf("SendSlot: %q, %v", out, err)
-	}
+	mustSend(t, svc, monday)
 	msgs := mb.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("the mailbox got %d messages, want 1", len(msgs))
@@ -232,9 +228,7 @@ func TestADigestMissedWhileEveryReplicaWasDownIsSentAtTheNextStart(t *testing.T)
 			// Tuesday's digest goes out on time.
 			tuesday := monday.AddDate(0, 0, 1)
 			w.clock.Set(tuesday)
-			if out, err := replica().SendSlot(ctx, tuesday); err != nil || out != digest.Sent {
-				t.Fatalf("tuesday: %q, %v", out, err)
-			}
+			mustSend(t, replica(), tuesday)
 			// Every replica is down on Wednesday at 08:00; two start at noon.
 			w.clock.Set(tuesday.AddDate(0, 0, 1).Add(4 * time.Hour))
 			outs := race(t, []*digest.Service{replica(), replica()}, func(s *digest.Service) (digest.Outcome, error) { return s.CatchUp(ctx) })
@@ -320,4 +314,12 @@ func (n notify) Send(ctx context.Context, d digest.Digest) error {
 	err := n.Sender.Send(ctx, d)
 	n.sent <- struct{}{}
 	return err
+}
+
+// mustSend sends slot's digest, which must go out.
+func mustSend(t *testing.T, svc *digest.Service, slot time.Time) {
+	t.Helper()
+	if out, err := svc.SendSlot(context.Background(), slot); err != nil || out != digest.Sent {
+		t.Fatalf("SendSlot: %q, %v", out, err)
+	}
 }
