@@ -48,7 +48,7 @@ func seed(t *testing.T, w *world) seeded {
 		return r
 	}
 	return seeded{
-		soon:        mk(balenasim.KindUser, balenasim.DemoEmail, "ci <deploy> & co", 2*time.Hour),
+		soon:        mk(balenasim.KindUser, balenasim.DemoEmail, "ci <deploy> & co @channel", 2*time.Hour),
 		week:        mk(balenasim.KindProvisioning, fleet, "plant provisioning", 3*24*time.Hour),
 		month:       mk(balenasim.KindDevice, device, "gateway key", 20*24*time.Hour),
 		later:       mk(balenasim.KindUser, balenasim.DemoEmail, "far off", 40*24*time.Hour),

@@ -12,10 +12,24 @@ import (
 	"github.com/keyportal/keyportal/internal/apikeys"
 )
 
-// Text is the digest as plain text, in time zone loc: what a chat shows as
-// is (bare links, which Slack, Mattermost and Rocket.Chat make clickable)
-// and the email's plain part.
+// Text is the digest as plain text, in time zone loc: the email's plain
+// part, and what a dry run prints.
 func (d Digest) Text(loc *time.Location) string {
+	return d.text(loc, func(s string) string { return s })
+}
+
+// ChatText is Text for a chat's incoming webhook, with bare links, which
+// Slack, Mattermost and Rocket.Chat make clickable. The names in it come
+// from whoever named a key or a device, so they are written to show as
+// typed and to do nothing more: &, < and > as entities (Slack reads
+// <!channel> as a mention of everyone, and the Markdown of the others
+// decodes entities), and @ kept apart from what follows it by a zero-width
+// space (no @channel, @here or @all).
+func (d Digest) ChatText(loc *time.Location) string { return d.text(loc, chatEscaper.Replace) }
+
+var chatEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u200b")
+
+func (d Digest) text(loc *time.Location, esc func(string) string) string {
 	var b strings.Builder
 	b.WriteString(d.Subject(loc) + "\n")
 	if d.Empty() {
@@ -24,9 +38,9 @@ func (d Digest) Text(loc *time.Location) string {
 	for _, s := range d.sections(loc) {
 		fmt.Fprintf(&b, "\n%s (%d)\n", s.Title, s.Total)
 		for _, g := range s.Groups {
-			fmt.Fprintf(&b, "  %s (%d): %s\n", g.Name, len(g.Keys), g.Link)
+			fmt.Fprintf(&b, "  %s (%d): %s\n", esc(g.Name), len(g.Keys), g.Link)
 			for _, k := range g.Keys {
-				fmt.Fprintf(&b, "  - %s, owner %s, %s %s: %s\n", k.Title, k.Owner, s.Verb, when(k.Expires, loc), k.Link)
+				fmt.Fprintf(&b, "  - %s, owner %s, %s %s: %s\n", esc(k.Title), esc(k.Owner), s.Verb, when(k.Expires, loc), k.Link)
 			}
 		}
 		if s.Total > s.Listed {

@@ -75,7 +75,7 @@ func nonNil(g []Group) []Group {
 }
 
 func (w Webhook) Send(ctx context.Context, d Digest) error {
-	body, err := json.Marshal(Payload{Text: d.Text(w.Loc), Digest: d.Data()})
+	body, err := json.Marshal(Payload{Text: d.ChatText(w.Loc), Digest: d.Data()})
 	if err != nil {
 		return err
 	}

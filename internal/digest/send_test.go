@@ -26,7 +26,11 @@ func TestWebhookGetsTextChatsShowAndTheStructuredList(t *testing.T) {
 		t.Fatalf("the webhook got %d posts, want 1", len(got))
 	}
 	p := got[0]
-	contains(t, "text", p.Text, "ci <deploy> & co", "plant provisioning", "gateway key", "just expired", keysURL+"?q=")
+	// Names show as typed, and mention nobody: Slack reads <!channel>, the others @channel.
+	contains(t, "text", p.Text, "ci &lt;deploy&gt; &amp; co @\u200bchannel", "plant provisioning", "gateway key", "just expired", keysURL+"?q=")
+	if strings.Contains(p.Text, "<deploy>") || strings.Contains(p.Text, "@channel") {
+		t.Errorf("the chat text carries a name's markup or mention:\n%s", p.Text)
+	}
 	if len(p.Digest.Windows) != 3 || p.Digest.Windows[0].WithinSeconds != 86400 || p.Digest.Windows[0].Groups[0].Keys[0].ID != keys.soon.ID ||
 		p.Digest.Windows[0].Groups[0].Keys[0].Owner != "admin" || p.Digest.Expired.Total == 0 {
 		t.Errorf("structured list: %+v", p.Digest)
