@@ -91,6 +91,9 @@ type Builder struct {
 // NewBuilder reads keys as session, for the windows within (ascending),
 // linking to the keys page at keysURL (absolute).
 func NewBuilder(session *apiclient.Session, within []time.Duration, keysURL string) *Builder {
+	if len(within) == 0 {
+		within = []time.Duration{apikeys.DefaultWarn}
+	}
 	return &Builder{balena: session, within: within, keysURL: keysURL}
 }
 
