@@ -214,6 +214,9 @@ func runPortal() error {
 	if p := os.Getenv(policyEnv); p != "" {
 		env["KEYPORTAL_POLICY_MAX_LIFETIME"] = p
 	}
+	if tok := os.Getenv(watchTokenEnv); tok != "" {
+		env["KEYPORTAL_WATCH_TOKEN"], env["KEYPORTAL_METRICS"] = tok, "true"
+	}
 	cfg, err := config.Load(func(k string) string { return env[k] }, false)
 	if err != nil {
 		return err
@@ -223,8 +226,17 @@ func runPortal() error {
 	if err != nil {
 		return err
 	}
+	ctl := http.NewServeMux()
+	// One watcher refresh, on demand: the bench drives them instead of a ticker.
+	ctl.HandleFunc("POST /watch", func(w http.ResponseWriter, r *http.Request) {
+		if srv.Watcher() == nil {
+			http.Error(w, "no watcher", http.StatusNotFound)
+		} else if err := srv.Watcher().Refresh(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		}
+	})
 	var conns atomic.Int64
-	return serveChild(srv, http.NewServeMux(), &conns)
+	return serveChild(srv, ctl, &conns)
 }
 
 // child is a running child process as the bench sees it.
