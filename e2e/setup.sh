@@ -3,8 +3,9 @@
 # missing: Debian's Chromium, redis-server, PostgreSQL and caddy (the Go tests
 # start their own Redis, PostgreSQL and Caddy on free loopback ports and stop
 # them; the package's own cluster is not created, so nothing listens on 5432,
-# and the systemd service the caddy package may start is never used), and the Playwright driver that
-# playwright-go expects (playwright-core from npm, run by the system's node).
+# and the systemd service the caddy package may start is never used), and the
+# Playwright driver that playwright-go expects (playwright-core from npm, run
+# by the system's node).
 # Nothing is downloaded from anywhere but apt and npm.
 set -euo pipefail
 
