@@ -17,7 +17,7 @@ type health struct {
 	sessions *session.Store
 }
 
-func (h health) routes(e *echo.Echo) {
+func (h health) routes(e *echo.Group) {
 	e.GET("/healthz", h.alive)
 	e.GET("/readyz", h.ready)
 }

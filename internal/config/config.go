@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,15 @@ type Config struct {
 	CookieSecure    bool          // KEYPORTAL_COOKIE_SECURE: set behind a TLS proxy
 	LogLevel        slog.Level    // KEYPORTAL_LOG_LEVEL: debug, info, warn, error
 	LogFormat       string        // KEYPORTAL_LOG_FORMAT: text or json
+
+	// BasePath (KEYPORTAL_BASE_PATH) is the sub-path the portal lives under
+	// behind a proxy that shares a host name, e.g. "/keyportal"; empty is
+	// the root. Every route, link and cookie is under it.
+	BasePath string
+	// PublicURL (KEYPORTAL_PUBLIC_URL) is the address users type, e.g.
+	// https://tools.example.com/keyportal, without a trailing slash, for
+	// links that leave the browser (alerts, exports); its path is BasePath.
+	PublicURL string
 
 	// SessionStore is KEYPORTAL_SESSION_STORE(_FILE): empty for files under
 	// DataDir, or a redis:// or rediss:// URL that several replicas share.
@@ -216,6 +226,9 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		}
 	}
 	str("LOG_FORMAT", &cfg.LogFormat)
+	str("BASE_PATH", &cfg.BasePath)
+	str("PUBLIC_URL", &cfg.PublicURL)
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	str("AUDIT_FILE", &cfg.AuditFile)
 	limit := func(name string, dst *Limit) {
 		if v := strings.TrimSpace(getenv("KEYPORTAL_" + name)); v != "" {
@@ -320,9 +333,51 @@ func secret(getenv func(string) string, name string) (string, error) {
 	return v, nil
 }
 
+// CookiePath is the Path of every cookie the portal sets: its base path,
+// so that a browser sends them to no other application on the host.
+func (c *Config) CookiePath() string {
+	if c.BasePath == "" {
+		return "/"
+	}
+	return c.BasePath
+}
+
+// validBasePath reports what is wrong with a KEYPORTAL_BASE_PATH, or "".
+// It is spelled into every URL and cookie Path, so only plain path
+// segments are accepted: no escaping is ever needed.
+func validBasePath(p string) string {
+	switch {
+	case p == "":
+		return ""
+	case p == "/":
+		return "leave it empty to serve at the root"
+	case !strings.HasPrefix(p, "/"):
+		return "want a path that starts with /, such as /keyportal"
+	case strings.HasSuffix(p, "/"):
+		return "want no trailing slash, such as /keyportal"
+	case path.Clean(p) != p:
+		return "want a clean path without // or . or .. segments, such as /keyportal"
+	case strings.Trim(p, "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~") != "":
+		return "want only letters, digits, -, ., _, ~ and /, with no query or fragment, such as /keyportal"
+	}
+	return ""
+}
+
 // Validate checks the settings that do not depend on how they were read.
 func (c *Config) Validate() error {
 	var errs []error
+	if msg := validBasePath(c.BasePath); msg != "" {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_BASE_PATH=%q: %s", c.BasePath, msg))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+			errs = append(errs, fmt.Errorf("KEYPORTAL_PUBLIC_URL=%q: want the http(s) address users type, such as https://tools.example.com/keyportal", c.PublicURL))
+		case strings.TrimSuffix(u.EscapedPath(), "/") != c.BasePath:
+			errs = append(errs, fmt.Errorf("KEYPORTAL_PUBLIC_URL=%q and KEYPORTAL_BASE_PATH=%q disagree: the URL's path must be the base path (%q)", c.PublicURL, c.BasePath, c.BasePath))
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("KEYPORTAL_ADDR=%q: want host:port, e.g. 127.0.0.1:8080", c.Addr))
 	}

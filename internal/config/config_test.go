@@ -201,3 +201,50 @@ func TestReadmeTableNamesEveryVariable(t *testing.T) {
 		t.Errorf("Variables() = %v: too few for the settings Load knows", Variables())
 	}
 }
+
+func TestBasePathAndPublicURL(t *testing.T) {
+	ok := map[string][2]string{ // env BASE_PATH, PUBLIC_URL → want BasePath, CookiePath
+		"root":                 {"", ""},
+		"sub-path":             {"/keyportal", ""},
+		"nested":               {"/tools/key-portal_2", ""},
+		"url at root":          {"", "https://keys.example.com"},
+		"url at root, slash":   {"", "https://keys.example.com/"},
+		"url under sub-path":   {"/keyportal", "https://tools.example.com/keyportal"},
+		"url with slash, port": {"/keyportal", "http://127.0.0.1:8443/keyportal/"},
+	}
+	for name, v := range ok {
+		cfg, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_BASE_PATH": v[0], "KEYPORTAL_PUBLIC_URL": v[1]}), false)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		wantCookie := v[0]
+		if wantCookie == "" {
+			wantCookie = "/"
+		}
+		if cfg.BasePath != v[0] || cfg.CookiePath() != wantCookie || strings.HasSuffix(cfg.PublicURL, "/") {
+			t.Errorf("%s: base %q, cookie path %q, public URL %q", name, cfg.BasePath, cfg.CookiePath(), cfg.PublicURL)
+		}
+	}
+	bad := map[string]struct{ base, url, want string }{
+		"no leading slash": {"keyportal", "", `KEYPORTAL_BASE_PATH="keyportal": want a path that starts with /`},
+		"trailing slash":   {"/keyportal/", "", `KEYPORTAL_BASE_PATH="/keyportal/": want no trailing slash`},
+		"slash alone":      {"/", "", "leave it empty to serve at the root"},
+		"query":            {"/keyportal?x=1", "", "no query or fragment"},
+		"fragment":         {"/keyportal#top", "", "no query or fragment"},
+		"dot segment":      {"/a/../keyportal", "", "clean path"},
+		"double slash":     {"//keyportal", "", "clean path"},
+		"space":            {"/key portal", "", "only letters"},
+		"url path differs": {"/keyportal", "https://tools.example.com/kp", `KEYPORTAL_PUBLIC_URL="https://tools.example.com/kp" and KEYPORTAL_BASE_PATH="/keyportal" disagree`},
+		"url, no base":     {"", "https://tools.example.com/keyportal", `KEYPORTAL_PUBLIC_URL="https://tools.example.com/keyportal" and KEYPORTAL_BASE_PATH="" disagree`},
+		"url not absolute": {"/keyportal", "tools.example.com/keyportal", "KEYPORTAL_PUBLIC_URL"},
+		"url with query":   {"", "https://keys.example.com/?a=1", "KEYPORTAL_PUBLIC_URL"},
+		"url scheme":       {"", "ftp://keys.example.com", "KEYPORTAL_PUBLIC_URL"},
+	}
+	for name, c := range bad {
+		_, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_BASE_PATH": c.base, "KEYPORTAL_PUBLIC_URL": c.url}), false)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to mention %q", name, err, c.want)
+		}
+	}
+}
