@@ -121,11 +121,18 @@ func loadCompose(t *testing.T, dir string, image map[string]string) recipe {
 }
 
 // caddyEntries is the paths a Caddyfile routes to the portal: those of its
-// handle blocks, or the root.
+// handle blocks and path matchers, or the root.
 func caddyEntries(caddyfile string) []string {
 	var entries []string
-	for _, m := range regexp.MustCompile(`(?m)^\s*handle(?:_path)?\s+(/\S*)\s*\{`).FindAllStringSubmatch(caddyfile, -1) {
+	handle := regexp.MustCompile(`(?m)^\s*handle(?:_path)?\s+(/\S*)\s*\{`)
+	matcher := regexp.MustCompile(`(?m)^\s*@\S+\s+path\s+(.+)$`)
+	for _, m := range handle.FindAllStringSubmatch(caddyfile, -1) {
 		entries = append(entries, strings.TrimSuffix(m[1], "*"))
+	}
+	for _, m := range matcher.FindAllStringSubmatch(caddyfile, -1) {
+		for _, p := range strings.Fields(m[1]) {
+			entries = append(entries, strings.TrimSuffix(p, "*"))
+		}
 	}
 	if len(entries) == 0 {
 		entries = []string{"/"}

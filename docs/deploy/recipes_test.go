@@ -197,8 +197,8 @@ func TestRecipesMatchTheCode(t *testing.T) {
 
 // TestDriftedRecipesFail runs the same checks on copies of the recipes in
 // testdata/drifted, each changed the way recipes drift (a renamed
-// variable, a value the portal refuses, a probe on a path or port it does
-// not serve), and wants each change caught.
+// variable, a value the portal refuses, a probe or route on a path or port
+// it does not serve, outside its base path), and wants each change caught.
 func TestDriftedRecipesFail(t *testing.T) {
 	image := imageEnv(t, "../../Dockerfile")
 	dir := filepath.Join("testdata", "drifted")
@@ -214,11 +214,13 @@ func TestDriftedRecipesFail(t *testing.T) {
 		{loadCompose(t, dir, image), []string{
 			"names KEYPORTAL_LISTEN_ADDR, which the configuration does not know",
 			"Caddyfile reverse_proxy keyportal-2:8081: port 8081, but the portal listens on 8080",
-			"Caddyfile health_uri: GET /health answers",
+			"Caddyfile health_uri: GET /keyportal/health answers",
+			"entry /kp: the portal leads to",
 			"the trusted proxies (KEYPORTAL_TRUSTED_PROXIES) do not include Caddy's address 172.30.0.10",
 		}},
 		{loadKube(t, filepath.Join(dir, "kubernetes"), image), []string{
-			"Deployment keyportal readinessProbe: GET /ready answers",
+			"Deployment keyportal readinessProbe: GET /readyz answers",
+			"entry /key-portal: the portal leads to",
 			"Deployment keyportal livenessProbe: port 9090, but the portal listens on 8080",
 			`KEYPORTAL_IDLE_TIMEOUT=30s: want at least 1m0s`,
 			"Deployment keyportal: readOnlyRootFilesystem is not true",

@@ -126,9 +126,9 @@ func builtBinary(t *testing.T) string {
 // installedUnit writes the unit into a temporary directory as it would run
 // here: ExecStart names a real build of the portal rather than
 // /usr/local/bin/keyportal, which this machine does not have.
-func installedUnit(t *testing.T) string {
+func installedUnit(t *testing.T, file string) string {
 	t.Helper()
-	src, err := os.ReadFile("keyportal.service")
+	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,16 +147,27 @@ func installedUnit(t *testing.T) string {
 // TestUnitPassesSystemdVerify: systemd itself reads the unit and finds no
 // unknown setting, bad value or missing program (any warning fails).
 func TestUnitPassesSystemdVerify(t *testing.T) {
-	out, err := exec.Command(systemdAnalyze(t), "verify", installedUnit(t)).CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+	if out, err := verify(t, "keyportal.service"); err != nil || out != "" {
 		t.Fatalf("systemd-analyze verify keyportal.service: %v\n%s", err, out)
 	}
+	// And it says so when a setting is mistyped.
+	out, _ := verify(t, "testdata/drifted/keyportal.service")
+	if !strings.Contains(out, "Unknown key 'ProtectSystm'") {
+		t.Errorf("systemd-analyze verify let the drifted unit's ProtectSystm= pass:\n%s", out)
+	}
+}
+
+// verify runs systemd-analyze verify on an installed copy of a unit.
+func verify(t *testing.T, unit string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(systemdAnalyze(t), "verify", installedUnit(t, unit)).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
 }
 
 // TestUnitExposureIsAsDocumented: `systemd-analyze security` rates the
 // unit's hardening no worse than docs/deploy.md says.
 func TestUnitExposureIsAsDocumented(t *testing.T) {
-	out, err := exec.Command(systemdAnalyze(t), "security", "--offline=true", installedUnit(t)).CombinedOutput()
+	out, err := exec.Command(systemdAnalyze(t), "security", "--offline=true", installedUnit(t, "keyportal.service")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
 	}
