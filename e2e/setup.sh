@@ -3,7 +3,8 @@
 # missing: Debian's Chromium and redis-server (the Go tests start their own
 # Redis on a free loopback port and stop it), and the Playwright driver that
 # playwright-go expects (playwright-core from npm, run by the system's node).
-# systemd-analyze checks the systemd unit of docs/deploy.
+# systemd-analyze and caddy check the systemd unit and the Caddyfile of
+# docs/deploy.
 # Nothing is downloaded from anywhere but apt and npm.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ missing=()
 [ -x "$CHROMIUM" ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v caddy >/dev/null || missing+=(caddy)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "e2e/setup: installing ${missing[*]} from apt"
   sudo=""
