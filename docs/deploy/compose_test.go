@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -14,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
+	"sigs.k8s.io/yaml"
 
 	"github.com/keyportal/keyportal/internal/config"
 )
@@ -22,15 +23,16 @@ import (
 // composeFile is the part of a Compose file the checks read.
 type composeFile struct {
 	Services map[string]struct {
-		Image       string            `yaml:"image"`
-		Environment map[string]string `yaml:"environment"`
-		Secrets     []string          `yaml:"secrets"`
-		Volumes     []string          `yaml:"volumes"`
-		Networks    yaml.Node         `yaml:"networks"`
-	} `yaml:"services"`
+		Image       string            `json:"image"`
+		Environment map[string]string `json:"environment"`
+		Secrets     []string          `json:"secrets"`
+		Volumes     []string          `json:"volumes"`
+		// A list of names, or a map of name to settings.
+		Networks json.RawMessage `json:"networks"`
+	} `json:"services"`
 	Secrets map[string]struct {
-		File string `yaml:"file"`
-	} `yaml:"secrets"`
+		File string `json:"file"`
+	} `json:"secrets"`
 }
 
 // loadCompose reads compose.yaml and the Caddyfile it mounts from dir;
@@ -57,9 +59,9 @@ func loadCompose(t *testing.T, dir string, image map[string]string) recipe {
 				r.problems = append(r.problems, fmt.Sprintf("service %s does not mount ./Caddyfile", name))
 			}
 			var nets map[string]struct {
-				IPv4 string `yaml:"ipv4_address"`
+				IPv4 string `json:"ipv4_address"`
 			}
-			if err := s.Networks.Decode(&nets); err == nil {
+			if err := json.Unmarshal(s.Networks, &nets); err == nil {
 				for _, n := range nets {
 					caddyAddr = n.IPv4
 				}

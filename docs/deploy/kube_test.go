@@ -1,112 +1,96 @@
 package deploy_test
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
 )
 
-// kubeObject is the part of a Kubernetes object the checks read; fields of
-// kinds that do not have them stay empty.
-type kubeObject struct {
-	Kind     string `yaml:"kind"`
-	Metadata struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Resources  []string          `yaml:"resources"` // Kustomization
-	StringData map[string]string `yaml:"stringData"`
-	Data       map[string]string `yaml:"data"`
-	Spec       struct {
-		Replicas int `yaml:"replicas"`
-		Template struct {
-			Spec podSpec `yaml:"spec"`
-		} `yaml:"template"`
-		Ports []servicePort `yaml:"ports"` // Service
-		Rules []struct {    // Ingress
-			HTTP struct {
-				Paths []struct {
-					Path    string `yaml:"path"`
-					Backend struct {
-						Service struct {
-							Name string `yaml:"name"`
-							Port struct {
-								Name   string `yaml:"name"`
-								Number int    `yaml:"number"`
-							} `yaml:"port"`
-						} `yaml:"service"`
-					} `yaml:"backend"`
-				} `yaml:"paths"`
-			} `yaml:"http"`
-		} `yaml:"rules"`
-	} `yaml:"spec"`
+// manifests are the Kubernetes objects of a directory, decoded strictly
+// into the API's own types: a mistyped or misplaced field is an error, as
+// `kubectl apply --validate=strict` would make it.
+type manifests struct {
+	deployments map[string]*appsv1.Deployment
+	services    map[string]*corev1.Service
+	secrets     map[string]*corev1.Secret
+	ingresses   map[string]*networkingv1.Ingress
+	resources   []string // kustomization.yaml's
 }
 
-type servicePort struct {
-	Name       string `yaml:"name"`
-	Port       int    `yaml:"port"`
-	TargetPort any    `yaml:"targetPort"`
+var documentSeparator = regexp.MustCompile(`(?m)^---\s*$`)
+
+// loadManifests decodes every *.yaml file of dir.
+func loadManifests(t *testing.T, files []string) (manifests, []string) {
+	t.Helper()
+	m := manifests{deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{},
+		secrets: map[string]*corev1.Secret{}, ingresses: map[string]*networkingv1.Ingress{}}
+	var problems []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range documentSeparator.Split(string(b), -1) {
+			var meta struct {
+				metav1.TypeMeta `json:",inline"`
+				Metadata        metav1.ObjectMeta `json:"metadata"`
+				Resources       []string          `json:"resources"`
+			}
+			if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", f, err))
+				continue
+			}
+			var obj any
+			name := meta.Metadata.Name
+			switch meta.Kind {
+			case "":
+				continue // comments only
+			case "Kustomization":
+				m.resources = meta.Resources
+				continue
+			case "Deployment":
+				m.deployments[name] = &appsv1.Deployment{}
+				obj = m.deployments[name]
+			case "Service":
+				m.services[name] = &corev1.Service{}
+				obj = m.services[name]
+			case "Secret":
+				m.secrets[name] = &corev1.Secret{}
+				obj = m.secrets[name]
+			case "Ingress":
+				m.ingresses[name] = &networkingv1.Ingress{}
+				obj = m.ingresses[name]
+			case "NetworkPolicy":
+				obj = &networkingv1.NetworkPolicy{}
+			case "PodDisruptionBudget":
+				obj = &policyv1.PodDisruptionBudget{}
+			default:
+				problems = append(problems, fmt.Sprintf("%s: kind %s is not one this test decodes; add it", f, meta.Kind))
+				continue
+			}
+			if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %s %s: %v", f, meta.Kind, name, err))
+			}
+		}
+	}
+	return m, problems
 }
 
-type podSpec struct {
-	SecurityContext securityContext `yaml:"securityContext"`
-	Containers      []struct {
-		Name  string `yaml:"name"`
-		Image string `yaml:"image"`
-		Env   []struct {
-			Name  string `yaml:"name"`
-			Value string `yaml:"value"`
-		} `yaml:"env"`
-		Ports []struct {
-			Name          string `yaml:"name"`
-			ContainerPort int    `yaml:"containerPort"`
-		} `yaml:"ports"`
-		ReadinessProbe  *httpProbe      `yaml:"readinessProbe"`
-		LivenessProbe   *httpProbe      `yaml:"livenessProbe"`
-		SecurityContext securityContext `yaml:"securityContext"`
-		Resources       struct {
-			Requests map[string]string `yaml:"requests"`
-			Limits   map[string]string `yaml:"limits"`
-		} `yaml:"resources"`
-		VolumeMounts []struct {
-			Name      string `yaml:"name"`
-			MountPath string `yaml:"mountPath"`
-		} `yaml:"volumeMounts"`
-	} `yaml:"containers"`
-	Volumes []struct {
-		Name   string `yaml:"name"`
-		Secret *struct {
-			SecretName string `yaml:"secretName"`
-			Items      []struct {
-				Key  string `yaml:"key"`
-				Path string `yaml:"path"`
-			} `yaml:"items"`
-		} `yaml:"secret"`
-	} `yaml:"volumes"`
-}
-
-type securityContext struct {
-	RunAsNonRoot             *bool `yaml:"runAsNonRoot"`
-	ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
-	AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
-}
-
-type httpProbe struct {
-	HTTPGet *struct {
-		Path string `yaml:"path"`
-		Port any    `yaml:"port"`
-	} `yaml:"httpGet"`
-}
-
-// loadKube reads every manifest in dir; image is the environment the
+// loadKube reads the manifests of dir; image is the environment the
 // portal's image sets.
 func loadKube(t *testing.T, dir string, image map[string]string) recipe {
 	t.Helper()
@@ -116,90 +100,76 @@ func loadKube(t *testing.T, dir string, image map[string]string) recipe {
 		t.Fatalf("no manifests in %s", dir)
 	}
 	r.names = namesIn(t, files...)
-	byKind := map[string]map[string]kubeObject{}
-	for _, f := range files {
-		file, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := yaml.NewDecoder(file)
-		for {
-			var o kubeObject
-			if err := dec.Decode(&o); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if byKind[o.Kind] == nil {
-				byKind[o.Kind] = map[string]kubeObject{}
-			}
-			byKind[o.Kind][o.Metadata.Name] = o
-		}
-		file.Close()
-	}
+	m, problems := loadManifests(t, files)
+	r.problems = problems
 	fail := func(format string, args ...any) { r.problems = append(r.problems, fmt.Sprintf(format, args...)) }
-	for _, k := range byKind["Kustomization"] {
-		for _, f := range files {
-			if base := filepath.Base(f); base != "kustomization.yaml" && !slices.Contains(k.Resources, base) {
-				fail("kustomization.yaml does not list %s", base)
-			}
+	for _, f := range files {
+		if base := filepath.Base(f); base != "kustomization.yaml" && !slices.Contains(m.resources, base) {
+			fail("kustomization.yaml does not list %s", base)
 		}
 	}
 
-	d, ok := byKind["Deployment"]["keyportal"]
+	d, ok := m.deployments["keyportal"]
 	if !ok || len(d.Spec.Template.Spec.Containers) != 1 {
 		fail("no Deployment keyportal with one container")
 		return r
 	}
 	pod, c := d.Spec.Template.Spec, d.Spec.Template.Spec.Containers[0]
-	if d.Spec.Replicas < 2 {
-		fail("Deployment keyportal: %d replicas, want two", d.Spec.Replicas)
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+		fail("Deployment keyportal: want two replicas")
+	}
+	sc := c.SecurityContext
+	if sc == nil {
+		sc = &corev1.SecurityContext{}
 	}
 	isTrue := func(b ...*bool) bool { return slices.ContainsFunc(b, func(b *bool) bool { return b != nil && *b }) }
-	if !isTrue(pod.SecurityContext.RunAsNonRoot, c.SecurityContext.RunAsNonRoot) {
+	if pod.SecurityContext == nil || !isTrue(pod.SecurityContext.RunAsNonRoot, sc.RunAsNonRoot) {
 		fail("Deployment keyportal: runAsNonRoot is not true")
 	}
-	if !isTrue(c.SecurityContext.ReadOnlyRootFilesystem) {
+	if !isTrue(sc.ReadOnlyRootFilesystem) {
 		fail("Deployment keyportal: readOnlyRootFilesystem is not true")
 	}
-	if p := c.SecurityContext.AllowPrivilegeEscalation; p == nil || *p {
+	if p := sc.AllowPrivilegeEscalation; p == nil || *p {
 		fail("Deployment keyportal: allowPrivilegeEscalation is not false")
 	}
-	if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" || c.Resources.Limits["memory"] == "" {
-		fail("Deployment keyportal: want requests of cpu and memory and a memory limit, got %+v", c.Resources)
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		fail("Deployment keyportal: want requests of cpu and memory and a memory limit, got %v", c.Resources)
 	}
 
-	// Ports by name, as probes and Services name them.
-	port := func(p any) int {
-		if n, ok := p.(int); ok {
-			return n
+	// Ports by number or by name, as probes and Services name them.
+	port := func(p intstr.IntOrString) int {
+		if p.Type == intstr.Int {
+			return p.IntValue()
 		}
 		for _, cp := range c.Ports {
-			if cp.Name == p {
-				return cp.ContainerPort
+			if cp.Name == p.StrVal {
+				return int(cp.ContainerPort)
 			}
 		}
-		fail("Deployment keyportal: no container port named %v", p)
+		fail("Deployment keyportal: no container port named %s", p.StrVal)
 		return 0
 	}
 	for _, cp := range c.Ports {
-		r.ports = append(r.ports, target{where: "Deployment keyportal containerPort " + cp.Name, port: cp.ContainerPort})
+		r.ports = append(r.ports, target{where: "Deployment keyportal containerPort " + cp.Name, port: int(cp.ContainerPort)})
 	}
-	for name, p := range map[string]*httpProbe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
-		if p == nil || p.HTTPGet == nil {
-			fail("Deployment keyportal: no HTTP %s", name)
+	for _, p := range []struct {
+		name  string
+		probe *corev1.Probe
+	}{{"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}} {
+		if p.probe == nil || p.probe.HTTPGet == nil {
+			fail("Deployment keyportal: no HTTP %s", p.name)
 			continue
 		}
-		r.probes = append(r.probes, target{where: "Deployment keyportal " + name, path: p.HTTPGet.Path, port: port(p.HTTPGet.Port)})
+		r.probes = append(r.probes, target{where: "Deployment keyportal " + p.name, path: p.probe.HTTPGet.Path, port: port(p.probe.HTTPGet.Port)})
 	}
 
 	// Files the _FILE variables name must be keys of a Secret, mounted.
-	mounted := map[string]string{} // path in the container: Secret/key
+	mounted := map[string][2]string{} // path in the container: Secret, key
 	for _, vm := range c.VolumeMounts {
 		for _, v := range pod.Volumes {
 			if v.Name == vm.Name && v.Secret != nil {
 				for _, it := range v.Secret.Items {
-					mounted[path.Join(vm.MountPath, it.Path)] = v.Secret.SecretName + "/" + it.Key
+					mounted[path.Join(vm.MountPath, it.Path)] = [2]string{v.Secret.SecretName, it.Key}
 				}
 			}
 		}
@@ -212,28 +182,34 @@ func loadKube(t *testing.T, dir string, image map[string]string) recipe {
 		if !strings.HasSuffix(e.Name, "_FILE") {
 			continue
 		}
-		secret, key, _ := strings.Cut(mounted[e.Value], "/")
-		s, ok := byKind["Secret"][secret]
-		if _, has := s.StringData[key]; !ok || (!has && s.Data[key] == "") {
+		from := mounted[e.Value]
+		s, ok := m.secrets[from[0]]
+		if !ok || (s.StringData[from[1]] == "" && len(s.Data[from[1]]) == 0) {
 			fail("%s=%s: no Secret key is mounted there", e.Name, e.Value)
 		}
 	}
 
 	// The Service sends to the portal's port; the Ingress to the Service.
-	for name, svc := range byKind["Service"] {
-		if name != "keyportal" {
-			continue
-		}
+	if svc, ok := m.services["keyportal"]; ok {
 		for _, p := range svc.Spec.Ports {
 			r.ports = append(r.ports, target{where: "Service keyportal targetPort", port: port(p.TargetPort)})
 		}
+	} else {
+		fail("no Service keyportal")
 	}
-	for name, ing := range byKind["Ingress"] {
+	for name, ing := range m.ingresses {
 		for _, rule := range ing.Spec.Rules {
+			if rule.HTTP == nil {
+				continue
+			}
 			for _, p := range rule.HTTP.Paths {
 				be := p.Backend.Service
-				svc, ok := byKind["Service"][be.Name]
-				if !ok || !slices.ContainsFunc(svc.Spec.Ports, func(sp servicePort) bool {
+				if be == nil {
+					fail("Ingress %s: path %s has no Service backend", name, p.Path)
+					continue
+				}
+				svc, ok := m.services[be.Name]
+				if !ok || !slices.ContainsFunc(svc.Spec.Ports, func(sp corev1.ServicePort) bool {
 					return (be.Port.Name != "" && sp.Name == be.Port.Name) || (be.Port.Number != 0 && sp.Port == be.Port.Number)
 				}) {
 					fail("Ingress %s: backend %s port %+v is no port of a Service", name, be.Name, be.Port)

@@ -224,6 +224,7 @@ func TestDriftedRecipesFail(t *testing.T) {
 			"Deployment keyportal livenessProbe: port 9090, but the portal listens on 8080",
 			`KEYPORTAL_IDLE_TIMEOUT=30s: want at least 1m0s`,
 			"Deployment keyportal: readOnlyRootFilesystem is not true",
+			`Deployment redis: error unmarshaling JSON: while decoding JSON: json: unknown field "readinesProbe"`,
 			"KEYPORTAL_SESSION_STORE_FILE=/run/secrets/keyportal/session-store: no Secret key is mounted there",
 		}},
 	} {
