@@ -103,8 +103,14 @@ func loadKube(t *testing.T, dir string, image map[string]string) recipe {
 	m, problems := loadManifests(t, files)
 	r.problems = problems
 	fail := func(format string, args ...any) { r.problems = append(r.problems, fmt.Sprintf(format, args...)) }
+	// kubectl apply -k applies every manifest but the Secret's, which
+	// would overwrite the real one with placeholders.
 	for _, f := range files {
-		if base := filepath.Base(f); base != "kustomization.yaml" && !slices.Contains(m.resources, base) {
+		switch base := filepath.Base(f); {
+		case base == "kustomization.yaml":
+		case base == "secret.yaml" && slices.Contains(m.resources, base):
+			fail("kustomization.yaml lists secret.yaml: applying it would replace the real Secret with placeholders")
+		case base != "secret.yaml" && !slices.Contains(m.resources, base):
 			fail("kustomization.yaml does not list %s", base)
 		}
 	}
