@@ -1,7 +1,8 @@
 package deploy_test
 
 import (
-	"encoding/json"
+	"cmp"
+	"context"
 	"fmt"
 	"maps"
 	"net"
@@ -15,55 +16,44 @@ import (
 	"strings"
 	"testing"
 
-	"sigs.k8s.io/yaml"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/keyportal/keyportal/internal/config"
 )
 
-// composeFile is the part of a Compose file the checks read.
-type composeFile struct {
-	Services map[string]struct {
-		Image       string            `json:"image"`
-		Environment map[string]string `json:"environment"`
-		Secrets     []string          `json:"secrets"`
-		Volumes     []string          `json:"volumes"`
-		// A list of names, or a map of name to settings.
-		Networks json.RawMessage `json:"networks"`
-	} `json:"services"`
-	Secrets map[string]struct {
-		File string `json:"file"`
-	} `json:"secrets"`
-}
-
-// loadCompose reads compose.yaml and the Caddyfile it mounts from dir;
-// image is the environment the portal's image sets.
+// loadCompose reads compose.yaml, with the loader of Compose itself
+// (compose-go: the Compose Specification's schema, anchors, defaults), and
+// the Caddyfile it mounts, from dir; image is the environment the
+// portal's image sets.
 func loadCompose(t *testing.T, dir string, image map[string]string) recipe {
 	t.Helper()
-	r := recipe{name: "compose", env: maps.Clone(image)}
 	composePath, caddyPath := filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "Caddyfile")
-	b, err := os.ReadFile(composePath)
+	r := recipe{name: "compose", env: maps.Clone(image), names: namesIn(t, composePath, caddyPath)}
+	fail := func(format string, args ...any) { r.problems = append(r.problems, fmt.Sprintf(format, args...)) }
+	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  dir,
+		ConfigFiles: []types.ConfigFile{{Filename: composePath}},
+		Environment: types.Mapping{},
+	}, func(o *loader.Options) { o.SetProjectName("keyportal", true) })
 	if err != nil {
-		t.Fatal(err)
+		fail("%s: %v", composePath, err)
+		return r
 	}
-	var c composeFile
-	if err := yaml.Unmarshal(b, &c); err != nil {
-		t.Fatalf("%s: %v", composePath, err)
-	}
-	r.names = namesIn(t, composePath, caddyPath)
 
 	var portals []string
 	caddyAddr := ""
-	for name, s := range c.Services {
+	envs := map[string]string{}
+	for name, s := range project.Services {
 		if strings.Contains(s.Image, "caddy") {
-			if !slices.Contains(s.Volumes, "./Caddyfile:/etc/caddy/Caddyfile:ro") {
-				r.problems = append(r.problems, fmt.Sprintf("service %s does not mount ./Caddyfile", name))
+			if !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
+				return v.Target == "/etc/caddy/Caddyfile" && filepath.Base(v.Source) == "Caddyfile"
+			}) {
+				fail("service %s does not mount ./Caddyfile", name)
 			}
-			var nets map[string]struct {
-				IPv4 string `json:"ipv4_address"`
-			}
-			if err := json.Unmarshal(s.Networks, &nets); err == nil {
-				for _, n := range nets {
-					caddyAddr = n.IPv4
+			for _, n := range s.Networks {
+				if n != nil && n.Ipv4Address != "" {
+					caddyAddr = n.Ipv4Address
 				}
 			}
 		}
@@ -71,20 +61,35 @@ func loadCompose(t *testing.T, dir string, image map[string]string) recipe {
 			continue
 		}
 		portals = append(portals, name)
+		secrets := map[string]string{} // where it is in the container: the secret's file
+		for _, sc := range s.Secrets {
+			target := sc.Target
+			if !strings.HasPrefix(target, "/") {
+				target = "/run/secrets/" + cmp.Or(target, sc.Source)
+			}
+			secrets[target] = project.Secrets[sc.Source].File
+		}
+		var env []string
 		for k, v := range s.Environment {
-			r.env[k] = v // every replica is the same anchor; a difference shows below
-			if file, ok := strings.CutPrefix(v, "/run/secrets/"); ok && (!slices.Contains(s.Secrets, file) || c.Secrets[file].File == "") {
-				r.problems = append(r.problems, fmt.Sprintf("service %s: %s=%s is not one of its secrets", name, k, v))
+			if v == nil {
+				continue
+			}
+			r.env[k] = *v
+			env = append(env, k+"="+*v)
+			if strings.HasSuffix(k, "_FILE") && secrets[*v] == "" {
+				fail("service %s: %s=%s is not one of its secrets", name, k, *v)
 			}
 		}
+		sort.Strings(env)
+		envs[name] = strings.Join(env, " ")
 	}
 	sort.Strings(portals)
 	if len(portals) < 2 {
-		r.problems = append(r.problems, fmt.Sprintf("%d portal services (%v), want two replicas", len(portals), portals))
+		fail("%d portal services (%v), want two replicas", len(portals), portals)
 	}
 	for _, name := range portals {
-		if env := c.Services[name].Environment; fmt.Sprint(env) != fmt.Sprint(c.Services[portals[0]].Environment) {
-			r.problems = append(r.problems, fmt.Sprintf("services %s and %s are configured differently", portals[0], name))
+		if envs[name] != envs[portals[0]] {
+			fail("services %s and %s are configured differently", portals[0], name)
 		}
 	}
 
@@ -100,7 +105,7 @@ func loadCompose(t *testing.T, dir string, image map[string]string) recipe {
 			host, port, err := net.SplitHostPort(u)
 			p, _ := strconv.Atoi(port)
 			if err != nil || p == 0 {
-				r.problems = append(r.problems, fmt.Sprintf("Caddyfile reverse_proxy %s: want host:port", u))
+				fail("Caddyfile reverse_proxy %s: want host:port", u)
 				continue
 			}
 			upstreams = append(upstreams, host)
@@ -109,7 +114,7 @@ func loadCompose(t *testing.T, dir string, image map[string]string) recipe {
 	}
 	sort.Strings(upstreams)
 	if !slices.Equal(upstreams, portals) {
-		r.problems = append(r.problems, fmt.Sprintf("Caddyfile forwards to %v; the portal services are %v", upstreams, portals))
+		fail("Caddyfile forwards to %v; the portal services are %v", upstreams, portals)
 	}
 	for _, m := range regexp.MustCompile(`(?m)^\s*health_uri\s+(\S+)`).FindAllStringSubmatch(string(caddy), -1) {
 		r.probes = append(r.probes, target{where: "Caddyfile health_uri", path: m[1]})
@@ -118,7 +123,7 @@ func loadCompose(t *testing.T, dir string, image map[string]string) recipe {
 
 	// Caddy's address must be trusted, or every client looks like Caddy.
 	if ip := net.ParseIP(caddyAddr); ip == nil || !trusts(r.env["KEYPORTAL_TRUSTED_PROXIES"], ip) {
-		r.problems = append(r.problems, fmt.Sprintf("the trusted proxies (KEYPORTAL_TRUSTED_PROXIES) do not include Caddy's address %s", caddyAddr))
+		fail("the trusted proxies (KEYPORTAL_TRUSTED_PROXIES) do not include Caddy's address %s", caddyAddr)
 	}
 	return r
 }
@@ -184,5 +189,24 @@ func TestCaddyfileIsValid(t *testing.T) {
 	}
 	if out, err := adapt(typo); err == nil || !strings.Contains(out, "unrecognized subdirective health_url") {
 		t.Errorf("caddy accepted a mistyped health_uri: %v\n%s", err, out)
+	}
+}
+
+// TestComposeSchemaCatchesAMistypedSetting: a setting Compose does not know
+// fails the recipe, as `docker compose config` would fail it.
+func TestComposeSchemaCatchesAMistypedSetting(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"compose.yaml", "Caddyfile"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(strings.Replace(string(b), "read_only:", "read_onyl:", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := loadCompose(t, dir, imageEnv(t, "../../Dockerfile"))
+	if got := strings.Join(r.problems, "\n"); !strings.Contains(got, "read_onyl") {
+		t.Errorf("a mistyped read_only passes: %q", got)
 	}
 }
