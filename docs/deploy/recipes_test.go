@@ -93,6 +93,15 @@ func check(t *testing.T, r recipe) []string {
 		}
 	}
 
+	// Secrets go through files (credentials, Compose or Kubernetes
+	// secrets), never the environment, where any process of the same user,
+	// `docker inspect` or a pod's spec shows them.
+	for k := range r.env {
+		if slices.Contains(known, k+"_FILE") {
+			problems = append(problems, fmt.Sprintf("%s is a secret: give it through %s_FILE", k, k))
+		}
+	}
+
 	// The configuration as the portal would read it, with the files the
 	// _FILE variables name replaced by samples of their contents.
 	dir := t.TempDir()
@@ -210,6 +219,7 @@ func TestDriftedRecipesFail(t *testing.T) {
 			"names KEYPORTAL_SESION_KEYS_FILE, which the configuration does not know",
 			`KEYPORTAL_COOKIE_SECURE="yes please": want true or false`,
 			"names credential session-key that no LoadCredential= loads",
+			"KEYPORTAL_WATCH_TOKEN is a secret: give it through KEYPORTAL_WATCH_TOKEN_FILE",
 		}},
 		{loadCompose(t, dir, image), []string{
 			"names KEYPORTAL_LISTEN_ADDR, which the configuration does not know",
