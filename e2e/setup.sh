@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end and integration tests need, only when it is
-# missing: Debian's Chromium and redis-server (the Go tests start their own
-# Redis on a free loopback port and stop it), and the Playwright driver that
+# missing: Debian's Chromium, redis-server and caddy (the Go tests start their
+# own Redis and Caddy on free loopback ports and stop them; the systemd
+# service the caddy package may start is never used), and the Playwright driver that
 # playwright-go expects (playwright-core from npm, run by the system's node).
-# systemd-analyze and caddy check the systemd unit and the Caddyfile of
-# docs/deploy.
+# systemd-analyze (Debian's systemd) and caddy also check the systemd unit
+# and the Caddyfile of docs/deploy.
 # Nothing is downloaded from anywhere but apt and npm.
 set -euo pipefail
 

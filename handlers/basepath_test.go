@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -25,17 +26,19 @@ import (
 // a redirect or an htmx header points at outside the base path, and every
 // cookie set for a wider Path.
 type crawler struct {
-	t       *testing.T
-	http    *http.Client
-	root    *url.URL // the server's root
-	base    string   // KEYPORTAL_BASE_PATH
-	fill    map[string]string
-	gets    []fetch
-	posts   []form
-	seen    map[string]bool
-	epoch   int      // bumped when a form signs in or out: pages look different then
-	visited []string // templates of what was fetched, for the report
-	bad     []string
+	t     *testing.T
+	http  *http.Client
+	root  *url.URL // the server's root
+	base  string   // KEYPORTAL_BASE_PATH
+	fill  map[string]string
+	gets  []fetch
+	posts []form
+	seen  map[string]bool
+	epoch int // bumped when a form signs in or out: pages look different then
+	// signedIn, if set, runs once, after the first sign-in.
+	signedIn func()
+	visited  []string // templates of what was fetched, for the report
+	bad      []string
 }
 
 type fetch struct {
@@ -121,6 +124,10 @@ func (c *crawler) do(req *http.Request, from string) {
 	for _, ck := range res.Cookies() {
 		if ck.Name == "keyportal_session" && req.Method == http.MethodPost {
 			c.epoch++
+			if c.signedIn != nil && ck.MaxAge >= 0 {
+				c.signedIn()
+				c.signedIn = nil
+			}
 		}
 		if ck.Path != c.base {
 			c.bad = append(c.bad, here+": cookie "+ck.Name+" has Path="+ck.Path+", want "+c.base)
@@ -291,19 +298,23 @@ func (c *crawler) visitedAll(t *testing.T, want ...string) {
 }
 
 // Under KEYPORTAL_BASE_PATH every page a signed-in user can reach (keys,
-// the create form and the secret it shows, edit, rotate, every confirmation,
-// bulk actions, exports, sign-in and its errors, error pages) links,
-// redirects, posts and loads its files only under the base path, and sets
-// its cookies for that path only.
+// the create form, the password prompt and the secret it shows, edit,
+// rotate, every confirmation, bulk actions, exports, sign-in and its
+// errors, error pages) links, redirects, posts and loads its files only
+// under the base path, and sets its cookies for that path only.
 func TestEveryURLStaysUnderTheBasePath(t *testing.T) {
-	env := portaltest.Start(t, portaltest.Options{BasePath: "/keyportal"})
+	clock := portaltest.NewClock(time.Now())
+	env := portaltest.Start(t, portaltest.Options{BasePath: "/keyportal", Clock: clock})
 	c := newCrawler(t, env, map[string]string{"email": balenasim.DemoEmail, "password": balenasim.DemoPassword,
 		"text": "crawl", "search": "crawl", "code": "000000"})
+	// Past the password's freshness, so that making a user key asks for
+	// the password again: that page too.
+	c.signedIn = func() { clock.Advance(21 * time.Minute) }
 	c.run("/keyportal/", "/keyportal/nope", "/keyportal/keys/999999999/edit", "/keyportal/keys?status=bogus")
 	for _, b := range c.bad {
 		t.Error(b)
 	}
-	c.visitedAll(t, "GET /keyportal/keys?", "GET /keyportal/keys/new?", "POST /keyportal/keys/new?", "GET /keyportal/keys/{id}/edit?",
+	c.visitedAll(t, "GET /keyportal/keys?", "GET /keyportal/keys/new?", "POST /keyportal/keys/new? → 200", "POST /keyportal/keys/new? → 201", "GET /keyportal/keys/{id}/edit?",
 		"GET /keyportal/keys/{id}/rotate?", "POST /keyportal/keys/{id}/rotate?", "GET /keyportal/keys/{id}/revoke?", "GET /keyportal/keys/{id}/expire?",
 		"POST /keyportal/keys/bulk?", "GET /keyportal/keys/export?", "POST /keyportal/signin?", "POST /keyportal/signout?", "/keyportal/static/")
 
@@ -329,7 +340,7 @@ func TestEveryURLStaysUnderTheBasePath(t *testing.T) {
 func TestNothingIsServedOutsideTheBasePath(t *testing.T) {
 	env := portaltest.Start(t, portaltest.Options{BasePath: "/kp"})
 	b := newBrowser(t, env)
-	for _, path := range []string{"/", "/keys", "/signin", "/healthz", "/readyz", "/metrics", "/static/x/app.css", "/kpkeys", "/kp-other/keys"} {
+	for _, path := range []string{"/", "/keys", "/signin", "/healthz", "/readyz", "/metrics", "/static/x/app.css", "/kpkeys", "/kp-other/keys", "/keys/", "/kp-other/"} {
 		if p := b.get(path); p.status != http.StatusNotFound {
 			t.Errorf("GET %s = %d, want 404", path, p.status)
 		}
@@ -339,7 +350,7 @@ func TestNothingIsServedOutsideTheBasePath(t *testing.T) {
 			t.Errorf("GET %s = %d, want 200", path, p.status)
 		}
 	}
-	for _, path := range []string{"/kp", "/kp/"} {
+	for _, path := range []string{"/kp", "/kp/", "/kp/signin/"} {
 		if p := b.get(path); !strings.HasSuffix(p.url, "/kp/signin") || p.status != http.StatusOK {
 			t.Errorf("GET %s ended at %s (%d), want the sign-in page under /kp", path, p.url, p.status)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/gzhttp"
@@ -82,8 +83,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently,
 		// A proxy forwarding /keyportal/* sends the portal's own root as
 		// /keyportal/: it is answered, not sent to /keyportal, which such a
-		// proxy may not forward.
-		Skipper: func(c echo.Context) bool { return c.Request().URL.Path == base+"/" }}))
+		// proxy may not forward. A path outside the base path is a 404, not
+		// a redirect.
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return p == base+"/" || !strings.HasPrefix(p, base+"/")
+		}}))
 	e.Use(
 		middleware.RequestID(),
 		s.requestLog(),

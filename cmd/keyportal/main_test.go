@@ -49,16 +49,20 @@ func testDemo(t *testing.T, base string) {
 	if url == "" || !strings.HasSuffix(url, base) {
 		t.Fatalf("demo printed no URL under %q:\n%s", base, printed.String())
 	}
+	status := func(u string) int {
+		t.Helper()
+		res, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
 	if base != "" {
 		root := strings.TrimSuffix(url, base)
 		for _, path := range []string{"/", "/healthz", "/signin", "/metrics"} {
-			res, err := http.Get(root + path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close()
-			if res.StatusCode != http.StatusNotFound {
-				t.Errorf("GET %s outside the base path = %d, want 404", path, res.StatusCode)
+			if code := status(root + path); code != http.StatusNotFound {
+				t.Errorf("GET %s outside the base path = %d, want 404", path, code)
 			}
 		}
 	}
@@ -72,13 +76,8 @@ func testDemo(t *testing.T, base string) {
 		}
 	}
 	for _, path := range []string{"/healthz", "/readyz", "/signin"} {
-		res, err := http.Get(url + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Errorf("GET %s = %d", path, res.StatusCode)
+		if code := status(url + path); code != http.StatusOK {
+			t.Errorf("GET %s = %d", path, code)
 		}
 	}
 
