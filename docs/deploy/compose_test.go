@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -159,37 +158,6 @@ func trusts(list string, ip net.IP) bool {
 		}
 	}
 	return false
-}
-
-// TestCaddyfileIsValid: Caddy itself (Debian's package; e2e/setup.sh
-// installs it) reads the Caddyfile and validates its configuration, and
-// refuses a mistyped directive.
-func TestCaddyfileIsValid(t *testing.T) {
-	caddy, err := exec.LookPath("caddy")
-	if err != nil {
-		t.Fatal("caddy is missing: run e2e/setup.sh (make e2e-deps)")
-	}
-	adapt := func(file string) (string, error) {
-		cmd := exec.Command(caddy, "adapt", "--adapter", "caddyfile", "--validate", "--config", file)
-		home := t.TempDir() // Caddy's storage, never the user's
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+home, "XDG_CONFIG_HOME="+home)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	if out, err := adapt("Caddyfile"); err != nil {
-		t.Fatalf("caddy adapt --validate: %v\n%s", err, out)
-	}
-	src, err := os.ReadFile("Caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	typo := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(typo, []byte(strings.Replace(string(src), "health_uri", "health_url", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := adapt(typo); err == nil || !strings.Contains(out, "unrecognized subdirective health_url") {
-		t.Errorf("caddy accepted a mistyped health_uri: %v\n%s", err, out)
-	}
 }
 
 // TestComposeSchemaCatchesAMistypedSetting: a setting Compose does not know

@@ -81,9 +81,12 @@ func namesIn(t *testing.T, files ...string) []string {
 	return names
 }
 
-// check returns what is wrong with r: unknown names, settings the
-// configuration refuses, and paths or ports the portal does not serve.
-func check(t *testing.T, r recipe) []string {
+// recipeConfig is the configuration the portal reads from r's
+// environment, with the files its _FILE variables name replaced by samples
+// of their contents, and what is wrong with r's names and settings. A
+// refused setting keeps its default, so that paths and ports are still
+// checked.
+func recipeConfig(t *testing.T, r recipe) (config.Config, []string) {
 	t.Helper()
 	problems := slices.Clone(r.problems)
 	known := config.Variables()
@@ -92,7 +95,6 @@ func check(t *testing.T, r recipe) []string {
 			problems = append(problems, fmt.Sprintf("names %s, which the configuration does not know", n))
 		}
 	}
-
 	// Secrets go through files (credentials, Compose or Kubernetes
 	// secrets), never the environment, where any process of the same user,
 	// `docker inspect` or a pod's spec shows them.
@@ -102,8 +104,6 @@ func check(t *testing.T, r recipe) []string {
 		}
 	}
 
-	// The configuration as the portal would read it, with the files the
-	// _FILE variables name replaced by samples of their contents.
 	dir := t.TempDir()
 	env := map[string]string{}
 	for k, v := range r.env {
@@ -123,13 +123,32 @@ func check(t *testing.T, r recipe) []string {
 		}
 		env[k] = f
 	}
-	// Refused settings keep their defaults, so the paths and ports are
-	// still checked.
 	cfg, err := config.Load(func(k string) string { return env[k] }, false)
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("the configuration refuses its settings:\n%v", err))
 	}
+	return cfg, problems
+}
 
+// portalAs starts a real portal configured as cfg says, against the balena
+// stand-in (replicaOf's, if given), with its sessions in files of its own.
+func portalAs(cfg config.Config, replicaOf *portaltest.Env) (*portaltest.Env, error) {
+	return portaltest.New(portaltest.Options{ReplicaOf: replicaOf, Config: func(c *config.Config) {
+		own := *c
+		*c = cfg
+		c.BalenaAPIURL, c.DataDir, c.SessionKeys, c.SessionStore = own.BalenaAPIURL, own.DataDir, own.SessionKeys, ""
+		if c.AuditFile != "" {
+			c.AuditFile = filepath.Join(own.DataDir, "audit.jsonl")
+		}
+	}})
+}
+
+// check returns what is wrong with r: unknown names, secrets in the
+// environment, settings the configuration refuses, and paths or ports the
+// portal does not serve.
+func check(t *testing.T, r recipe) []string {
+	t.Helper()
+	cfg, problems := recipeConfig(t, r)
 	_, portText, _ := net.SplitHostPort(cfg.Addr)
 	port, _ := strconv.Atoi(portText)
 	for _, p := range append(slices.Clone(r.ports), r.probes...) {
@@ -138,17 +157,7 @@ func check(t *testing.T, r recipe) []string {
 		}
 	}
 
-	// A real portal configured as the recipe says, against the balena
-	// stand-in, with its sessions in files of its own: the paths must be
-	// served as the recipe expects.
-	portal, err := portaltest.New(portaltest.Options{Config: func(c *config.Config) {
-		own := *c
-		*c = cfg
-		c.BalenaAPIURL, c.DataDir, c.SessionKeys, c.SessionStore = own.BalenaAPIURL, own.DataDir, own.SessionKeys, ""
-		if c.AuditFile != "" {
-			c.AuditFile = filepath.Join(dir, "audit.jsonl")
-		}
-	}})
+	portal, err := portalAs(cfg, nil)
 	if err != nil {
 		return append(problems, fmt.Sprintf("the portal does not start with its settings: %v", err))
 	}

@@ -191,16 +191,8 @@ func TestUnitExposureIsAsDocumented(t *testing.T) {
 	t.Logf("exposure level %s %s (documented: %s %s)", m[1], m[2], d[1], d[2])
 }
 
-// systemdAnalyze is the path of systemd-analyze (Debian's systemd package;
-// e2e/setup.sh installs it when missing).
-func systemdAnalyze(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Fatal("systemd-analyze is missing: run e2e/setup.sh (make e2e-deps)")
-	}
-	return path
-}
+// systemdAnalyze is the path of systemd-analyze (Debian's systemd).
+func systemdAnalyze(t *testing.T) string { return tool(t, "systemd-analyze") }
 
 // TestMain removes the build builtBinary made.
 func TestMain(m *testing.M) {
