@@ -150,6 +150,11 @@ func TestUnitPassesSystemdVerify(t *testing.T) {
 	if out, err := verify(t, "keyportal.service"); err != nil || out != "" {
 		t.Fatalf("systemd-analyze verify keyportal.service: %v\n%s", err, out)
 	}
+	// The command it starts is one the portal has: its usage exits 0.
+	args := strings.Fields(unitSettings(t, "keyportal.service")["ExecStart"][0])[1:]
+	if out, err := exec.Command(builtBinary(t), append(args, "-h")...).CombinedOutput(); err != nil {
+		t.Errorf("ExecStart runs keyportal %s, which it does not know: %v\n%s", strings.Join(args, " "), err, out)
+	}
 	// And it says so when a setting is mistyped.
 	out, _ := verify(t, "testdata/drifted/keyportal.service")
 	if !strings.Contains(out, "Unknown key 'ProtectSystm'") {
