@@ -63,17 +63,13 @@ func loadManifests(t *testing.T, files []string) (manifests, []string) {
 				m.resources = meta.Resources
 				continue
 			case "Deployment":
-				m.deployments[name] = &appsv1.Deployment{}
-				obj = m.deployments[name]
+				obj = put(m.deployments, name)
 			case "Service":
-				m.services[name] = &corev1.Service{}
-				obj = m.services[name]
+				obj = put(m.services, name)
 			case "Secret":
-				m.secrets[name] = &corev1.Secret{}
-				obj = m.secrets[name]
+				obj = put(m.secrets, name)
 			case "Ingress":
-				m.ingresses[name] = &networkingv1.Ingress{}
-				obj = m.ingresses[name]
+				obj = put(m.ingresses, name)
 			case "NetworkPolicy":
 				obj = &networkingv1.NetworkPolicy{}
 			case "PodDisruptionBudget":
@@ -88,6 +84,13 @@ func loadManifests(t *testing.T, files []string) (manifests, []string) {
 		}
 	}
 	return m, problems
+}
+
+// put adds a new object to m under name.
+func put[T any](m map[string]*T, name string) *T {
+	v := new(T)
+	m[name] = v
+	return v
 }
 
 // loadKube reads the manifests of dir; image is the environment the
