@@ -445,6 +445,23 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
+// Variables is every environment variable Load reads, _FILE variants
+// included, in the order it reads them. It is learnt by running Load, so
+// it cannot drift from it: the README and the deployment recipes are
+// checked against it.
+func Variables() []string {
+	var names []string
+	seen := map[string]bool{}
+	_, _ = Load(func(name string) string {
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+		return ""
+	}, true)
+	return names
+}
+
 // secret reads KEYPORTAL_<name>, or the file named by KEYPORTAL_<name>_FILE.
 func secret(getenv func(string) string, name string) (string, error) {
 	v, file := getenv("KEYPORTAL_"+name), getenv("KEYPORTAL_"+name+"_FILE")

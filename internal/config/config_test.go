@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -190,6 +191,48 @@ func TestPolicySettings(t *testing.T) {
 		if err != nil || cfg.PolicyMaxLifetime != want || !cfg.PolicyRequireDescription {
 			t.Errorf("%q: %v %v, want %v", v, cfg.PolicyMaxLifetime, err, want)
 		}
+	}
+}
+
+// TestReadmeTableNamesEveryVariable keeps the README's configuration table
+// and Load in step: an operator finds every variable there, and none that
+// the portal ignores.
+func TestReadmeTableNamesEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile("`(KEYPORTAL_[A-Z_]+|_FILE)`")
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if !strings.HasPrefix(line, "| `KEYPORTAL_") {
+			continue
+		}
+		cell, _, _ := strings.Cut(strings.TrimPrefix(line, "|"), "|")
+		last := ""
+		for _, m := range name.FindAllStringSubmatch(cell, -1) {
+			if m[1] == "_FILE" { // "`KEYPORTAL_X` / `_FILE`": the variant of the name before it
+				documented[last+"_FILE"] = true
+				continue
+			}
+			last = m[1]
+			documented[last] = true
+		}
+	}
+	read := map[string]bool{}
+	for _, v := range Variables() {
+		read[v] = true
+		if !documented[v] {
+			t.Errorf("Load reads %s but the README's configuration table does not name it", v)
+		}
+	}
+	for v := range documented {
+		if !read[v] {
+			t.Errorf("the README's configuration table names %s but Load never reads it", v)
+		}
+	}
+	if len(read) < 20 {
+		t.Errorf("Variables() = %v: too few for the settings Load knows", Variables())
 	}
 }
 
