@@ -128,6 +128,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("audit database: %w", err)
 		}
+		// Created here, so that it is the portal's alone: SQLite gives its
+		// journal files the database file's mode.
+		f, err := os.OpenFile(filepath.Join(o.Dir, FileName), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("audit database: %w", err)
+		}
+		f.Close()
 		// WAL lets the audit page read while a change writes; the busy
 		// timeout makes concurrent writers wait for each other rather than
 		// fail, within the write timeout.

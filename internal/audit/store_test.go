@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -310,4 +312,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func TestTheSQLiteFileIsThePortalsAlone(t *testing.T) {
+	dir := t.TempDir()
+	open(t, audit.Options{Dir: dir})
+	st, err := os.Stat(filepath.Join(dir, audit.FileName))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("audit.db: %v, mode %v; want 0600", err, st.Mode().Perm())
+	}
 }
