@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -83,6 +84,10 @@ type Store struct {
 	timeout time.Duration
 	stop    chan struct{}
 	pruning chan struct{} // closed when the pruner has stopped; nil without one
+	// writing serialises this process's writes to SQLite, which takes one
+	// writer at a time: waiting here is a queue, where SQLite's own busy
+	// handler would sleep and retry (milliseconds at a time).
+	writing sync.Mutex
 }
 
 //go:embed migrations
@@ -236,6 +241,10 @@ func (s *Store) insert(ctx context.Context, at time.Time, e apikeys.Event) error
 	if outcome(e) != string(apikeys.Done) {
 		reason = apikeys.Explain(e.Err)
 	}
+	if !s.pg {
+		s.writing.Lock()
+		defer s.writing.Unlock()
+	}
 	_, err = s.db.ExecContext(ctx, s.bind(`INSERT INTO audit_event (`+strings.TrimPrefix(columns, "id, ")+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		s.time(at), e.Action, e.ActorID, e.Username, e.Key.ID, string(e.Key.Kind), apikeys.Owner(e.Key),
@@ -244,8 +253,8 @@ func (s *Store) insert(ctx context.Context, at time.Time, e apikeys.Event) error
 }
 
 // Filter selects events. Zero fields select everything, except for who
-// may see: unless All is set, only the events of KeyIDs (as the key or as
-// a rotation's replacement) and ActorID's own actions.
+// may see: unless All is set, only the events of KeyIDs and ActorID's own
+// actions.
 type Filter struct {
 	Actor   string // a username (any case) or a balena user id
 	Action  string
@@ -274,9 +283,10 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 	var args []any
 	add := func(cond string, a ...any) { where, args = append(where, cond), append(args, a...) }
 	if !f.All {
+		// A rotation's event is the old key's (key_id), which names the
+		// new one: it is seen by whoever sees the old key.
 		keys, arg := s.inIDs("key_id", f.KeyIDs)
-		news, arg2 := s.inIDs("new_key", f.KeyIDs)
-		add("("+keys+" OR "+news+" OR actor_id = ?)", arg, arg2, f.ActorID)
+		add("("+keys+" OR actor_id = ?)", arg, f.ActorID)
 	}
 	if f.Actor != "" {
 		if id, err := strconv.ParseInt(f.Actor, 10, 64); err == nil {
@@ -379,6 +389,10 @@ func (s *Store) Lineage(ctx context.Context, keyIDs []int64) (map[int64]Link, er
 
 // Prune deletes the events older than before and says how many.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	if !s.pg {
+		s.writing.Lock()
+		defer s.writing.Unlock()
+	}
 	r, err := s.db.ExecContext(ctx, s.bind("DELETE FROM audit_event WHERE at < ?"), s.time(before))
 	if err != nil {
 		return 0, fmt.Errorf("audit: prune: %w", err)
@@ -467,14 +481,15 @@ func (s *Store) time(t time.Time) any {
 }
 
 // inIDs is a condition "col is one of ids" with a single argument, however
-// many ids there are: a JSON array that SQLite reads with json_each, an
-// array in PostgreSQL.
+// many ids there are (an account can see tens of thousands of keys): a
+// JSON array that SQLite reads with json_each, an array that PostgreSQL
+// unnests; either way a set the planner can join against.
 func (s *Store) inIDs(col string, ids []int64) (string, any) {
 	if ids == nil {
 		ids = []int64{}
 	}
 	if s.pg {
-		return col + " = ANY(?)", ids
+		return col + " IN (SELECT unnest(?::bigint[]))", ids
 	}
 	b, _ := json.Marshal(ids)
 	return col + " IN (SELECT value FROM json_each(?))", string(b)
