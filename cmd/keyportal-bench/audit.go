@@ -103,9 +103,9 @@ func (b *bench) auditTrail() {
 			b.check(err)
 		}
 	}
-	r.para("**What recording adds to a revoke.** The same revoke (`apikeys.Service.Revoke`: read the key, delete it, "+
-		"record the event) of device keys, the ways interleaved, each first in turn; the stand-in adds no latency, so "+
-		"the difference is the write's whole cost. *Before* records to the log only, as the portal did before the "+
+	r.para("**What recording adds to a revoke.** The same revoke (`apikeys.Service.Revoke`: read the key, delete it, " +
+		"record the event) of device keys, the ways interleaved, each first in turn; the stand-in adds no latency, so " +
+		"the difference is the write's whole cost. *Before* records to the log only, as the portal did before the " +
 		"database.")
 	var rows [][]string
 	base := times[0]
