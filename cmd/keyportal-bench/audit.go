@@ -31,17 +31,14 @@ func (b *bench) auditTrail() {
 	must(err)
 
 	// The portal's own SQLite file, and a PostgreSQL when the machine has one.
-	stores := []struct {
+	type namedStore struct {
 		name  string
 		store *audit.Store
-	}{}
+	}
 	sqlite, err := audit.Open(b.ctx, audit.Options{Dir: b.dataDir, Log: quiet, Now: spread(n)})
 	must(err)
 	defer sqlite.Close()
-	stores = append(stores, struct {
-		name  string
-		store *audit.Store
-	}{"SQLite", sqlite})
+	stores := []namedStore{{"SQLite", sqlite}}
 	pgNote := ""
 	if pg, err := pgtest.Run(); err != nil {
 		pgNote = " PostgreSQL was not measured: " + err.Error() + "."
@@ -52,10 +49,7 @@ func (b *bench) auditTrail() {
 		st, err := audit.Open(b.ctx, audit.Options{URL: url, Log: quiet, Now: spread(n)})
 		must(err)
 		defer st.Close()
-		stores = append(stores, struct {
-			name  string
-			store *audit.Store
-		}{"PostgreSQL", st})
+		stores = append(stores, namedStore{"PostgreSQL", st})
 	}
 	fillTimes := map[string]time.Duration{}
 	for _, s := range stores {
@@ -73,21 +67,15 @@ func (b *bench) auditTrail() {
 		fillTimes["PostgreSQL"].Round(time.Millisecond), pgNote)
 
 	// A/B: the same revoke with the log alone and with the database too.
-	ways := []struct {
+	type way struct {
 		name string
 		svc  *apikeys.Service
-	}{}
+	}
 	trail, err := apikeys.OpenLogTrail(quiet, "")
 	must(err)
-	ways = append(ways, struct {
-		name string
-		svc  *apikeys.Service
-	}{"log only (before)", apikeys.New(time.Now, trail)})
+	ways := []way{{"log only (before)", apikeys.New(time.Now, trail)}}
 	for _, s := range stores {
-		ways = append(ways, struct {
-			name string
-			svc  *apikeys.Service
-		}{"log and " + s.name, apikeys.New(time.Now, apikeys.Recorders{trail, s.store})})
+		ways = append(ways, way{"log and " + s.name, apikeys.New(time.Now, apikeys.Recorders{trail, s.store})})
 	}
 	page, _, err := b.direct.list(b.ctx, apiclient.KeyQuery{Kinds: []apiclient.KeyKind{apiclient.KindDevice}, Skip: 5000, Top: b.n.revokes * len(ways)})
 	must(err)
