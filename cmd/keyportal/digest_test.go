@@ -6,6 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -126,5 +129,41 @@ func TestABadDigestSettingStopsTheStartNamingTheVariable(t *testing.T) {
 	err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), `KEYPORTAL_DIGEST_SCHEDULE="at eight"`) || !strings.Contains(err.Error(), `KEYPORTAL_DIGEST_TZ="Atlantis/Capital"`) {
 		t.Errorf("serve with a bad schedule and time zone: %v", err)
+	}
+}
+
+// keyportal demo sends the digest where the environment gives it a
+// destination: here a webhook, and a record in the data directory of a
+// digest long ago, so that the one missed since goes out at start.
+func TestDemoSendsTheDigestWhereADestinationIsGiven(t *testing.T) {
+	posted := make(chan string, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct{ Text string }
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		posted <- p.Text
+	}))
+	defer hook.Close()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "digest.json"), []byte(`{"slot":"2020-01-01T08:00:00Z","at":"2020-01-01T08:00:00Z"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dir, "KEYPORTAL_DIGEST_WEBHOOK_URL": hook.URL + "/hook"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	}()
+	text := <-posted
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo stopped with %v", err)
+	}
+	if !regexp.MustCompile(`http://127\.0\.0\.1:[1-9]\d*/keys\?`).MatchString(text) {
+		t.Errorf("the demo's digest does not link to the demo:\n%s", text)
+	}
+	for _, name := range demoKeysWithin(t, 7*24*time.Hour) {
+		if !strings.Contains(text, name) {
+			t.Errorf("the demo's digest lacks %q:\n%s", name, text)
+		}
 	}
 }

@@ -190,12 +190,16 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 	if demo && len(cfg.SessionKeys) == 0 {
 		log.Warn("no KEYPORTAL_SESSION_KEYS: using a random key for this run; sessions end when it stops")
 	}
-	srv, err := handlers.New(cfg, log)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	if demo && cfg.PublicURL == "" { // the digest's links lead to this demo
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	srv, err := handlers.New(cfg, log)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	httpSrv := &http.Server{
