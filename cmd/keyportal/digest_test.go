@@ -134,7 +134,8 @@ func TestABadDigestSettingStopsTheStartNamingTheVariable(t *testing.T) {
 
 // keyportal demo sends the digest where the environment gives it a
 // destination: here a webhook, and a record in the data directory of a
-// digest long ago, so that the one missed since goes out at start.
+// digest long ago, so that the one missed since goes out at start. Its
+// links lead to the demo, under its base path.
 func TestDemoSendsTheDigestWhereADestinationIsGiven(t *testing.T) {
 	posted := make(chan string, 4)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -147,7 +148,8 @@ func TestDemoSendsTheDigestWhereADestinationIsGiven(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "digest.json"), []byte(`{"slot":"2020-01-01T08:00:00Z","at":"2020-01-01T08:00:00Z"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dir, "KEYPORTAL_DIGEST_WEBHOOK_URL": hook.URL + "/hook"}
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dir, "KEYPORTAL_DIGEST_WEBHOOK_URL": hook.URL + "/hook",
+		"KEYPORTAL_BASE_PATH": "/kp"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -158,7 +160,7 @@ func TestDemoSendsTheDigestWhereADestinationIsGiven(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("demo stopped with %v", err)
 	}
-	if !regexp.MustCompile(`http://127\.0\.0\.1:[1-9]\d*/keys\?`).MatchString(text) {
+	if !regexp.MustCompile(`http://127\.0\.0\.1:[1-9]\d*/kp/keys\?`).MatchString(text) {
 		t.Errorf("the demo's digest does not link to the demo:\n%s", text)
 	}
 	for _, name := range demoKeysWithin(t, 7*24*time.Hour) {

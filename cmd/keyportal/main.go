@@ -195,7 +195,7 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		return err
 	}
 	if demo && cfg.PublicURL == "" { // the digest's links lead to this demo
-		cfg.PublicURL = "http://" + ln.Addr().String()
+		cfg.PublicURL = "http://" + ln.Addr().String() + cfg.BasePath
 	}
 	srv, err := handlers.New(cfg, log)
 	if err != nil {
