@@ -27,7 +27,8 @@ type keyFilter struct {
 	CreatedBefore *time.Time
 	ExpiresAfter  *time.Time
 	ExpiresBefore *time.Time
-	Breach        bool // policy=breach: the keys that break the lifetime policy
+	SeenBefore    *time.Time // device keys whose device was last seen before this day, or never
+	Breach        bool       // policy=breach: the keys that break the lifetime policy
 	Sort          apiclient.SortField
 	Desc          bool
 	Page          int
@@ -120,6 +121,13 @@ func parseKeyFilter(v url.Values) keyFilter {
 		bad("expires_before", "“Expires to” is before “Expires from”.")
 		f.ExpiresBefore = nil
 	}
+	// Before the day itself: seen_before=2025-01-31 keeps devices last
+	// seen on the 30th at the latest.
+	f.SeenBefore = parseDay(v, "seen_before", false, bad)
+	if f.SeenBefore != nil && f.Kinds != nil && !slices.Contains(f.Kinds, apiclient.KindDevice) {
+		bad("seen_before", "“Device last seen before” finds device keys only; tick Device among the kinds, or clear the date.")
+		f.SeenBefore = nil
+	}
 	switch s := v.Get("policy"); s {
 	case "":
 	case "breach":
@@ -184,8 +192,7 @@ func (f keyFilter) query() apiclient.KeyQuery {
 		Status: f.Status, WithinDays: within,
 		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		ExpiresAfter: f.ExpiresAfter, ExpiresBefore: f.ExpiresBefore,
-		Breaking: f.breaking,
-		Sort:     f.Sort, Desc: f.Desc,
+		SeenBefore: f.SeenBefore, Breaking: f.breaking, Sort: f.Sort, Desc: f.Desc,
 		Top: f.PerPage, Skip: (f.Page - 1) * f.PerPage,
 	}
 }
@@ -230,6 +237,7 @@ func (f keyFilter) values() url.Values {
 	day("created_before", f.CreatedBefore, true)
 	day("expires_after", f.ExpiresAfter, false)
 	day("expires_before", f.ExpiresBefore, true)
+	day("seen_before", f.SeenBefore, false)
 	if f.Breach {
 		v.Set("policy", "breach")
 	}
@@ -277,6 +285,7 @@ func (f keyFilter) form() views.KeyFilter {
 		CreatedBefore: pick("created_before", vals.Get("created_before")),
 		ExpiresAfter:  pick("expires_after", vals.Get("expires_after")),
 		ExpiresBefore: pick("expires_before", vals.Get("expires_before")),
+		SeenBefore:    pick("seen_before", vals.Get("seen_before")),
 		Policy:        pick("policy", map[bool]string{true: "breach"}[f.Breach]),
 		PolicyOffered: f.policyOffered,
 		Sort:          f.sortParam(),

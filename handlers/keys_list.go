@@ -91,6 +91,7 @@ func (h keys) list(c echo.Context) error {
 		DevicesURL: h.url(routeKeyDevices),
 		Alerts:     h.alertsLine(),
 	}
+	m.Page.Current = views.NavKeys
 	if fleetErr == nil {
 		for _, fl := range fleets {
 			m.Fleets = append(m.Fleets, fl.Slug)
@@ -152,7 +153,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 		label string
 		field apiclient.SortField
 	}{{"Name", apiclient.SortName}, {"Kind", ""}, {"Owner", ""}, {"Description", ""},
-		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"ID", ""}, {"Actions", ""}} {
+		{"Created", apiclient.SortCreatedAt}, {"Expires", apiclient.SortExpiry}, {"Last seen", ""}, {"ID", ""}, {"Actions", ""}} {
 		if col.label == "Actions" && !r.CanChange {
 			continue
 		}
@@ -173,8 +174,16 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 	links := h.rowLinks(r.Return)
 	r.Menu = links.menu
 	r.Rows = make([]views.KeyRow, 0, len(page.Keys))
+	ids := make([]int64, 0, len(page.Keys))
 	for _, k := range page.Keys {
 		r.Rows = append(r.Rows, links.row(k, u.Identity, now))
+		ids = append(ids, k.ID)
+	}
+	// One query for the whole page's lineage, none at balena.
+	if lineage := h.lineage(c.Request().Context(), ids); len(lineage) > 0 {
+		for i := range r.Rows {
+			links.withLineage(&r.Rows[i], lineage[r.Rows[i].ID])
+		}
 	}
 	return r
 }
@@ -186,6 +195,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 type rowLinks struct {
 	menu    views.RowMenu
 	actions [2]string // a row's actions page, before and after its id, "?return=<this view>" included
+	page    [2]string // the key's own page, likewise
 }
 
 const idSlot = "{id}"
@@ -194,7 +204,7 @@ func (h keys) rowLinks(view string) rowLinks {
 	q := "?" + url.Values{"return": {view}}.Encode()
 	l := rowLinks{
 		menu: views.RowMenu{
-			EditURL: h.url(routeKeyEdit, idSlot) + q, RotateURL: h.url(routeKeyRotate, idSlot),
+			EditURL: h.url(routeKeyEdit, idSlot) + q, RotateURL: h.url(routeKeyRotate, idSlot) + q,
 			RevokeURL: h.url(routeKeyRevoke, idSlot) + q,
 			ExpireURL: h.url(routeKeyExpireAsk, idSlot) + q, ClearURL: h.url(routeKeyClearAsk, idSlot) + q,
 		},
@@ -204,13 +214,17 @@ func (h keys) rowLinks(view string) rowLinks {
 	}
 	before, after, _ := strings.Cut(h.url(routeKeyActions, idSlot), idSlot)
 	l.actions = [2]string{before, after + q}
+	before, after, _ = strings.Cut(h.url(routeKeyShow, idSlot), idSlot)
+	l.page = [2]string{before, after + h.backQuery(view)}
 	return l
 }
 
 // row formats one key for the table.
 func (l rowLinks) row(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
 	row := keyRow(k, me, now)
-	row.ActionsURL = l.actions[0] + strconv.FormatInt(k.ID, 10) + l.actions[1]
+	id := strconv.FormatInt(k.ID, 10)
+	row.ActionsURL = l.actions[0] + id + l.actions[1]
+	row.URL = l.page[0] + id + l.page[1]
 	return row
 }
 
@@ -237,6 +251,7 @@ func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyR
 	if v.Mine {
 		row.Owner, row.OwnerDetail = "you", me.Username
 	}
+	row.LastSeen, row.LastSeenISO, row.LastSeenState = lastSeen(v.LastSeen, now)
 	switch e := v.ExpiryDate; {
 	case e == nil:
 		row.Expires = "never"
@@ -246,4 +261,18 @@ func keyRow(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyR
 		row.Expires, row.ExpiresISO = views.RelTime(*e, now), e.UTC().Format(time.RFC3339)
 	}
 	return row
+}
+
+// lastSeen words a device's last contact for the table: "Online", "Never",
+// or how long ago (with the exact moment); "–" for keys of other kinds.
+func lastSeen(l apikeys.LastSeen, now time.Time) (text, iso, state string) {
+	switch {
+	case !l.Device:
+		return "–", "", "none"
+	case l.Online:
+		return "Online", "", "online"
+	case l.At == nil:
+		return "Never", "", "never"
+	}
+	return views.RelTime(*l.At, now), l.At.UTC().Format(time.RFC3339), "seen"
 }

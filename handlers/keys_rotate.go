@@ -45,8 +45,9 @@ func (h keys) rotatePage(c echo.Context, status int, k apiclient.APIKey, grace s
 		Form:           h.formView(f),
 		ExpiryOptions:  opts,
 		AskDescription: k.Description == "" && policy.RequireDescription,
-		CancelURL:      h.url(routeKeys),
+		CancelURL:      h.returnTo(c),
 	}
+	m.OnKeyPage = h.isKeyPage(m.CancelURL, k.ID)
 	if change != nil {
 		change(&m)
 	}

@@ -26,6 +26,7 @@ type KeyFilter struct {
 	CreatedBefore string
 	ExpiresAfter  string
 	ExpiresBefore string
+	SeenBefore    string
 	Sort          string
 	PerPage       string
 	Policy        string            // "breach": the keys that break the policy
@@ -87,8 +88,19 @@ type KeyRow struct {
 	Expires     string // "never", "in 4 days", "expired 2 days ago"
 	ExpiresISO  string
 	ExpiryState string // an apikeys.Status: "never", "active", "expiring", "expired"; the menu's choices follow it
+	// A device key's device: "Online", "Never" or when it was last seen
+	// ("2 months ago", with LastSeenISO); "–" for other kinds.
+	LastSeen      string
+	LastSeenISO   string
+	LastSeenState string // "online", "seen", "never" or "none" (not a device key); the phone layout follows it
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
+	URL        string // the key's own page; its name links there
+
+	// A rotation's lineage, from the audit trail: the key this one
+	// replaced and the key that replaced it (0 and "" when none).
+	Replaces, ReplacedBy       int64
+	ReplacesURL, ReplacedByURL string
 }
 
 // Active reports whether the key still works: "Expire now" applies.
@@ -109,7 +121,7 @@ type RowMenu struct {
 
 // FilterFields are the filter form's fields that have a message slot.
 var FilterFields = []string{"q", "kind", "fleet", "status", "within", "device", "created_after", "created_before",
-	"expires_after", "expires_before", "policy", "sort", "per_page"}
+	"expires_after", "expires_before", "seen_before", "policy", "sort", "per_page"}
 
 // Sizes offered for a page of keys.
 var PageSizes = []string{"10", "25", "50", "100"}

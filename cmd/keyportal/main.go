@@ -2,7 +2,7 @@
 //
 //	keyportal              serve, configured by KEYPORTAL_* environment variables
 //	keyportal demo         serve with the balena stand-in in the same process, seeded
-//	keyportal healthcheck  exit 0 when the portal at KEYPORTAL_ADDR answers /healthz
+//	keyportal healthcheck  exit 0 when the portal at KEYPORTAL_ADDR answers <base path>/healthz
 //	keyportal version      print the version
 //	keyportal help         print the usage (also -h and --help, after any command)
 package main
@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -107,7 +108,7 @@ Ctrl-C stops it.
 `,
 	"healthcheck": `Usage: keyportal healthcheck
 
-Exits 0 when the portal at KEYPORTAL_ADDR answers /healthz, 1 otherwise (for a container's HEALTHCHECK).
+Exits 0 when the portal at KEYPORTAL_ADDR answers KEYPORTAL_BASE_PATH/healthz, 1 otherwise (for a container's HEALTHCHECK).
 `,
 	"version": `Usage: keyportal version
 
@@ -175,10 +176,10 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	url := "http://" + ln.Addr().String()
+	url := "http://" + ln.Addr().String() + cfg.BasePath
 	log.Info("listening", "url", url, "balena", cfg.BalenaAPIURL)
 	if demo {
-		fmt.Fprintf(stdout, "\nKeyportal demo is running at %s\n\n", url)
+		fmt.Fprintf(stdout, "\nKeyportal demo is running at %s/\n\n", url)
 		fmt.Fprintf(stdout, "  Sign in with   %s / %s\n", balenasim.DemoEmail, balenasim.DemoPassword)
 		fmt.Fprintf(stdout, "  2FA user       %s / %s (TOTP secret %s)\n", balenasim.Demo2FAEmail, balenasim.DemoPassword, sim.TOTPSecret(balenasim.Demo2FAEmail))
 		fmt.Fprintf(stdout, "  balena API     %s (the built-in stand-in, demo dataset)\n", cfg.BalenaAPIURL)
@@ -264,7 +265,7 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+strings.TrimSpace(getenv("KEYPORTAL_BASE_PATH"))+"/healthz", nil)
 	if err != nil {
 		return err
 	}
