@@ -431,7 +431,7 @@ func TestKeyIDsAreTheKeysTheCallerSees(t *testing.T) {
 			}
 			spans := e.sim.Counters().Spans
 			if len(spans) != 1 || spans[0].Query.Get("$select") != "id" {
-				t.Errorf("%d requests; want one that selects id only", len(spans))
+				t.Errorf("%d requests (%v); want one that selects id only", len(spans), spans)
 			}
 		})
 	}

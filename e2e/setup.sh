@@ -3,8 +3,11 @@
 # missing: Debian's Chromium, redis-server, PostgreSQL and caddy (the Go tests
 # start their own Redis, PostgreSQL and Caddy on free loopback ports and stop
 # them; the package's own cluster is not created, so nothing listens on 5432,
-# and the systemd service the caddy package may start is never used), and the Playwright driver that
-# playwright-go expects (playwright-core from npm, run by the system's node).
+# and the systemd service the caddy package may start is never used), and the
+# Playwright driver that playwright-go expects (playwright-core from npm, run
+# by the system's node).
+# systemd-analyze (Debian's systemd) and caddy also check the systemd unit
+# and the Caddyfile of docs/deploy.
 # Nothing is downloaded from anywhere but apt and npm.
 set -euo pipefail
 
@@ -16,6 +19,7 @@ missing=()
 [ -x "$CHROMIUM" ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v caddy >/dev/null || missing+=(caddy)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "e2e/setup: installing ${missing[*]} from apt"

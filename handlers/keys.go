@@ -127,7 +127,7 @@ func (h keys) backTo(raw string, id int64) string {
 	}
 	switch {
 	case u.Path == base:
-		return parseKeyFilter(u.Query()).url(base)
+		return parseKeyFilter(u.Query()).URL(base)
 	case id > 0 && u.Path == h.url(routeKeyShow, id):
 		return h.keyPage(id, h.backTo(u.Query().Get("return"), 0))
 	}

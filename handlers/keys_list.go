@@ -28,7 +28,7 @@ func (h keys) list(c echo.Context) error {
 	if !fragment && len(f.Errors) == 0 && hasIdleParams(c.QueryParams(), f) {
 		// A plain form submission sends every field, empty or not; its
 		// canonical URL is the one htmx pushes, and the one to share.
-		return c.Redirect(http.StatusSeeOther, f.url(h.url(routeKeys)))
+		return c.Redirect(http.StatusSeeOther, f.URL(h.url(routeKeys)))
 	}
 
 	var (
@@ -43,7 +43,7 @@ func (h keys) list(c echo.Context) error {
 			go func() { defer wg.Done(); fleets, fleetErr = h.fleets(c) }()
 		}
 	}
-	page, listErr := api.ListKeys(ctx, f.query())
+	page, listErr := api.ListKeys(ctx, f.Query())
 	if listErr == nil && f.Device != "" && page.Total == 0 {
 		// A device filter that finds nothing: say so beside the field
 		// when no device has that name or uuid prefix at all (a typo),
@@ -51,7 +51,7 @@ func (h keys) list(c echo.Context) error {
 		var problem string
 		if problem, listErr = apikeys.NoDevice(ctx, api, f.Device); problem != "" {
 			f.Errors["device"], f.Device = problem, ""
-			page, listErr = api.ListKeys(ctx, f.query())
+			page, listErr = api.ListKeys(ctx, f.Query())
 		}
 	}
 	wg.Wait()
@@ -73,12 +73,12 @@ func (h keys) list(c echo.Context) error {
 		p := describe(listErr)
 		status = p.Status
 		results = views.KeyResults{Failed: true, Flash: views.Flash{Kind: "error", Text: "Could not load keys: " + p.Message},
-			Return: f.url(h.url(routeKeys)), Sort: f.sortParam()}
+			Return: f.URL(h.url(routeKeys)), Sort: f.SortParam()}
 	}
 
 	c.Response().Header().Add("Vary", hxRequest)
 	if fragment {
-		c.Response().Header().Set(hxPushURL, f.url(h.url(routeKeys)))
+		c.Response().Header().Set(hxPushURL, f.URL(h.url(routeKeys)))
 		return render(c, status, views.KeyResultsUpdate(results, f.form()))
 	}
 	m := views.Keys{
@@ -126,7 +126,7 @@ func hasIdleParams(q url.Values, f keyFilter) bool {
 func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclient.KeyPage) views.KeyResults {
 	now := h.now()
 	base := h.url(routeKeys)
-	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base), Sort: f.sortParam(), BulkURL: h.url(routeKeyBulk),
+	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.URL(base), Sort: f.SortParam(), BulkURL: h.url(routeKeyBulk),
 		CanChange: u.CanChangeKeys, PolicyMax: h.rules.Policy().MaxLifetime > 0}
 	r.ExportCSV, r.ExportJSON = h.exportURL(f, "csv"), h.exportURL(f, "json")
 	r.Pages = (page.Total + f.PerPage - 1) / f.PerPage
@@ -134,7 +134,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 		r.From = (f.Page-1)*f.PerPage + 1
 		r.To = r.From + len(page.Keys) - 1
 	}
-	at := func(p int) string { g := f; g.Page = p; return g.url(base) }
+	at := func(p int) string { g := f; g.Page = p; return g.URL(base) }
 	if f.Page > 1 {
 		r.PrevURL = at(min(f.Page-1, max(r.Pages, 1)))
 	}
@@ -142,7 +142,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 		r.NextURL = at(f.Page + 1)
 	}
 	switch {
-	case page.Total == 0 && (len(f.values()) > 0):
+	case page.Total == 0 && (len(f.Values()) > 0):
 		r.Empty = "No keys match these filters."
 	case page.Total == 0:
 		r.Empty = "This account cannot see any API keys yet."
@@ -167,7 +167,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 			} else {
 				g.Sort, g.Desc = col.field, col.field == apiclient.SortCreatedAt
 			}
-			v.SortURL = g.url(base)
+			v.SortURL = g.URL(base)
 		}
 		r.Columns = append(r.Columns, v)
 	}
@@ -227,6 +227,9 @@ func (l rowLinks) row(k apiclient.APIKey, me apiclient.Identity, now time.Time) 
 	row.URL = l.page[0] + id + l.page[1]
 	return row
 }
+
+// keyPage is the page of key id, remembering the view these links serve.
+func (l rowLinks) keyPage(id int64) string { return l.page[0] + strconv.FormatInt(id, 10) + l.page[1] }
 
 // forKey is the menu of one key, its slots filled.
 func (l rowLinks) forKey(id int64) views.RowMenu {

@@ -18,6 +18,7 @@ import (
 	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/internal/audit"
 	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/digest"
 	"github.com/keyportal/keyportal/internal/metrics"
 	"github.com/keyportal/keyportal/internal/session"
 	"github.com/keyportal/keyportal/internal/watch"
@@ -40,6 +41,8 @@ type Server struct {
 	now      func() time.Time
 	metrics  *metrics.Metrics // nil unless KEYPORTAL_METRICS
 	watcher  *watch.Watcher   // nil unless KEYPORTAL_WATCH_TOKEN
+	digest   *digest.Service  // nil unless KEYPORTAL_WATCH_TOKEN
+	ledger   digest.Ledger    // the digest's, nil with it
 }
 
 // New wires the router. log receives request logs and errors; it never
@@ -148,11 +151,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	signedIn := app.Group("", s.requireUser)
 	signin{s}.signedInRoutes(signedIn)
 	newKeys(s).routes(signedIn)
-	auditPage{s}.routes(signedIn)
+	newAuditPage(s).routes(signedIn)
 	home := func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, s.url(routeKeys)) }
 	root.GET("/", home)
 	if base != "" {
 		root.GET("", home)
+	}
+	if cfg.WatchToken != "" {
+		if err := s.newDigest(balena); err != nil {
+			return nil, errors.Join(err, s.Close(context.Background()))
+		}
 	}
 	return s, nil
 }
@@ -162,7 +170,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // Close releases what the server holds: the session store's connections
 // and its sweeper, the audit file and database.
 func (s *Server) Close(ctx context.Context) error {
-	return errors.Join(s.sessions.Close(), s.trail.Close(), s.auditDB.Close())
+	var ledger error
+	if s.ledger != nil {
+		ledger = s.ledger.Close()
+	}
+	return errors.Join(s.sessions.Close(), s.trail.Close(), s.auditDB.Close(), ledger)
 }
 
 // withBasePath tells the views the base path, for the URLs of static files.

@@ -10,7 +10,14 @@ type Keys struct {
 	Flash      Flash // the outcome of the change that led here
 	CreateURL  string
 	DevicesURL string // suggestions for the device filter, as the create form has them
-	Alerts     string // one line: whether expiry alerts (the key watcher) are configured
+	Alerts     Alerts
+}
+
+// Alerts is one line saying whether expiry alerts are configured and when
+// the next digest goes out; it names no destination or address.
+type Alerts struct {
+	Text       string
+	NextDigest *FlashTime // nil: no digest is sent
 }
 
 // KeyFilter holds the filter form's values exactly as the URL had them, so

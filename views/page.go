@@ -2,6 +2,7 @@ package views
 
 import (
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 )
@@ -90,6 +91,11 @@ type FlashTime struct {
 	ISO   string // RFC 3339, UTC
 	Exact string // the hover text before app.js localises it
 	Text  string // "in 1 day"
+}
+
+// TimeAt is t as a FlashTime, read at now.
+func TimeAt(t, now time.Time) *FlashTime {
+	return &FlashTime{ISO: t.UTC().Format(time.RFC3339), Exact: ExactTime(t), Text: RelTime(t, now)}
 }
 
 // FlashButton is a one-click action offered by a flash: a plain form.

@@ -9,12 +9,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // Config is every setting of the portal. Load reads it from
@@ -91,6 +95,19 @@ type Config struct {
 	PolicyMaxLifetime        time.Duration
 	PolicyRequireDescription bool
 
+	// The digest (KEYPORTAL_DIGEST_*) lists the keys expiring within each
+	// of DigestWithin and those expired since the last digest, on
+	// DigestSchedule (a cron expression) in DigestTZ, to a webhook and/or
+	// by email. It reads keys with WatchToken.
+	DigestWithin     []time.Duration // ascending
+	DigestSchedule   string
+	DigestTZ         *time.Location
+	DigestWebhookURL string   // KEYPORTAL_DIGEST_WEBHOOK_URL(_FILE)
+	DigestSMTPURL    string   // KEYPORTAL_DIGEST_SMTP_URL(_FILE): smtp:// or smtps://user:pass@host:port
+	DigestEmailFrom  string   // KEYPORTAL_DIGEST_EMAIL_FROM
+	DigestEmailTo    []string // KEYPORTAL_DIGEST_EMAIL_TO, comma-separated
+	DigestSendEmpty  bool     // KEYPORTAL_DIGEST_SEND_EMPTY: send even when nothing is due
+
 	// Demo is set by `keyportal demo`: a missing session key is then generated.
 	Demo bool
 	// Now is the portal's clock; nil means time.Now. Tests set it.
@@ -143,6 +160,9 @@ func Default() Config {
 		AuditRetention:     DefaultAuditRetention,
 		WatchInterval:      5 * time.Minute,
 		WatchWarn:          7 * 24 * time.Hour,
+		DigestWithin:       []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour},
+		DigestSchedule:     DefaultDigestSchedule,
+		DigestTZ:           time.UTC,
 		MetricsAllowedNetworks: []*net.IPNet{
 			{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)},
 			{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
@@ -161,6 +181,23 @@ const DefaultAuditRetention = 400 * 24 * time.Hour
 // MinAuditRetention is the shortest KEYPORTAL_AUDIT_RETENTION accepted:
 // pruning runs daily.
 const MinAuditRetention = 24 * time.Hour
+
+// DefaultDigestSchedule is KEYPORTAL_DIGEST_SCHEDULE's default: weekdays
+// at 08:00.
+const DefaultDigestSchedule = "0 8 * * 1-5"
+
+// DigestEnabled reports whether a digest has somewhere to go.
+func (c *Config) DigestEnabled() bool { return c.DigestWebhookURL != "" || c.DigestSMTPURL != "" }
+
+// ParseSchedule reads a cron expression of five fields (minute hour
+// day-of-month month day-of-week) or a descriptor such as @daily, as
+// KEYPORTAL_DIGEST_SCHEDULE takes it. The time zone is not part of it.
+func ParseSchedule(expr string) (cron.Schedule, error) {
+	if strings.Contains(expr, "TZ=") {
+		return nil, errors.New("give the time zone in KEYPORTAL_DIGEST_TZ, not in the expression")
+	}
+	return cron.ParseStandard(expr)
+}
 
 // MinWatchInterval is the shortest KEYPORTAL_WATCH_INTERVAL accepted.
 const MinWatchInterval = 10 * time.Second
@@ -334,6 +371,52 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		errs = append(errs, err)
 	}
 	cfg.MetricsPassword = strings.TrimSpace(password)
+	if v := strings.TrimSpace(getenv("KEYPORTAL_DIGEST_WITHIN")); v != "" {
+		cfg.DigestWithin = nil
+		for _, w := range strings.Split(v, ",") {
+			d, err := parseWarn(strings.TrimSpace(w))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_WITHIN=%q: %q: %w", v, w, err))
+				continue
+			}
+			if !slices.Contains(cfg.DigestWithin, d) {
+				cfg.DigestWithin = append(cfg.DigestWithin, d)
+			}
+		}
+		slices.Sort(cfg.DigestWithin)
+	}
+	str("DIGEST_SCHEDULE", &cfg.DigestSchedule)
+	if v := strings.TrimSpace(getenv("KEYPORTAL_DIGEST_TZ")); v != "" {
+		loc, err := time.LoadLocation(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_TZ=%q: want a time zone such as UTC or Europe/Paris", v))
+		} else {
+			cfg.DigestTZ = loc
+		}
+	}
+	for _, s := range []struct {
+		name string
+		dst  *string
+	}{{"DIGEST_WEBHOOK_URL", &cfg.DigestWebhookURL}, {"DIGEST_SMTP_URL", &cfg.DigestSMTPURL}} {
+		v, err := secret(getenv, s.name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		*s.dst = strings.TrimSpace(v)
+	}
+	str("DIGEST_EMAIL_FROM", &cfg.DigestEmailFrom)
+	for _, a := range strings.Split(getenv("KEYPORTAL_DIGEST_EMAIL_TO"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			cfg.DigestEmailTo = append(cfg.DigestEmailTo, a)
+		}
+	}
+	if v := strings.TrimSpace(getenv("KEYPORTAL_DIGEST_SEND_EMPTY")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_SEND_EMPTY=%q: want true or false", v))
+		}
+		cfg.DigestSendEmpty = b
+	}
 	store, err := secret(getenv, "SESSION_STORE")
 	if err != nil {
 		errs = append(errs, err)
@@ -355,6 +438,23 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		errs = append(errs, err)
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// Variables is every environment variable Load reads, _FILE variants
+// included, in the order it reads them. It is learnt by running Load, so
+// it cannot drift from it: the README and the deployment recipes are
+// checked against it.
+func Variables() []string {
+	var names []string
+	seen := map[string]bool{}
+	_, _ = Load(func(name string) string {
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+		return ""
+	}, true)
+	return names
 }
 
 // secret reads KEYPORTAL_<name>, or the file named by KEYPORTAL_<name>_FILE.
@@ -456,6 +556,39 @@ func (c *Config) Validate() error {
 	}
 	if (c.MetricsUsername == "") != (c.MetricsPassword == "") {
 		errs = append(errs, errors.New("KEYPORTAL_METRICS_USERNAME and KEYPORTAL_METRICS_PASSWORD (or _FILE) go together: set both for basic auth on /metrics, or neither"))
+	}
+	if _, err := ParseSchedule(c.DigestSchedule); err != nil {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_SCHEDULE=%q: want a cron expression of five fields (minute hour day-of-month month day-of-week) such as %q, or @daily: %v", c.DigestSchedule, DefaultDigestSchedule, err))
+	}
+	if c.DigestWebhookURL != "" {
+		// It may hold a token in its path: name only what is wrong.
+		if u, err := url.Parse(c.DigestWebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, errors.New("KEYPORTAL_DIGEST_WEBHOOK_URL: want an http(s) URL, such as a Slack, Mattermost or Rocket.Chat incoming webhook"))
+		}
+	}
+	if c.DigestSMTPURL != "" {
+		if u, err := url.Parse(c.DigestSMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			errs = append(errs, errors.New("KEYPORTAL_DIGEST_SMTP_URL: want smtp://user:password@host:port (STARTTLS when offered) or smtps://user:password@host:port (TLS)"))
+		}
+		if _, err := mail.ParseAddress(c.DigestEmailFrom); err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_EMAIL_FROM=%q: want the sender's address, such as keyportal@example.com", c.DigestEmailFrom))
+		}
+		if len(c.DigestEmailTo) == 0 {
+			errs = append(errs, errors.New("KEYPORTAL_DIGEST_EMAIL_TO is required with KEYPORTAL_DIGEST_SMTP_URL: one or more addresses, comma-separated"))
+		}
+		for _, a := range c.DigestEmailTo {
+			if _, err := mail.ParseAddress(a); err != nil {
+				errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_EMAIL_TO: %q is not an email address", a))
+			}
+		}
+	}
+	if c.DigestEnabled() {
+		if c.WatchToken == "" {
+			errs = append(errs, errors.New("KEYPORTAL_WATCH_TOKEN (or _FILE) is required for the digest (KEYPORTAL_DIGEST_WEBHOOK_URL or KEYPORTAL_DIGEST_SMTP_URL): the digest reads keys with it"))
+		}
+		if c.PublicURL == "" && !c.Demo {
+			errs = append(errs, errors.New("KEYPORTAL_PUBLIC_URL is required for the digest: its links lead to the portal at that address, such as https://keys.example.com"))
+		}
 	}
 	if len(c.SessionKeys) == 0 && !c.Demo {
 		errs = append(errs, errors.New("KEYPORTAL_SESSION_KEYS (or KEYPORTAL_SESSION_KEYS_FILE) is required: one or more secrets of at least 32 characters, newest first (try: openssl rand -base64 48)"))
