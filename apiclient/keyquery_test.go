@@ -104,6 +104,18 @@ func TestKeyQueryFilters(t *testing.T) {
 			lambda: "(expiry_date ge datetime'2025-01-31T12:00:00.000Z' and expiry_date lt datetime'2025-01-31T12:00:00.000Z')",
 			actor:  "(expiry_date ge datetime'2025-01-31T12:00:00.000Z' and expiry_date lt datetime'2025-01-31T12:00:00.000Z')",
 		},
+		{
+			name:   "breaking limits",
+			q:      KeyQuery{Breaking: &Limits{LatestExpiry: &day, Description: true}, Kinds: []KeyKind{KindUser}},
+			lambda: "((expiry_date eq null or expiry_date gt datetime'2025-01-31T12:00:00.000Z' or description eq null or description eq '') and is_of__actor/any(a:" + isUserKey + "))",
+			actor:  "((expiry_date eq null or expiry_date gt datetime'2025-01-31T12:00:00.000Z' or description eq null or description eq '') and is_of__actor eq 2)",
+		},
+		{
+			name:   "breaking a lifetime only",
+			q:      KeyQuery{Breaking: &Limits{LatestExpiry: &day}},
+			lambda: "(expiry_date eq null or expiry_date gt datetime'2025-01-31T12:00:00.000Z')",
+			actor:  "(expiry_date eq null or expiry_date gt datetime'2025-01-31T12:00:00.000Z')",
+		},
 		{name: "all kinds is no filter", q: KeyQuery{Kinds: []KeyKind{KindDevice, KindUser, KindProvisioning}}},
 		{
 			name:   "user kind",

@@ -55,6 +55,7 @@ func TestCreateFormShowsThePolicyAndOffersNoNever(t *testing.T) {
 	must(t, expect.Locator(page.Locator("#k-expiry-date[aria-invalid] ~ .field-error")).ToHaveText("Your organization's policy: keys expire within 90 days. Pick a date no later than "+max+"."))
 	must(t, expect.Locator(page.GetByLabel("Name")).ToHaveValue("too long a life"))
 	checkA11y(t, page, "create form refused by the policy")
+	screenshot(t, page, "create-policy-dark-phone.png")
 	goTo(t, page, env.URL+"/keys?policy=breach")
 	must(t, expect.Locator(page.GetByLabel("Policy")).ToHaveValue("breach"))
 	checkA11y(t, page, "breach view, dark, phone")
@@ -81,6 +82,7 @@ func TestBreachViewAndSetToThePolicysMaximum(t *testing.T) {
 		}
 	}
 	checkA11y(t, page, "breach view")
+	screenshot(t, page, "keys-policy-breach.png")
 	must(t, page.GetByLabel("Select all keys on this page").Check())
 	must(t, page.Locator("#bulk").GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Set expiry to the policy's maximum"}).Click())
 	must(t, expect.Locator(page.GetByRole("heading", playwright.PageGetByRoleOptions{Level: playwright.Int(1)})).ToHaveText("Limit the lifetime of "+strconv.Itoa(n)+" keys?"))

@@ -14,11 +14,11 @@ import (
 func TestParseKeyFilterRoundTrips(t *testing.T) {
 	raw := "q=ci+deploy&kind=user&kind=device&fleet=acme%2Fplant-3&device=4f2a9c1&status=expiring&within=14" +
 		"&created_after=2025-01-01&created_before=2025-01-31&expires_after=2025-02-01&expires_before=2025-12-31" +
-		"&seen_before=2024-12-01&sort=name&page=3&per_page=25"
+		"&seen_before=2024-12-01&policy=breach&sort=name&page=3&per_page=25"
 	v, _ := url.ParseQuery(raw)
 	f := parseKeyFilter(v)
-	if len(f.Errors) != 0 {
-		t.Fatalf("unexpected errors: %v", f.Errors)
+	if len(f.Errors) != 0 || !f.Breach {
+		t.Fatalf("unexpected errors: %v (breach %v)", f.Errors, f.Breach)
 	}
 	q := f.Query()
 	day := func(s string) *time.Time { d, _ := time.Parse(time.DateOnly, s); return &d }
@@ -35,7 +35,7 @@ func TestParseKeyFilterRoundTrips(t *testing.T) {
 	}
 	// The canonical URL parses back to the same view.
 	again := parseKeyFilter(f.Values())
-	if !reflect.DeepEqual(again.Query(), q) {
+	if !reflect.DeepEqual(again.Query(), q) || !again.Breach {
 		t.Errorf("round trip changed the query: %+v", again.Query())
 	}
 }
@@ -57,7 +57,7 @@ func TestParseKeyFilterDefaultsGiveShortURL(t *testing.T) {
 
 func TestParseKeyFilterReportsEachBadValue(t *testing.T) {
 	cases := []struct{ param, value string }{
-		{"kind", "admin"}, {"fleet", "not a slug"}, {"device", "gw\x01"}, {"status", "soon"},
+		{"kind", "admin"}, {"policy", "broken"}, {"fleet", "not a slug"}, {"device", "gw\x01"}, {"status", "soon"},
 		{"within", "0"}, {"within", "abc"}, {"created_after", "31/01/2025"}, {"expires_before", "2025-02-30"},
 		{"sort", "key"}, {"per_page", "1000"}, {"page", "-1"}, {"page", "99999999999"},
 		{"seen_before", "last week"}, {"seen_before", "2025-13-01"}, {"seen_before", "1999-12-31"},
@@ -111,7 +111,7 @@ func formValue(f views.KeyFilter, param string) string {
 		"fleet": f.Fleet, "device": f.Device, "status": f.Status, "within": f.Within,
 		"created_after": f.CreatedAfter, "created_before": f.CreatedBefore,
 		"expires_after": f.ExpiresAfter, "expires_before": f.ExpiresBefore, "per_page": f.PerPage,
-		"seen_before": f.SeenBefore,
+		"seen_before": f.SeenBefore, "policy": f.Policy,
 	}[param]
 }
 

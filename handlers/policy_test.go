@@ -25,6 +25,9 @@ func withPolicy(describe bool) portaltest.Options {
 func TestAHandPostedPolicyBreachGets422AtTheField(t *testing.T) {
 	env, b := signedIn(t, withPolicy(true))
 	form := b.get("/keys/new")
+	if form.doc.Find("#k-expiry option[value='90d']").Length() != 1 {
+		t.Error("the create form does not offer the policy's own 90 days")
+	}
 	if form.doc.Find("#k-expiry option[value=never]").Length() != 0 || form.doc.Find("#k-expiry option[value='1y']").Length() != 0 {
 		t.Error("the create form offers an expiry beyond the policy")
 	}
@@ -77,6 +80,9 @@ func TestAHandPostedPolicyBreachGets422AtTheField(t *testing.T) {
 				t.Errorf("%s: the form lost its input", c.what)
 			}
 		}
+	}
+	if menu, _ := b.get("/keys").doc.Find("#row-menu-template").Html(); !strings.Contains(menu, "Set expiry") || strings.Contains(menu, "Clear expiry") {
+		t.Errorf("under a maximum lifetime the row menu still offers Clear expiry:\n%s", menu)
 	}
 	if p := b.get("/keys/" + id + "/expiry"); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.doc.Find("#k-expiry[aria-invalid] ~ .field-error").Text(), "“never” is not allowed") {
 		t.Errorf("clear-expiry confirmation under a policy: %d\n%s", p.status, p.body)

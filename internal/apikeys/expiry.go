@@ -28,6 +28,18 @@ var presets = map[string]func(time.Time) time.Time{
 	"1y":  func(t time.Time) time.Time { return t.AddDate(1, 0, 0) },
 }
 
+// presetAt is the expiry a preset sets at now, counted in UTC days (a
+// local clock's daylight saving would make "90 days" an hour more or
+// less), to the second; nil when choice is no preset.
+func presetAt(choice string, now time.Time) *time.Time {
+	p, ok := presets[choice]
+	if !ok {
+		return nil
+	}
+	t := p(now.UTC()).Truncate(time.Second)
+	return &t
+}
+
 // Expiry is an expiry as a person chose it: a preset (1d, 7d, 30d, 90d,
 // 1y), never, custom with a Date (YYYY-MM-DD), keep, or same.
 type Expiry struct {
@@ -64,9 +76,8 @@ func (e Expiry) resolve(now time.Time, allowKeep bool, errs map[string]string) (
 		}
 		return nil, false
 	default:
-		if p, ok := presets[e.Choice]; ok {
-			t := p(now).UTC().Truncate(time.Second)
-			return &t, false
+		if t := presetAt(e.Choice, now); t != nil {
+			return t, false
 		}
 	}
 	errs["expiry"] = "Choose when the key expires."

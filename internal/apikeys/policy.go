@@ -95,8 +95,8 @@ func (p Policy) Offers(choice string, now time.Time) bool {
 	if choice == ExpiryNever {
 		return false
 	}
-	if preset, ok := presets[choice]; ok {
-		return !preset(now).After(*latest)
+	if t := presetAt(choice, now); t != nil {
+		return !t.After(*latest)
 	}
 	return true
 }

@@ -15,7 +15,12 @@ import (
 var policy90 = apikeys.Policy{MaxLifetime: 90 * 24 * time.Hour, RequireDescription: true}
 
 func TestPolicyOffersAndWords(t *testing.T) {
-	now := time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC)
+	// A wall clock's: a fraction of a second, in a zone with daylight saving.
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip(err)
+	}
+	now := time.Date(2026, 12, 1, 11, 30, 0, 123456789, berlin)
 	p := policy90
 	var offered []string
 	for _, c := range []string{"1d", "7d", "30d", "90d", "1y", "custom", "never"} {
@@ -41,7 +46,7 @@ func TestPolicyOffersAndWords(t *testing.T) {
 		t.Errorf("lifetime %q", got)
 	}
 	empty, some := "", "for CI"
-	latest := now.AddDate(0, 0, 90)
+	latest := now.UTC().AddDate(0, 0, 90).Truncate(time.Second)
 	later := latest.Add(time.Second)
 	for _, c := range []struct {
 		expiry *time.Time
@@ -119,6 +124,10 @@ func TestPolicyRefusesBreachesOfEveryChange(t *testing.T) {
 	}
 	if len(e.trail.events) != 1 {
 		t.Errorf("refused changes were recorded: %v", e.trail.actions())
+	}
+	r, err := e.svc.Rotate(ctx, e.user, plan)
+	if nk, _ := e.record(t, r.Key.ID); err != nil || nk.Description == nil || *nk.Description != "press line" || !nk.ExpiryDate.Equal(*plan.Expiry) {
+		t.Errorf("the replacement: %+v %v", nk, err)
 	}
 }
 

@@ -116,6 +116,9 @@ func (s *Service) Rotate(ctx context.Context, c Caller, p RotationPlan) (Rotatio
 	fresh.ID, fresh.ExpiryDate, fresh.Description = 0, p.Expiry, p.Description
 	var r Rotation
 	e := Event{Action: "rotate_create", Key: old, Changes: []Change{made("expiry", expiryValue(p.Expiry))}}
+	if p.Description != old.Description { // asked for by the policy
+		e.Changes = append(e.Changes, made("description", p.Description))
+	}
 	secret, err := s.makeKey(ctx, c, &e, fresh, func(id int64) { e.NewKey = id })
 	if err != nil {
 		return r, err

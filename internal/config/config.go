@@ -280,18 +280,37 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		}
 		*dst = d
 	}
+	boolean := func(name string, dst *bool) {
+		if v := strings.TrimSpace(getenv("KEYPORTAL_" + name)); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("KEYPORTAL_%s=%q: want true or false", name, v))
+			}
+			*dst = b
+		}
+	}
+	// days reads a window or a lifetime as days ("7d") or a duration; the
+	// value off, when given, leaves dst as it is.
+	days := func(name, off string, dst *time.Duration) {
+		v := strings.TrimSpace(getenv("KEYPORTAL_" + name))
+		if v == "" || v == off {
+			return
+		}
+		d, err := parseWarn(v)
+		if err != nil {
+			if off != "" {
+				err = fmt.Errorf("%w, or %s", err, off)
+			}
+			errs = append(errs, fmt.Errorf("KEYPORTAL_%s=%q: %w", name, v, err))
+		}
+		*dst = d
+	}
 	str("ADDR", &cfg.Addr)
 	str("BALENA_API_URL", &cfg.BalenaAPIURL)
 	str("DATA_DIR", &cfg.DataDir)
 	dur("UPSTREAM_TIMEOUT", &cfg.UpstreamTimeout)
 	dur("IDLE_TIMEOUT", &cfg.IdleTimeout)
-	if v := strings.TrimSpace(getenv("KEYPORTAL_COOKIE_SECURE")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KEYPORTAL_COOKIE_SECURE=%q: want true or false", v))
-		}
-		cfg.CookieSecure = b
-	}
+	boolean("COOKIE_SECURE", &cfg.CookieSecure)
 	if v := strings.TrimSpace(getenv("KEYPORTAL_LOG_LEVEL")); v != "" {
 		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			errs = append(errs, fmt.Errorf("KEYPORTAL_LOG_LEVEL=%q: want debug, info, warn or error", v))
@@ -335,20 +354,8 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 	}
 	cfg.WatchToken = strings.TrimSpace(watchToken)
 	dur("WATCH_INTERVAL", &cfg.WatchInterval)
-	if v := strings.TrimSpace(getenv("KEYPORTAL_WATCH_WARN")); v != "" {
-		d, err := parseWarn(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KEYPORTAL_WATCH_WARN=%q: %w", v, err))
-		}
-		cfg.WatchWarn = d
-	}
-	if v := strings.TrimSpace(getenv("KEYPORTAL_METRICS")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KEYPORTAL_METRICS=%q: want true or false", v))
-		}
-		cfg.Metrics = b
-	}
+	days("WATCH_WARN", "", &cfg.WatchWarn)
+	boolean("METRICS", &cfg.Metrics)
 	if v := strings.TrimSpace(getenv("KEYPORTAL_METRICS_ALLOWED_NETWORKS")); v != "" {
 		nets, nerrs := parseNetworks("METRICS_ALLOWED_NETWORKS", v)
 		if len(nets) == 0 && len(nerrs) == 0 {
@@ -356,20 +363,8 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		}
 		cfg.MetricsAllowedNetworks, errs = nets, append(errs, nerrs...)
 	}
-	if v := strings.TrimSpace(getenv("KEYPORTAL_POLICY_MAX_LIFETIME")); v != "" && v != PolicyOff {
-		d, err := parseWarn(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KEYPORTAL_POLICY_MAX_LIFETIME=%q: %w, or off", v, err))
-		}
-		cfg.PolicyMaxLifetime = d
-	}
-	if v := strings.TrimSpace(getenv("KEYPORTAL_POLICY_REQUIRE_DESCRIPTION")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KEYPORTAL_POLICY_REQUIRE_DESCRIPTION=%q: want true or false", v))
-		}
-		cfg.PolicyRequireDescription = b
-	}
+	days("POLICY_MAX_LIFETIME", PolicyOff, &cfg.PolicyMaxLifetime)
+	boolean("POLICY_REQUIRE_DESCRIPTION", &cfg.PolicyRequireDescription)
 	str("METRICS_USERNAME", &cfg.MetricsUsername)
 	password, err := secret(getenv, "METRICS_PASSWORD")
 	if err != nil {
