@@ -152,10 +152,19 @@ type KeyQuery struct {
 	// the silent devices one by one, and more than MaxReadIDs of them
 	// (within Fleet and Device) are refused as CodeInvalid.
 	SeenBefore *time.Time
+	Breaking   *Limits   // keys that break these limits; nil: no such condition
 	Sort       SortField // "": created_at descending, whatever Desc says
 	Desc       bool
 	Top        int // page size; 0 means no $top
 	Skip       int
+}
+
+// Limits are bounds a key may break: a key breaks them when it has no
+// expiry or one after LatestExpiry (when set), or when Description is set
+// and it has no description. Any one suffices.
+type Limits struct {
+	LatestExpiry *time.Time
+	Description  bool
 }
 
 // KeyPage is one page of keys and the total the query matches.

@@ -122,6 +122,16 @@ func (q KeyQuery) plainFilter() string {
 	if q.ExpiresBefore != nil {
 		conds = append(conds, "expiry_date lt "+datetime(*q.ExpiresBefore))
 	}
+	if b := q.Breaking; b != nil {
+		var alts []string
+		if b.LatestExpiry != nil {
+			alts = append(alts, "expiry_date eq null", "expiry_date gt "+datetime(*b.LatestExpiry))
+		}
+		if b.Description {
+			alts = append(alts, "description eq null", "description eq ''")
+		}
+		conds = append(conds, or(alts...))
+	}
 	return and(conds...)
 }
 

@@ -28,6 +28,7 @@ type keyFilter struct {
 	ExpiresAfter  *time.Time
 	ExpiresBefore *time.Time
 	SeenBefore    *time.Time // device keys whose device was last seen before this day, or never
+	Breach        bool       // policy=breach: the keys that break the lifetime policy
 	Sort          apiclient.SortField
 	Desc          bool
 	Page          int
@@ -35,6 +36,11 @@ type keyFilter struct {
 
 	raw    url.Values        // as given, to show bad values back
 	Errors map[string]string // parameter -> message
+
+	// breaking is the policy's breach condition, set by keys.filter when
+	// Breach is; policyOffered says a policy is set at all.
+	breaking      *apiclient.Limits
+	policyOffered bool
 }
 
 const (
@@ -122,6 +128,13 @@ func parseKeyFilter(v url.Values) keyFilter {
 		bad("seen_before", "“Device last seen before” finds device keys only; tick Device among the kinds, or clear the date.")
 		f.SeenBefore = nil
 	}
+	switch s := v.Get("policy"); s {
+	case "":
+	case "breach":
+		f.Breach = true
+	default:
+		bad("policy", "Policy "+apikeys.Quote(s)+" is not breach (the keys that break the lifetime policy).")
+	}
 	if s := v.Get("sort"); s != "" {
 		desc := strings.HasPrefix(s, "-")
 		switch field := apiclient.SortField(strings.TrimPrefix(s, "-")); field {
@@ -179,7 +192,7 @@ func (f keyFilter) query() apiclient.KeyQuery {
 		Status: f.Status, WithinDays: within,
 		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
 		ExpiresAfter: f.ExpiresAfter, ExpiresBefore: f.ExpiresBefore,
-		SeenBefore: f.SeenBefore, Sort: f.Sort, Desc: f.Desc,
+		SeenBefore: f.SeenBefore, Breaking: f.breaking, Sort: f.Sort, Desc: f.Desc,
 		Top: f.PerPage, Skip: (f.Page - 1) * f.PerPage,
 	}
 }
@@ -225,6 +238,9 @@ func (f keyFilter) values() url.Values {
 	day("expires_after", f.ExpiresAfter, false)
 	day("expires_before", f.ExpiresBefore, true)
 	day("seen_before", f.SeenBefore, false)
+	if f.Breach {
+		v.Set("policy", "breach")
+	}
 	if s := f.sortParam(); s != "-created_at" {
 		v.Set("sort", s)
 	}
@@ -270,8 +286,27 @@ func (f keyFilter) form() views.KeyFilter {
 		ExpiresAfter:  pick("expires_after", vals.Get("expires_after")),
 		ExpiresBefore: pick("expires_before", vals.Get("expires_before")),
 		SeenBefore:    pick("seen_before", vals.Get("seen_before")),
+		Policy:        pick("policy", map[bool]string{true: "breach"}[f.Breach]),
+		PolicyOffered: f.policyOffered,
 		Sort:          f.sortParam(),
 		PerPage:       strconv.Itoa(f.PerPage),
 		Errors:        f.Errors,
 	}
+}
+
+// filter reads a keys view from a query string, with the policy's breach
+// condition when it asks for it: the one reading of a view that lists,
+// counts, exports and selects keys. policy=breach with no policy set is
+// reported, and the rest of the view still works.
+func (h keys) filter(v url.Values) keyFilter {
+	f := parseKeyFilter(v)
+	p := h.rules.Policy()
+	f.policyOffered = p.Set()
+	if f.Breach {
+		if f.breaking = p.Breaches(h.now()); f.breaking == nil {
+			f.Errors["policy"] = "No lifetime policy is set (KEYPORTAL_POLICY_MAX_LIFETIME, KEYPORTAL_POLICY_REQUIRE_DESCRIPTION), so no key breaks one; showing every key."
+			f.Breach = false
+		}
+	}
+	return f
 }

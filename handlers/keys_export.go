@@ -48,7 +48,7 @@ func (h keys) export(c echo.Context) error {
 	if format != "csv" && format != "json" {
 		return echo.NewHTTPError(http.StatusBadRequest, "Export as format=csv or format=json.")
 	}
-	f := parseKeyFilter(c.QueryParams())
+	f := h.filter(c.QueryParams())
 	if err := apikeys.Invalid(f.Errors); err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ import (
 // names for the filter are fetched at once, in parallel.
 func (h keys) list(c echo.Context) error {
 	u := currentUser(c)
-	f := parseKeyFilter(c.QueryParams())
+	f := h.filter(c.QueryParams())
 	api := h.api(c)
 	ctx := c.Request().Context()
 	fragment := isHTMX(c)
@@ -91,6 +91,7 @@ func (h keys) list(c echo.Context) error {
 		DevicesURL: h.url(routeKeyDevices),
 		Alerts:     h.alertsLine(),
 	}
+	m.Page.Current = views.NavKeys
 	if fleetErr == nil {
 		for _, fl := range fleets {
 			m.Fleets = append(m.Fleets, fl.Slug)
@@ -126,7 +127,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 	now := h.now()
 	base := h.url(routeKeys)
 	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base), Sort: f.sortParam(), BulkURL: h.url(routeKeyBulk),
-		CanChange: u.CanChangeKeys}
+		CanChange: u.CanChangeKeys, PolicyMax: h.rules.Policy().MaxLifetime > 0}
 	r.ExportCSV, r.ExportJSON = h.exportURL(f, "csv"), h.exportURL(f, "json")
 	r.Pages = (page.Total + f.PerPage - 1) / f.PerPage
 	if len(page.Keys) > 0 {
@@ -173,8 +174,16 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 	links := h.rowLinks(r.Return)
 	r.Menu = links.menu
 	r.Rows = make([]views.KeyRow, 0, len(page.Keys))
+	ids := make([]int64, 0, len(page.Keys))
 	for _, k := range page.Keys {
 		r.Rows = append(r.Rows, links.row(k, u.Identity, now))
+		ids = append(ids, k.ID)
+	}
+	// One query for the whole page's lineage, none at balena.
+	if lineage := h.lineage(c.Request().Context(), ids); len(lineage) > 0 {
+		for i := range r.Rows {
+			links.withLineage(&r.Rows[i], lineage[r.Rows[i].ID])
+		}
 	}
 	return r
 }
@@ -186,6 +195,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 type rowLinks struct {
 	menu    views.RowMenu
 	actions [2]string // a row's actions page, before and after its id, "?return=<this view>" included
+	page    [2]string // the key's own page, likewise
 }
 
 const idSlot = "{id}"
@@ -194,20 +204,27 @@ func (h keys) rowLinks(view string) rowLinks {
 	q := "?" + url.Values{"return": {view}}.Encode()
 	l := rowLinks{
 		menu: views.RowMenu{
-			EditURL: h.url(routeKeyEdit, idSlot) + q, RotateURL: h.url(routeKeyRotate, idSlot),
+			EditURL: h.url(routeKeyEdit, idSlot) + q, RotateURL: h.url(routeKeyRotate, idSlot) + q,
 			RevokeURL: h.url(routeKeyRevoke, idSlot) + q,
 			ExpireURL: h.url(routeKeyExpireAsk, idSlot) + q, ClearURL: h.url(routeKeyClearAsk, idSlot) + q,
 		},
 	}
+	if !h.rules.Policy().Offers(apikeys.ExpiryNever, h.now()) {
+		l.menu.ClearURL = "" // a maximum lifetime: no key may be made never to expire
+	}
 	before, after, _ := strings.Cut(h.url(routeKeyActions, idSlot), idSlot)
 	l.actions = [2]string{before, after + q}
+	before, after, _ = strings.Cut(h.url(routeKeyShow, idSlot), idSlot)
+	l.page = [2]string{before, after + h.backQuery(view)}
 	return l
 }
 
 // row formats one key for the table.
 func (l rowLinks) row(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
 	row := keyRow(k, me, now)
-	row.ActionsURL = l.actions[0] + strconv.FormatInt(k.ID, 10) + l.actions[1]
+	id := strconv.FormatInt(k.ID, 10)
+	row.ActionsURL = l.actions[0] + id + l.actions[1]
+	row.URL = l.page[0] + id + l.page[1]
 	return row
 }
 

@@ -58,7 +58,7 @@ func span(d time.Duration) string {
 
 // measure records every request by its route template (never a path with
 // ids, nor a query) and final status.
-func measure(m *metrics.Metrics) echo.MiddlewareFunc {
+func measure(m *metrics.Metrics, base string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -72,7 +72,7 @@ func measure(m *metrics.Metrics) echo.MiddlewareFunc {
 				}
 			}
 			route := c.Path()
-			if route == "" || code == http.StatusNotFound && route == "/*" {
+			if route == "" || code == http.StatusNotFound && route == base+"/*" {
 				route = "unmatched"
 			}
 			m.ObserveHTTP(route, code, time.Since(start))

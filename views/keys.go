@@ -29,6 +29,8 @@ type KeyFilter struct {
 	SeenBefore    string
 	Sort          string
 	PerPage       string
+	Policy        string            // "breach": the keys that break the policy
+	PolicyOffered bool              // a policy is set, so its filter is offered
 	Errors        map[string]string // field -> message
 }
 
@@ -59,6 +61,7 @@ type KeyResults struct {
 	ExportCSV  string
 	ExportJSON string
 	CanChange  bool // false: no selection, bulk bar or row menus (API-key sessions)
+	PolicyMax  bool // a maximum lifetime is set: the bulk bar offers setting it
 	Menu       RowMenu
 }
 
@@ -92,6 +95,12 @@ type KeyRow struct {
 	LastSeenState string // "online", "seen", "never" or "none" (not a device key); the phone layout follows it
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
+	URL        string // the key's own page; its name links there
+
+	// A rotation's lineage, from the audit trail: the key this one
+	// replaced and the key that replaced it (0 and "" when none).
+	Replaces, ReplacedBy       int64
+	ReplacesURL, ReplacedByURL string
 }
 
 // Active reports whether the key still works: "Expire now" applies.
@@ -107,12 +116,12 @@ type RowMenu struct {
 	RotateURL string
 	RevokeURL string
 	ExpireURL string
-	ClearURL  string
+	ClearURL  string // "" when clearing an expiry is not allowed (a maximum lifetime)
 }
 
 // FilterFields are the filter form's fields that have a message slot.
 var FilterFields = []string{"q", "kind", "fleet", "status", "within", "device", "created_after", "created_before",
-	"expires_after", "expires_before", "seen_before", "sort", "per_page"}
+	"expires_after", "expires_before", "seen_before", "policy", "sort", "per_page"}
 
 // Sizes offered for a page of keys.
 var PageSizes = []string{"10", "25", "50", "100"}

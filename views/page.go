@@ -1,6 +1,10 @@
 package views
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/a-h/templ"
+)
 
 // Page is what every full page needs besides its own content.
 type Page struct {
@@ -11,6 +15,26 @@ type Page struct {
 	// SignOutEverywhereURL ends every session of the account.
 	SignOutEverywhereURL string
 	KeysURL              string
+	AuditURL             string
+	OverviewURL          string
+	// Current is the header link of this page (NavKeys, NavOverview, NavAudit),
+	// marked aria-current; "" when the page is none of them.
+	Current string
+}
+
+// The header's links, as Page.Current names them.
+const (
+	NavKeys     = "keys"
+	NavOverview = "overview"
+	NavAudit    = "audit"
+)
+
+// navAttrs marks the header link named link as the current page's.
+func (p Page) navAttrs(link string) templ.Attributes {
+	if p.Current == link {
+		return templ.Attributes{"aria-current": "page"}
+	}
+	return templ.Attributes{}
 }
 
 // User is the signed-in account as the header shows it, and what its

@@ -37,6 +37,7 @@ const (
 	roleEnv    = "KEYPORTAL_BENCH_ROLE"
 	simURLEnv  = "KEYPORTAL_BENCH_SIM_URL"
 	datasetEnv = "KEYPORTAL_BENCH_DATASET"
+	policyEnv  = "KEYPORTAL_BENCH_POLICY" // a portal's KEYPORTAL_POLICY_MAX_LIFETIME; none when unset
 )
 
 // procStats is what a child reports about itself.
@@ -209,6 +210,9 @@ func runPortal() error {
 		// on purpose; the sign-in throttle would rightly refuse that.
 		"KEYPORTAL_SIGNIN_LIMIT_IP":      "100000/1m",
 		"KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "100000/1m",
+	}
+	if p := os.Getenv(policyEnv); p != "" {
+		env["KEYPORTAL_POLICY_MAX_LIFETIME"] = p
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] }, false)
 	if err != nil {

@@ -2,7 +2,7 @@
 //
 //	keyportal              serve, configured by KEYPORTAL_* environment variables
 //	keyportal demo         serve with the balena stand-in in the same process, seeded
-//	keyportal healthcheck  exit 0 when the portal at KEYPORTAL_ADDR answers /healthz
+//	keyportal healthcheck  exit 0 when the portal at KEYPORTAL_ADDR answers <base path>/healthz
 //	keyportal version      print the version
 //	keyportal help         print the usage (also -h and --help, after any command)
 package main
@@ -17,12 +17,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/internal/config"
 )
 
@@ -100,17 +102,23 @@ is required. See the README's Configuration table.
 
 Serves the portal on KEYPORTAL_ADDR (default 127.0.0.1:8080) with the built-in balena stand-in,
 seeded with the demo dataset; sign in as admin@example.com / demo-password. Session keys are
-generated for the run when KEYPORTAL_SESSION_KEYS is not set. Ctrl-C stops it.
+generated for the run when KEYPORTAL_SESSION_KEYS is not set. Keys may live at most 90 days
+(KEYPORTAL_POLICY_MAX_LIFETIME=90d) unless that variable says otherwise; =off turns it off.
+Ctrl-C stops it.
 `,
 	"healthcheck": `Usage: keyportal healthcheck
 
-Exits 0 when the portal at KEYPORTAL_ADDR answers /healthz, 1 otherwise (for a container's HEALTHCHECK).
+Exits 0 when the portal at KEYPORTAL_ADDR answers KEYPORTAL_BASE_PATH/healthz, 1 otherwise (for a container's HEALTHCHECK).
 `,
 	"version": `Usage: keyportal version
 
 Prints the version.
 `,
 }
+
+// demoMaxLifetime is the demo's KEYPORTAL_POLICY_MAX_LIFETIME unless the
+// environment says otherwise: a policy some demo keys break.
+const demoMaxLifetime = "90d"
 
 func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, stderr io.Writer) error {
 	env := getenv
@@ -123,7 +131,8 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 			return err
 		}
 		// The demo watches the demo organization as its admin, with a
-		// session token the stand-in mints, and serves its metrics.
+		// session token the stand-in mints, serves its metrics, and caps
+		// key lifetimes, so that each of those can be seen.
 		watchToken, err := sim.IssueToken(balenasim.DemoEmail, time.Now())
 		if err != nil {
 			return err
@@ -137,6 +146,8 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 				return watchToken
 			case k == "KEYPORTAL_METRICS" && v == "":
 				return "true"
+			case k == "KEYPORTAL_POLICY_MAX_LIFETIME" && v == "":
+				return demoMaxLifetime // KEYPORTAL_POLICY_MAX_LIFETIME=off turns it off
 			}
 			return v
 		}
@@ -165,15 +176,18 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	url := "http://" + ln.Addr().String()
+	url := "http://" + ln.Addr().String() + cfg.BasePath
 	log.Info("listening", "url", url, "balena", cfg.BalenaAPIURL)
 	if demo {
-		fmt.Fprintf(stdout, "\nKeyportal demo is running at %s\n\n", url)
+		fmt.Fprintf(stdout, "\nKeyportal demo is running at %s/\n\n", url)
 		fmt.Fprintf(stdout, "  Sign in with   %s / %s\n", balenasim.DemoEmail, balenasim.DemoPassword)
 		fmt.Fprintf(stdout, "  2FA user       %s / %s (TOTP secret %s)\n", balenasim.Demo2FAEmail, balenasim.DemoPassword, sim.TOTPSecret(balenasim.Demo2FAEmail))
 		fmt.Fprintf(stdout, "  balena API     %s (the built-in stand-in, demo dataset)\n", cfg.BalenaAPIURL)
 		if cfg.Metrics {
 			fmt.Fprintf(stdout, "  Metrics        %s/metrics (keys watched as %s)\n", url, balenasim.DemoEmail)
+		}
+		if cfg.PolicyMaxLifetime > 0 {
+			fmt.Fprintf(stdout, "  Key policy     at most %s (KEYPORTAL_POLICY_MAX_LIFETIME=off to turn it off)\n", apikeys.Policy{MaxLifetime: cfg.PolicyMaxLifetime}.Lifetime())
 		}
 		fmt.Fprint(stdout, "\nPress Ctrl-C to stop.\n\n")
 	}
@@ -251,7 +265,7 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+strings.TrimSpace(getenv("KEYPORTAL_BASE_PATH"))+"/healthz", nil)
 	if err != nil {
 		return err
 	}

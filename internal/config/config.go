@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,15 @@ type Config struct {
 	LogLevel        slog.Level    // KEYPORTAL_LOG_LEVEL: debug, info, warn, error
 	LogFormat       string        // KEYPORTAL_LOG_FORMAT: text or json
 
+	// BasePath (KEYPORTAL_BASE_PATH) is the sub-path the portal lives under
+	// behind a proxy that shares a host name, e.g. "/keyportal"; empty is
+	// the root. Every route, link and cookie is under it.
+	BasePath string
+	// PublicURL (KEYPORTAL_PUBLIC_URL) is the address users type, e.g.
+	// https://tools.example.com/keyportal, without a trailing slash, for
+	// links that leave the browser (alerts, exports); its path is BasePath.
+	PublicURL string
+
 	// SessionStore is KEYPORTAL_SESSION_STORE(_FILE): empty for files under
 	// DataDir, or a redis:// or rediss:// URL that several replicas share.
 	SessionStore string
@@ -46,6 +56,17 @@ type Config struct {
 	// AuditFile (KEYPORTAL_AUDIT_FILE), if set, receives every change made
 	// through the portal as a JSON line, besides the log.
 	AuditFile string
+	// DatabaseURL (KEYPORTAL_DATABASE_URL(_FILE)) keeps the audit trail in
+	// PostgreSQL, which several replicas share; empty: an SQLite file in
+	// DataDir.
+	DatabaseURL string
+	// AuditRetention (KEYPORTAL_AUDIT_RETENTION) is how long audit events
+	// are kept; older ones are deleted daily.
+	AuditRetention time.Duration
+	// AuditAdmins (KEYPORTAL_AUDIT_ADMINS) are the balena usernames and user
+	// ids that see every audit event; others see those of the keys they can
+	// see, and their own actions.
+	AuditAdmins []string
 
 	// The watcher (KEYPORTAL_WATCH_*) reads the key inventory in the
 	// background with WatchToken, a balena API key or session token, every
@@ -62,6 +83,13 @@ type Config struct {
 	MetricsAllowedNetworks []*net.IPNet
 	MetricsUsername        string
 	MetricsPassword        string
+
+	// The lifetime policy (KEYPORTAL_POLICY_*) for keys made or changed
+	// through the portal: no expiry later than PolicyMaxLifetime from now
+	// (0: no bound; "off" says so explicitly), and a description on every
+	// key when PolicyRequireDescription.
+	PolicyMaxLifetime        time.Duration
+	PolicyRequireDescription bool
 
 	// Demo is set by `keyportal demo`: a missing session key is then generated.
 	Demo bool
@@ -112,6 +140,7 @@ func Default() Config {
 		SignInLimitAccount: Limit{N: 5, Per: 15 * time.Minute},
 		LogLevel:           slog.LevelInfo,
 		LogFormat:          "text",
+		AuditRetention:     DefaultAuditRetention,
 		WatchInterval:      5 * time.Minute,
 		WatchWarn:          7 * 24 * time.Hour,
 		MetricsAllowedNetworks: []*net.IPNet{
@@ -124,6 +153,14 @@ func Default() Config {
 // DefaultMetricsAllowedNetworks is KEYPORTAL_METRICS_ALLOWED_NETWORKS'
 // default: the loopback addresses.
 const DefaultMetricsAllowedNetworks = "127.0.0.1/8,::1/128"
+
+// DefaultAuditRetention is KEYPORTAL_AUDIT_RETENTION's default, 400 days:
+// a year and a margin, so that last year's review can still be checked.
+const DefaultAuditRetention = 400 * 24 * time.Hour
+
+// MinAuditRetention is the shortest KEYPORTAL_AUDIT_RETENTION accepted:
+// pruning runs daily.
+const MinAuditRetention = 24 * time.Hour
 
 // MinWatchInterval is the shortest KEYPORTAL_WATCH_INTERVAL accepted.
 const MinWatchInterval = 10 * time.Second
@@ -143,6 +180,14 @@ func parseWarn(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// MinPolicyMaxLifetime is the shortest KEYPORTAL_POLICY_MAX_LIFETIME
+// accepted: a day, the shortest lifetime the forms offer.
+const MinPolicyMaxLifetime = 24 * time.Hour
+
+// PolicyOff is the KEYPORTAL_POLICY_MAX_LIFETIME that sets no bound, for
+// turning off a default such as the demo's.
+const PolicyOff = "off"
 
 // parseNetworks reads comma- or space-separated addresses and CIDRs; a
 // bare address is a network of one.
@@ -216,7 +261,23 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		}
 	}
 	str("LOG_FORMAT", &cfg.LogFormat)
+	str("BASE_PATH", &cfg.BasePath)
+	str("PUBLIC_URL", &cfg.PublicURL)
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	str("AUDIT_FILE", &cfg.AuditFile)
+	if v := strings.TrimSpace(getenv("KEYPORTAL_AUDIT_RETENTION")); v != "" {
+		d, err := parseWarn(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_AUDIT_RETENTION=%q: %w", v, err))
+		}
+		cfg.AuditRetention = d
+	}
+	cfg.AuditAdmins = strings.FieldsFunc(getenv("KEYPORTAL_AUDIT_ADMINS"), func(r rune) bool { return r == ',' || r == ' ' })
+	dbURL, err := secret(getenv, "DATABASE_URL")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.DatabaseURL = strings.TrimSpace(dbURL)
 	limit := func(name string, dst *Limit) {
 		if v := strings.TrimSpace(getenv("KEYPORTAL_" + name)); v != "" {
 			l, err := parseLimit(v)
@@ -257,6 +318,20 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 			nerrs = append(nerrs, errors.New("KEYPORTAL_METRICS_ALLOWED_NETWORKS names no network"))
 		}
 		cfg.MetricsAllowedNetworks, errs = nets, append(errs, nerrs...)
+	}
+	if v := strings.TrimSpace(getenv("KEYPORTAL_POLICY_MAX_LIFETIME")); v != "" && v != PolicyOff {
+		d, err := parseWarn(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_POLICY_MAX_LIFETIME=%q: %w, or off", v, err))
+		}
+		cfg.PolicyMaxLifetime = d
+	}
+	if v := strings.TrimSpace(getenv("KEYPORTAL_POLICY_REQUIRE_DESCRIPTION")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_POLICY_REQUIRE_DESCRIPTION=%q: want true or false", v))
+		}
+		cfg.PolicyRequireDescription = b
 	}
 	str("METRICS_USERNAME", &cfg.MetricsUsername)
 	password, err := secret(getenv, "METRICS_PASSWORD")
@@ -303,9 +378,51 @@ func secret(getenv func(string) string, name string) (string, error) {
 	return v, nil
 }
 
+// CookiePath is the Path of every cookie the portal sets: its base path,
+// so that a browser sends them to no other application on the host.
+func (c *Config) CookiePath() string {
+	if c.BasePath == "" {
+		return "/"
+	}
+	return c.BasePath
+}
+
+// validBasePath reports what is wrong with a KEYPORTAL_BASE_PATH, or "".
+// It is spelled into every URL and cookie Path, so only plain path
+// segments are accepted: no escaping is ever needed.
+func validBasePath(p string) string {
+	switch {
+	case p == "":
+		return ""
+	case p == "/":
+		return "leave it empty to serve at the root"
+	case !strings.HasPrefix(p, "/"):
+		return "want a path that starts with /, such as /keyportal"
+	case strings.HasSuffix(p, "/"):
+		return "want no trailing slash, such as /keyportal"
+	case path.Clean(p) != p:
+		return "want a clean path without // or . or .. segments, such as /keyportal"
+	case strings.Trim(p, "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~") != "":
+		return "want only letters, digits, -, ., _, ~ and /, with no query or fragment, such as /keyportal"
+	}
+	return ""
+}
+
 // Validate checks the settings that do not depend on how they were read.
 func (c *Config) Validate() error {
 	var errs []error
+	if msg := validBasePath(c.BasePath); msg != "" {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_BASE_PATH=%q: %s", c.BasePath, msg))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+			errs = append(errs, fmt.Errorf("KEYPORTAL_PUBLIC_URL=%q: want the http(s) address users type, such as https://tools.example.com/keyportal", c.PublicURL))
+		case strings.TrimSuffix(u.EscapedPath(), "/") != c.BasePath:
+			errs = append(errs, fmt.Errorf("KEYPORTAL_PUBLIC_URL=%q and KEYPORTAL_BASE_PATH=%q disagree: the URL's path must be the base path (%q)", c.PublicURL, c.BasePath, c.BasePath))
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("KEYPORTAL_ADDR=%q: want host:port, e.g. 127.0.0.1:8080", c.Addr))
 	}
@@ -327,8 +444,20 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("KEYPORTAL_SESSION_STORE: want empty (files under KEYPORTAL_DATA_DIR) or a redis:// or rediss:// URL such as redis://:password@redis:6379/0"))
 		}
 	}
+	if c.DatabaseURL != "" {
+		// The URL may hold a password: name only its scheme.
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			errs = append(errs, errors.New("KEYPORTAL_DATABASE_URL: want empty (SQLite under KEYPORTAL_DATA_DIR) or a postgres:// URL such as postgres://keyportal:password@db:5432/keyportal"))
+		}
+	}
+	if c.AuditRetention > 0 && c.AuditRetention < MinAuditRetention {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_AUDIT_RETENTION=%s: want at least a day (1d)", c.AuditRetention))
+	}
 	if c.WatchToken != "" && c.WatchInterval > 0 && c.WatchInterval < MinWatchInterval {
 		errs = append(errs, fmt.Errorf("KEYPORTAL_WATCH_INTERVAL=%s: want at least %s; every refresh costs balena a dozen calls", c.WatchInterval, MinWatchInterval))
+	}
+	if c.PolicyMaxLifetime > 0 && c.PolicyMaxLifetime < MinPolicyMaxLifetime {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_POLICY_MAX_LIFETIME=%s: want at least 1d; the shortest lifetime the portal offers is a day", c.PolicyMaxLifetime))
 	}
 	if (c.MetricsUsername == "") != (c.MetricsPassword == "") {
 		errs = append(errs, errors.New("KEYPORTAL_METRICS_USERNAME and KEYPORTAL_METRICS_PASSWORD (or _FILE) go together: set both for basic auth on /metrics, or neither"))

@@ -99,6 +99,13 @@ func TestLoadRefusesBadSettingsWithClearMessages(t *testing.T) {
 		"bad metrics":           {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS": "on"}, "KEYPORTAL_METRICS"},
 		"bad network":           {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS_ALLOWED_NETWORKS": "10.0.0.0/33"}, "KEYPORTAL_METRICS_ALLOWED_NETWORKS"},
 		"user, no password":     {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS_USERNAME": "prom"}, "KEYPORTAL_METRICS_USERNAME and KEYPORTAL_METRICS_PASSWORD"},
+		"database not postgres": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_DATABASE_URL": "mysql://u:hunter2@db/x"}, "KEYPORTAL_DATABASE_URL: want empty"},
+		"both database forms":   {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_DATABASE_URL": "postgres://db/x", "KEYPORTAL_DATABASE_URL_FILE": "/x"}, "KEYPORTAL_DATABASE_URL"},
+		"bad retention":         {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_AUDIT_RETENTION": "forever"}, "KEYPORTAL_AUDIT_RETENTION"},
+		"short retention":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_AUDIT_RETENTION": "1h"}, "KEYPORTAL_AUDIT_RETENTION=1h0m0s: want at least a day"},
+		"bad policy lifetime":   {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_POLICY_MAX_LIFETIME": "3 months"}, "KEYPORTAL_POLICY_MAX_LIFETIME"},
+		"short policy lifetime": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_POLICY_MAX_LIFETIME": "2h"}, "KEYPORTAL_POLICY_MAX_LIFETIME=2h0m0s: want at least 1d"},
+		"bad policy bool":       {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_POLICY_REQUIRE_DESCRIPTION": "always"}, "KEYPORTAL_POLICY_REQUIRE_DESCRIPTION"},
 		"missing password file": {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_METRICS_PASSWORD_FILE": "/nonexistent/pw"}, "KEYPORTAL_METRICS_PASSWORD_FILE"},
 	}
 	for name, c := range cases {
@@ -109,6 +116,23 @@ func TestLoadRefusesBadSettingsWithClearMessages(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: the error shows a password: %v", name, err)
 		}
+	}
+}
+
+func TestAuditSettings(t *testing.T) {
+	cfg, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey}), false)
+	if err != nil || cfg.AuditRetention != 400*24*time.Hour || cfg.DatabaseURL != "" || len(cfg.AuditAdmins) != 0 {
+		t.Errorf("defaults: %v, retention %s, database %q, admins %q", err, cfg.AuditRetention, cfg.DatabaseURL, cfg.AuditAdmins)
+	}
+	path := filepath.Join(t.TempDir(), "db")
+	if err := os.WriteFile(path, []byte("postgres://keyportal:pw@db:5432/keyportal\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_DATABASE_URL_FILE": path,
+		"KEYPORTAL_AUDIT_RETENTION": "90d", "KEYPORTAL_AUDIT_ADMINS": "alice, 42,bob"}), false)
+	if err != nil || cfg.DatabaseURL != "postgres://keyportal:pw@db:5432/keyportal" || cfg.AuditRetention != 90*24*time.Hour ||
+		strings.Join(cfg.AuditAdmins, "|") != "alice|42|bob" {
+		t.Errorf("%v: database %q, retention %s, admins %q", err, cfg.DatabaseURL, cfg.AuditRetention, cfg.AuditAdmins)
 	}
 }
 
@@ -156,5 +180,61 @@ func TestWatchAndMetricsSettings(t *testing.T) {
 	if cfg.WatchToken != "" || cfg.WatchInterval != 5*time.Minute || cfg.WatchWarn != 36*time.Hour || cfg.Metrics ||
 		strings.Join(nets, ",") != "127.0.0.0/8,::1/128" {
 		t.Errorf("defaults: %+v, networks %v", cfg, nets)
+	}
+}
+
+func TestPolicySettings(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 0, "off": 0, "90d": 90 * 24 * time.Hour, "36h": 36 * time.Hour} {
+		cfg, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_POLICY_MAX_LIFETIME": v, "KEYPORTAL_POLICY_REQUIRE_DESCRIPTION": "true"}), false)
+		if err != nil || cfg.PolicyMaxLifetime != want || !cfg.PolicyRequireDescription {
+			t.Errorf("%q: %v %v, want %v", v, cfg.PolicyMaxLifetime, err, want)
+		}
+	}
+}
+
+func TestBasePathAndPublicURL(t *testing.T) {
+	ok := map[string][2]string{ // env BASE_PATH, PUBLIC_URL → want BasePath, CookiePath
+		"root":                 {"", ""},
+		"sub-path":             {"/keyportal", ""},
+		"nested":               {"/tools/key-portal_2", ""},
+		"url at root":          {"", "https://keys.example.com"},
+		"url at root, slash":   {"", "https://keys.example.com/"},
+		"url under sub-path":   {"/keyportal", "https://tools.example.com/keyportal"},
+		"url with slash, port": {"/keyportal", "http://127.0.0.1:8443/keyportal/"},
+	}
+	for name, v := range ok {
+		cfg, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_BASE_PATH": v[0], "KEYPORTAL_PUBLIC_URL": v[1]}), false)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		wantCookie := v[0]
+		if wantCookie == "" {
+			wantCookie = "/"
+		}
+		if cfg.BasePath != v[0] || cfg.CookiePath() != wantCookie || strings.HasSuffix(cfg.PublicURL, "/") {
+			t.Errorf("%s: base %q, cookie path %q, public URL %q", name, cfg.BasePath, cfg.CookiePath(), cfg.PublicURL)
+		}
+	}
+	bad := map[string]struct{ base, url, want string }{
+		"no leading slash": {"keyportal", "", `KEYPORTAL_BASE_PATH="keyportal": want a path that starts with /`},
+		"trailing slash":   {"/keyportal/", "", `KEYPORTAL_BASE_PATH="/keyportal/": want no trailing slash`},
+		"slash alone":      {"/", "", "leave it empty to serve at the root"},
+		"query":            {"/keyportal?x=1", "", "no query or fragment"},
+		"fragment":         {"/keyportal#top", "", "no query or fragment"},
+		"dot segment":      {"/a/../keyportal", "", "clean path"},
+		"double slash":     {"//keyportal", "", "clean path"},
+		"space":            {"/key portal", "", "only letters"},
+		"url path differs": {"/keyportal", "https://tools.example.com/kp", `KEYPORTAL_PUBLIC_URL="https://tools.example.com/kp" and KEYPORTAL_BASE_PATH="/keyportal" disagree`},
+		"url, no base":     {"", "https://tools.example.com/keyportal", `KEYPORTAL_PUBLIC_URL="https://tools.example.com/keyportal" and KEYPORTAL_BASE_PATH="" disagree`},
+		"url not absolute": {"/keyportal", "tools.example.com/keyportal", "KEYPORTAL_PUBLIC_URL"},
+		"url with query":   {"", "https://keys.example.com/?a=1", "KEYPORTAL_PUBLIC_URL"},
+		"url scheme":       {"", "ftp://keys.example.com", "KEYPORTAL_PUBLIC_URL"},
+	}
+	for name, c := range bad {
+		_, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_BASE_PATH": c.base, "KEYPORTAL_PUBLIC_URL": c.url}), false)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to mention %q", name, err, c.want)
+		}
 	}
 }
