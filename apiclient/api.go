@@ -148,7 +148,9 @@ type KeyQuery struct {
 	ExpiresBefore *time.Time
 	// SeenBefore keeps the device keys whose device is offline and was
 	// last seen before this moment, or never: keys of silent devices.
-	// Other kinds never match it.
+	// Other kinds never match it. Where actor cannot be read, it names
+	// the silent devices one by one, and more than MaxReadIDs of them
+	// (within Fleet and Device) are refused as CodeInvalid.
 	SeenBefore *time.Time
 	Breaking   *Limits   // keys that break these limits; nil: no such condition
 	Sort       SortField // "": created_at descending, whatever Desc says

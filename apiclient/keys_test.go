@@ -473,3 +473,32 @@ func TestSeenBeforeCostsNoExtraCall(t *testing.T) {
 		}
 	}
 }
+
+// Where actor cannot be read, the keys of silent devices are filtered by
+// the devices' actor ids, at most MaxReadIDs of them: more is refused with
+// a word on narrowing the view, and a fleet narrows it.
+func TestSeenBeforeByIDsIsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large dataset")
+	}
+	e := newModeEnv(t, mode{"by-ids", balenasim.ProfileBalenaCloud, true}, balenasim.Options{Dataset: "large"})
+	s := e.session(t, balenasim.DemoEmail)
+	day := time.Now().AddDate(0, 0, -30)
+	_, err := s.ListKeys(ctx(t), KeyQuery{SeenBefore: &day})
+	if ErrorCode(err) != CodeInvalid || !strings.Contains(err.Error(), "narrow") {
+		t.Fatalf("every silent device of the large dataset: %v", err)
+	}
+	page, err := s.ListKeys(ctx(t), KeyQuery{SeenBefore: &day, Fleet: "acme/fleet-007"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int
+	for _, k := range e.sim.Keys() {
+		if k.FleetSlug == "acme/fleet-007" && silentSince(k, day) {
+			want++
+		}
+	}
+	if want == 0 || page.Total != want {
+		t.Errorf("one fleet's silent devices' keys: %d, want %d", page.Total, want)
+	}
+}

@@ -197,7 +197,7 @@ func (s *Session) resolve(ctx context.Context, q KeyQuery) (*actorSet, error) {
 				return nil
 			}
 			var err error
-			silent, err = s.devices(ctx, "devices seen before", odata{Filter: seenBefore("", *q.SeenBefore)})
+			silent, err = s.silentDevices(ctx, q)
 			return err
 		})
 	if err != nil {
@@ -217,6 +217,29 @@ func (s *Session) resolve(ctx context.Context, q KeyQuery) (*actorSet, error) {
 		}
 	}
 	return ax, nil
+}
+
+// silentDevices are the devices q.SeenBefore keeps, within q's fleet and
+// device when it names them. Their actor ids go into the keys' filter,
+// whose URL must stay short (a proxy's limit is often 8 KB): past
+// MaxReadIDs of them, q is refused and should be narrowed.
+func (s *Session) silentDevices(ctx context.Context, q KeyQuery) ([]Device, error) {
+	const op = "devices seen before"
+	conds := []string{seenBefore("", *q.SeenBefore)}
+	if q.Fleet != "" {
+		conds = append(conds, "belongs_to__application/any(f:"+fleetNamed("f", q.Fleet)+")")
+	}
+	if q.Device != "" {
+		conds = append(conds, deviceNamed("", q.Device))
+	}
+	devs, err := s.devices(ctx, op, odata{Filter: and(conds...), Top: MaxReadIDs + 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(devs) > MaxReadIDs {
+		return nil, invalidError(op, fmt.Sprintf("more than %d devices were last seen before that day, more than one request to this server can name; narrow the view to a fleet or a device", MaxReadIDs))
+	}
+	return devs, nil
 }
 
 func (s *Session) loadFleets(ctx context.Context, ax *actorSet) error {

@@ -28,7 +28,7 @@ func TestSignInSeeKeysSignOut(t *testing.T) {
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys$`)))
 	table := page.GetByRole("table")
 	must(t, expect.Locator(table).ToBeVisible())
-	headers := []string{"Select all keys on this page", "Name", "Kind", "Owner", "Description", "Created", "Expires", "ID", "Actions"}
+	headers := []string{"Select all keys on this page", "Name", "Kind", "Owner", "Description", "Created", "Expires", "Last seen", "ID", "Actions"}
 	must(t, expect.Locator(table.GetByRole("columnheader")).ToHaveCount(len(headers)))
 	for i, h := range headers {
 		// The accessible name, as a screen reader says it: no sort arrows.
@@ -61,6 +61,16 @@ func TestSignInSeeKeysSignOut(t *testing.T) {
 		}
 		if k.Kind == balenasim.KindUser {
 			mine++
+		}
+		switch {
+		case k.Kind != balenasim.KindDevice:
+			must(t, expect.Locator(row.Locator("td.last-seen")).ToHaveText("–"))
+		case k.DeviceOnline:
+			must(t, expect.Locator(row.Locator("td.last-seen")).ToHaveText("Online"))
+		case k.DeviceLastSeen == nil:
+			must(t, expect.Locator(row.Locator("td.last-seen")).ToHaveText("Never"))
+		default:
+			must(t, expect.Locator(row.Locator("td.last-seen time")).ToHaveAttribute("datetime", k.DeviceLastSeen.UTC().Format(time.RFC3339)))
 		}
 		if k.Expired(now) {
 			must(t, expect.Locator(row.Locator("td.expires")).ToContainText("expired"))

@@ -39,12 +39,16 @@
       var field = slot.parentElement;
       var input = field && field.querySelector("input:not([type=checkbox]), select");
       if (!input) return;
+      // A field's own help (as the page gave it) keeps describing it.
+      if (!input.hasAttribute("data-help")) input.setAttribute("data-help", input.getAttribute("aria-describedby") || "");
+      var help = input.getAttribute("data-help");
       if (slot.querySelector(".field-error")) {
         input.setAttribute("aria-invalid", "true");
-        input.setAttribute("aria-describedby", slot.id);
+        input.setAttribute("aria-describedby", (slot.id + " " + help).trim());
       } else {
         input.removeAttribute("aria-invalid");
-        input.removeAttribute("aria-describedby");
+        if (help) input.setAttribute("aria-describedby", help);
+        else input.removeAttribute("aria-describedby");
       }
     });
   }

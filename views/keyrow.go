@@ -64,16 +64,9 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 		h.raw(`</td><td class="description">`)
 		h.text(k.Description)
 
-		// The title repeats the datetime (cheap to send: gzip refers back
-		// to it) so that the exact time shows on hover even without
-		// JavaScript; app.js rewrites it in the reader's time zone.
-		h.raw(`</td><td class="created"><time datetime="`)
-		h.text(k.CreatedISO)
-		h.raw(`" title="`)
-		h.text(k.CreatedISO)
-		h.raw(`">`)
-		h.text(k.Created)
-		h.raw(`</time></td><td class="expires">`)
+		h.raw(`</td><td class="created"><time `)
+		h.timeRest(k.CreatedISO, k.Created)
+		h.raw(`</td><td class="expires">`)
 		if k.ExpiresISO == "" {
 			h.raw(`<span class="expiry" data-state="`)
 			h.text(k.ExpiryState)
@@ -83,13 +76,8 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 		} else {
 			h.raw(`<time class="expiry" data-state="`)
 			h.text(k.ExpiryState)
-			h.raw(`" datetime="`)
-			h.text(k.ExpiresISO)
-			h.raw(`" title="`)
-			h.text(k.ExpiresISO)
-			h.raw(`">`)
-			h.text(k.Expires)
-			h.raw(`</time>`)
+			h.raw(`" `)
+			h.timeRest(k.ExpiresISO, k.Expires)
 		}
 		h.raw(`</td><td class="last-seen" data-state="`)
 		h.text(k.LastSeenState)
@@ -97,13 +85,8 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 		if k.LastSeenISO == "" {
 			h.text(k.LastSeen)
 		} else {
-			h.raw(`<time datetime="`)
-			h.text(k.LastSeenISO)
-			h.raw(`" title="`)
-			h.text(k.LastSeenISO)
-			h.raw(`">`)
-			h.text(k.LastSeen)
-			h.raw(`</time>`)
+			h.raw(`<time `)
+			h.timeRest(k.LastSeenISO, k.LastSeen)
 		}
 		h.raw(`</td><td class="key-id mono">`, id, `</td>`)
 
@@ -117,4 +100,18 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 		h.raw(`</tr>`)
 		return h.err
 	})
+}
+
+// timeRest ends a <time> element opened with its other attributes: its
+// datetime, a title that repeats it (cheap to send: gzip refers back to
+// it) so that the exact time shows on hover even without JavaScript
+// (app.js rewrites it in the reader's time zone), and its text.
+func (h *htmlWriter) timeRest(iso, text string) {
+	h.raw(`datetime="`)
+	h.text(iso)
+	h.raw(`" title="`)
+	h.text(iso)
+	h.raw(`">`)
+	h.text(text)
+	h.raw(`</time>`)
 }
