@@ -65,6 +65,12 @@ type Owner struct {
 	DeviceID   int64 // device keys
 	DeviceUUID string
 	DeviceName string
+	// The device's connectivity: online now, or when it last came online
+	// or went offline (balena's last_connectivity_event, the dashboard's
+	// "Last seen"; nil: never). balena keeps no "last used" for keys;
+	// for a device key this is the best evidence there is.
+	DeviceOnline   bool
+	DeviceLastSeen *time.Time
 }
 
 // APIKey is one row of /v7/api_key. It never carries the secret.
@@ -98,6 +104,8 @@ type Device struct {
 	DeviceName string
 	FleetID    int64
 	ActorID    int64
+	Online     bool
+	LastSeen   *time.Time // last_connectivity_event; nil: never seen
 }
 
 // Status filters keys by their expiry.
@@ -138,10 +146,23 @@ type KeyQuery struct {
 	CreatedBefore *time.Time
 	ExpiresAfter  *time.Time
 	ExpiresBefore *time.Time
-	Sort          SortField // "": created_at descending, whatever Desc says
-	Desc          bool
-	Top           int // page size; 0 means no $top
-	Skip          int
+	// SeenBefore keeps the device keys whose device is offline and was
+	// last seen before this moment, or never: keys of silent devices.
+	// Other kinds never match it.
+	SeenBefore *time.Time
+	Breaking   *Limits   // keys that break these limits; nil: no such condition
+	Sort       SortField // "": created_at descending, whatever Desc says
+	Desc       bool
+	Top        int // page size; 0 means no $top
+	Skip       int
+}
+
+// Limits are bounds a key may break: a key breaks them when it has no
+// expiry or one after LatestExpiry (when set), or when Description is set
+// and it has no description. Any one suffices.
+type Limits struct {
+	LatestExpiry *time.Time
+	Description  bool
 }
 
 // KeyPage is one page of keys and the total the query matches.

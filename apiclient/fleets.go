@@ -3,6 +3,7 @@ package apiclient
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // Fleets, devices and their actors: what the portal needs to offer owners
@@ -19,11 +20,13 @@ type fleetRow struct {
 }
 
 type deviceRow struct {
-	ID         int64    `json:"id"`
-	UUID       string   `json:"uuid"`
-	DeviceName string   `json:"device_name"`
-	Fleet      actorRef `json:"belongs_to__application"`
-	Actor      actorRef `json:"actor"`
+	ID         int64      `json:"id"`
+	UUID       string     `json:"uuid"`
+	DeviceName string     `json:"device_name"`
+	Fleet      actorRef   `json:"belongs_to__application"`
+	Actor      actorRef   `json:"actor"`
+	Online     bool       `json:"is_online"`
+	LastSeen   *time.Time `json:"last_connectivity_event"`
 }
 
 // Fleets returns the fleets the caller reaches directly (not public fleets
@@ -127,7 +130,7 @@ func (s *Session) DevicesByActor(ctx context.Context, actorIDs ...int64) ([]Devi
 
 // devices reads the devices o filters (and limits), by name.
 func (s *Session) devices(ctx context.Context, op string, o odata) ([]Device, error) {
-	o.Select = []string{"id", "uuid", "device_name", "belongs_to__application", "actor"}
+	o.Select = []string{"id", "uuid", "device_name", "belongs_to__application", "actor", "is_online", "last_connectivity_event"}
 	o.OrderBy = []string{"device_name asc", "id asc"}
 	rows, err := getRows[deviceRow](ctx, s, op, "/v7/device", o)
 	if err != nil {
@@ -135,7 +138,8 @@ func (s *Session) devices(ctx context.Context, op string, o odata) ([]Device, er
 	}
 	devices := make([]Device, len(rows))
 	for i, r := range rows {
-		devices[i] = Device{ID: r.ID, UUID: r.UUID, DeviceName: r.DeviceName, FleetID: r.Fleet.ID, ActorID: r.Actor.ID}
+		devices[i] = Device{ID: r.ID, UUID: r.UUID, DeviceName: r.DeviceName, FleetID: r.Fleet.ID, ActorID: r.Actor.ID,
+			Online: r.Online, LastSeen: r.LastSeen}
 	}
 	return devices, nil
 }

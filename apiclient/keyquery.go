@@ -3,6 +3,7 @@ package apiclient
 import (
 	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -121,6 +122,16 @@ func (q KeyQuery) plainFilter() string {
 	if q.ExpiresBefore != nil {
 		conds = append(conds, "expiry_date lt "+datetime(*q.ExpiresBefore))
 	}
+	if b := q.Breaking; b != nil {
+		var alts []string
+		if b.LatestExpiry != nil {
+			alts = append(alts, "expiry_date eq null", "expiry_date gt "+datetime(*b.LatestExpiry))
+		}
+		if b.Description {
+			alts = append(alts, "description eq null", "description eq ''")
+		}
+		conds = append(conds, or(alts...))
+	}
 	return and(conds...)
 }
 
@@ -152,6 +163,9 @@ func (q KeyQuery) lambdaFilter() string {
 	}
 	if q.Device != "" {
 		owner = append(owner, actorAny("a/is_of__device/any(d:"+deviceNamed("d", q.Device)+")"))
+	}
+	if q.SeenBefore != nil {
+		owner = append(owner, actorAny("a/is_of__device/any(d:"+seenBefore("d", *q.SeenBefore)+")"))
 	}
 	return and(append([]string{q.plainFilter()}, owner...)...)
 }
@@ -188,14 +202,31 @@ func (q KeyQuery) actorFilter(ax *actorSet) (filter string, none bool) {
 		}
 		conds = append(conds, in("is_of__actor", ids))
 	}
-	if q.Device != "" {
-		ids := ax.namedDeviceActors()
-		if len(ids) == 0 {
+	for _, set := range []struct {
+		asked   bool
+		devices []Device
+	}{{q.Device != "", ax.named}, {q.SeenBefore != nil, ax.silent}} {
+		if !set.asked {
+			continue
+		}
+		if len(set.devices) == 0 {
 			return "", true
 		}
-		conds = append(conds, in("is_of__actor", ids))
+		conds = append(conds, in("is_of__actor", deviceActors(set.devices)))
 	}
 	return and(conds...), false
+}
+
+// seenBefore is the condition of a silent device, as alias/field inside
+// a lambda (alias "d") or as a plain field (alias ""): offline, and last
+// seen before t or never. An online device's last_connectivity_event is
+// when it came online, which says nothing of silence.
+func seenBefore(alias string, t time.Time) string {
+	p := ""
+	if alias != "" {
+		p = alias + "/"
+	}
+	return and(p+"is_online eq false", or(p+"last_connectivity_event eq null", p+"last_connectivity_event lt "+datetime(t)))
 }
 
 // isDigits reports whether s is one or more ASCII digits (no sign).

@@ -56,6 +56,7 @@ func TestKeyQueryFilters(t *testing.T) {
 		name   string
 		q      KeyQuery
 		named  []Device // what resolve found for q.Device
+		silent []Device // what resolve found for q.SeenBefore
 		lambda string
 		actor  string
 		none   bool
@@ -156,6 +157,21 @@ func TestKeyQueryFilters(t *testing.T) {
 		},
 		{name: "unknown fleet", q: KeyQuery{Fleet: "acme/none"}, lambda: "is_of__actor/any(a:(a/is_of__application/any(f:(f/slug eq 'acme%2Fnone' or f/app_name eq 'acme%2Fnone')) or a/is_of__device/any(d:d/belongs_to__application/any(df:(df/slug eq 'acme%2Fnone' or df/app_name eq 'acme%2Fnone')))))", none: true},
 		{name: "unknown device", q: KeyQuery{Device: "zzz"}, lambda: "is_of__actor/any(a:a/is_of__device/any(d:d/device_name eq 'zzz'))", none: true},
+		{
+			name:   "seen before: offline devices last seen before the day, or never",
+			q:      KeyQuery{SeenBefore: &day},
+			silent: []Device{{ID: 5, ActorID: 20}, {ID: 6, ActorID: 21}},
+			lambda: "is_of__actor/any(a:a/is_of__device/any(d:(d/is_online eq false and (d/last_connectivity_event eq null or d/last_connectivity_event lt datetime'2025-01-31T12:00:00.000Z'))))",
+			actor:  "is_of__actor in (20,21)",
+		},
+		{
+			name:   "seen before, with a fleet, a device kind and a status",
+			q:      KeyQuery{SeenBefore: &day, Fleet: "acme/one", Kinds: []KeyKind{KindDevice}, Status: StatusNever},
+			silent: []Device{{ID: 6, ActorID: 21}},
+			lambda: "(expiry_date eq null and is_of__actor/any(a:" + isDeviceKey + ") and is_of__actor/any(a:(a/is_of__application/any(f:(f/slug eq 'acme%2Fone' or f/app_name eq 'acme%2Fone')) or a/is_of__device/any(d:d/belongs_to__application/any(df:(df/slug eq 'acme%2Fone' or df/app_name eq 'acme%2Fone'))))) and is_of__actor/any(a:a/is_of__device/any(d:(d/is_online eq false and (d/last_connectivity_event eq null or d/last_connectivity_event lt datetime'2025-01-31T12:00:00.000Z')))))",
+			actor:  "(expiry_date eq null and not(is_of__actor in (2,10,11)) and is_of__actor in (10,20,21) and is_of__actor eq 21)",
+		},
+		{name: "seen before, no silent device", q: KeyQuery{SeenBefore: &day}, lambda: "is_of__actor/any(a:a/is_of__device/any(d:(d/is_online eq false and (d/last_connectivity_event eq null or d/last_connectivity_event lt datetime'2025-01-31T12:00:00.000Z'))))", none: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,7 +179,7 @@ func TestKeyQueryFilters(t *testing.T) {
 				t.Errorf("lambdaFilter =\n %s\nwant\n %s", got, tt.lambda)
 			}
 			ax := *ax
-			ax.named = tt.named
+			ax.named, ax.silent = tt.named, tt.silent
 			got, none := tt.q.actorFilter(&ax)
 			if none != tt.none || (!none && got != tt.actor) {
 				t.Errorf("actorFilter = %s, %v\nwant %s, %v", got, none, tt.actor, tt.none)

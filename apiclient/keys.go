@@ -61,7 +61,18 @@ func (r expandedKeyRow) key() APIKey {
 // ListKeys returns one page of the keys q selects and how many it selects
 // in all. The page and the count are asked for at the same time.
 func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
-	const op = "list keys"
+	return s.listKeys(ctx, "list keys", q, true)
+}
+
+// Keys returns the keys q selects (one page of them when q.Top is set)
+// without counting them: one call where the caller may read actor, for a
+// page that already knows, or does not need, the total.
+func (s *Session) Keys(ctx context.Context, q KeyQuery) ([]APIKey, error) {
+	page, err := s.listKeys(ctx, "list keys", q, false)
+	return page.Keys, err
+}
+
+func (s *Session) listKeys(ctx context.Context, op string, q KeyQuery, count bool) (KeyPage, error) {
 	if err := q.validate(op); err != nil {
 		return KeyPage{}, err
 	}
@@ -71,7 +82,7 @@ func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
 	if s.c.actorAccess.Load() != actorHidden {
 		o := q.page(q.lambdaFilter())
 		o.Select, o.Expand = keyFields, ownerExpand
-		page, err := s.listAndCount(ctx, op, q, o)
+		page, err := s.listAndCount(ctx, op, q, o, count)
 		if !s.actorHidden(ctx, err) {
 			return page, err
 		}
@@ -87,7 +98,7 @@ func (s *Session) ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error) {
 	}
 	o := q.page(filter)
 	o.Select = keyFieldsAndActor
-	page, err := s.listAndCount(ctx, op, q, o)
+	page, err := s.listAndCount(ctx, op, q, o, count)
 	if err != nil {
 		return KeyPage{}, err
 	}
@@ -124,10 +135,15 @@ func (s *Session) CountKeys(ctx context.Context, q KeyQuery) (int, error) {
 	return s.count(ctx, op, filter)
 }
 
-// listAndCount reads q's page o and the total of its filter, in parallel.
-func (s *Session) listAndCount(ctx context.Context, op string, q KeyQuery, o odata) (KeyPage, error) {
+// listAndCount reads q's page o and, if count, the total of its filter, in
+// parallel.
+func (s *Session) listAndCount(ctx context.Context, op string, q KeyQuery, o odata, count bool) (KeyPage, error) {
 	if q.Sort == SortName && q.Desc {
 		return s.namedFirst(ctx, op, o)
+	}
+	if !count {
+		keys, err := s.keys(ctx, op, "/v7/api_key", o)
+		return KeyPage{Keys: keys}, err
 	}
 	var page KeyPage
 	err := parallel(ctx,
@@ -471,4 +487,31 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
+}
+
+// keyIDPage is how many ids one call of KeyIDs reads: a few bytes each.
+const keyIDPage = 10_000
+
+// KeyIDs returns the ids of every key the caller can see, and nothing
+// else of them: the audit page shows the events of these keys. Ids only,
+// in pages of keyIDPage, so that a large account costs a call or two.
+func (s *Session) KeyIDs(ctx context.Context) ([]int64, error) {
+	const op = "list key ids"
+	ctx, cancel := s.c.withTimeout(ctx)
+	defer cancel()
+	ids := []int64{}
+	for skip := 0; ; skip += keyIDPage {
+		rows, err := getRows[struct {
+			ID int64 `json:"id"`
+		}](ctx, s, op, "/v7/api_key", odata{Select: []string{"id"}, OrderBy: []string{"id asc"}, Top: keyIDPage, Skip: skip})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			ids = append(ids, r.ID)
+		}
+		if len(rows) < keyIDPage {
+			return ids, nil
+		}
+	}
 }

@@ -118,11 +118,21 @@ func checkKey(t *testing.T, got APIKey, want balenasim.KeyRecord) {
 		w.Owner.FleetID, w.Owner.FleetSlug = want.FleetID, want.FleetSlug
 	case KindDevice:
 		w.Owner.DeviceID, w.Owner.DeviceUUID, w.Owner.DeviceName = want.DeviceID, want.DeviceUUID, want.DeviceName
+		w.Owner.DeviceOnline, w.Owner.DeviceLastSeen = want.DeviceOnline, want.DeviceLastSeen
 	}
+	gotOwner, wantOwner := got.Owner, w.Owner
+	gotOwner.DeviceLastSeen, wantOwner.DeviceLastSeen = nil, nil
 	if got.ID != w.ID || got.Name != w.Name || got.Description != w.Description || !got.CreatedAt.Equal(w.CreatedAt) ||
-		!equalTime(got.ExpiryDate, w.ExpiryDate) || got.Kind != w.Kind || got.Owner != w.Owner {
+		!equalTime(got.ExpiryDate, w.ExpiryDate) || got.Kind != w.Kind || gotOwner != wantOwner ||
+		!equalTime(got.Owner.DeviceLastSeen, w.Owner.DeviceLastSeen) {
 		t.Errorf("key %d:\n got %+v\nwant %+v", want.ID, got, w)
 	}
+}
+
+// silentSince reports whether k is a device key whose device is offline
+// and was last seen before t, or never: what KeyQuery.SeenBefore keeps.
+func silentSince(k balenasim.KeyRecord, t time.Time) bool {
+	return k.Kind == balenasim.KindDevice && !k.DeviceOnline && (k.DeviceLastSeen == nil || k.DeviceLastSeen.Before(t))
 }
 
 func equalTime(a, b *time.Time) bool {
@@ -187,6 +197,16 @@ func TestListKeys(t *testing.T) {
 		}},
 		{"expires in the next 30 days", KeyQuery{ExpiresAfter: &now, ExpiresBefore: ahead(30)}, func(k balenasim.KeyRecord) bool {
 			return expires(k, now, *ahead(30))
+		}},
+		{"device last seen over 30 days ago, or never", KeyQuery{SeenBefore: ago(30)}, func(k balenasim.KeyRecord) bool {
+			return silentSince(k, *ago(30))
+		}},
+		{"seen before, only ever device keys", KeyQuery{SeenBefore: &now, Kinds: []KeyKind{KindUser, KindProvisioning}}, func(balenasim.KeyRecord) bool { return false }},
+		{"seen before long ago: never seen", KeyQuery{SeenBefore: ago(3650)}, func(k balenasim.KeyRecord) bool {
+			return k.Kind == balenasim.KindDevice && !k.DeviceOnline && k.DeviceLastSeen == nil
+		}},
+		{"seen before, in a fleet, never expiring", KeyQuery{SeenBefore: ago(30), Fleet: "plant-3", Status: StatusNever}, func(k balenasim.KeyRecord) bool {
+			return silentSince(k, *ago(30)) && k.FleetSlug == "acme/plant-3" && k.ExpiryDate == nil
 		}},
 		{"by name", KeyQuery{Sort: SortName}, nil},
 		{"by name, descending", KeyQuery{Sort: SortName, Desc: true}, nil},
@@ -382,5 +402,74 @@ func TestGetKey(t *testing.T) {
 				t.Errorf("missing key: got %v, want not found", err)
 			}
 		})
+	}
+}
+
+// The audit page filters events by the keys a user can see now: KeyIDs
+// are exactly the keys the list shows, in one call, ids only.
+func TestKeyIDsAreTheKeysTheCallerSees(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newModeEnv(t, m, balenasim.Options{})
+			s := e.session(t, balenasim.DemoEmail)
+			all, err := s.ListKeys(ctx(t), KeyQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.sim.ResetCounters()
+			ids, err := s.KeyIDs(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []int64
+			for _, k := range all.Keys {
+				want = append(want, k.ID)
+			}
+			slices.Sort(want)
+			if !slices.Equal(ids, want) || len(ids) == 0 {
+				t.Errorf("KeyIDs %v, want the listed keys %v", ids, want)
+			}
+			spans := e.sim.Counters().Spans
+			if len(spans) != 1 || spans[0].Query.Get("$select") != "id" {
+				t.Errorf("%d requests (%v); want one that selects id only", len(spans), spans)
+			}
+		})
+	}
+}
+
+// TestSeenBeforeCostsNoExtraCall: where actor is readable, the devices'
+// last contact comes in the owner expansion and the filter is a lambda:
+// a view of silent devices' keys is still the list and its count.
+func TestSeenBeforeCostsNoExtraCall(t *testing.T) {
+	e := newEnv(t, balenasim.Options{})
+	s := e.session(t, balenasim.DemoEmail)
+	id, err := s.WhoAmI(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = s.WithIdentity(id)
+	if _, err := s.ListKeys(ctx(t), KeyQuery{}); err != nil { // learns the profile
+		t.Fatal(err)
+	}
+	e.sim.ResetCounters()
+	before := time.Now().AddDate(0, 0, -30)
+	page, err := s.ListKeys(ctx(t), KeyQuery{SeenBefore: &before, Top: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]int{}
+	for _, sp := range e.sim.Counters().Spans {
+		routes[sp.Route]++
+	}
+	if len(routes) != 2 || routes["GET /v7/api_key"] != 1 || routes["GET /v7/api_key/$count"] != 1 {
+		t.Errorf("requests: %v", routes)
+	}
+	if page.Total == 0 {
+		t.Fatal("the demo has silent devices; none listed")
+	}
+	for _, k := range page.Keys {
+		if k.Kind != KindDevice || k.Owner.DeviceOnline || (k.Owner.DeviceLastSeen != nil && !k.Owner.DeviceLastSeen.Before(before)) {
+			t.Errorf("key %d of %s (online %v, last seen %v) is not a silent device's", k.ID, k.Owner.DeviceName, k.Owner.DeviceOnline, k.Owner.DeviceLastSeen)
+		}
 	}
 }

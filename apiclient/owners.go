@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/segmentio/encoding/json"
 )
@@ -25,7 +26,7 @@ import (
 const ownerExpand = "is_of__actor($select=id;$expand=" +
 	"is_of__user($select=id,username)," +
 	"is_of__application($select=id,slug)," +
-	"is_of__device($select=id,uuid,device_name))"
+	"is_of__device($select=id,uuid,device_name,is_online,last_connectivity_event))"
 
 // actorRow is an expanded is_of__actor. balena writes every expanded
 // navigation as an array, to-one or not.
@@ -40,9 +41,11 @@ type actorRow struct {
 		Slug string `json:"slug"`
 	} `json:"is_of__application"`
 	Devices []struct {
-		ID         int64  `json:"id"`
-		UUID       string `json:"uuid"`
-		DeviceName string `json:"device_name"`
+		ID         int64      `json:"id"`
+		UUID       string     `json:"uuid"`
+		DeviceName string     `json:"device_name"`
+		Online     bool       `json:"is_online"`
+		LastSeen   *time.Time `json:"last_connectivity_event"`
 	} `json:"is_of__device"`
 }
 
@@ -82,6 +85,7 @@ func (r *actorRow) owner() (KeyKind, Owner) {
 	case len(r.Devices) > 0:
 		d := r.Devices[0]
 		o.DeviceID, o.DeviceUUID, o.DeviceName = d.ID, d.UUID, d.DeviceName
+		o.DeviceOnline, o.DeviceLastSeen = d.Online, d.LastSeen
 		return KindDevice, o
 	}
 	return "", o
@@ -121,6 +125,7 @@ type actorSet struct {
 	fleetsLoaded bool
 	devices      []Device // the devices of the fleets the query named
 	named        []Device // the devices the query's Device named
+	silent       []Device // the devices the query's SeenBefore keeps
 }
 
 func (ax *actorSet) fleetActors() []int64 {
@@ -149,10 +154,10 @@ func (ax *actorSet) fleetNamedActors(text string) []int64 {
 	return ids
 }
 
-// namedDeviceActors are the actors of the devices the query named.
-func (ax *actorSet) namedDeviceActors() []int64 {
-	ids := make([]int64, 0, len(ax.named))
-	for _, d := range ax.named {
+// deviceActors are the actors of devices.
+func deviceActors(devices []Device) []int64 {
+	ids := make([]int64, 0, len(devices))
+	for _, d := range devices {
 		ids = append(ids, d.ActorID)
 	}
 	return ids
@@ -171,7 +176,7 @@ func (s *Session) resolve(ctx context.Context, q KeyQuery) (*actorSet, error) {
 	ax.me = me
 	ks := q.kinds()
 	needFleets := q.Fleet != "" || slices.Contains(ks, KindProvisioning) || slices.Contains(ks, KindDevice)
-	var named []Device
+	var named, silent []Device
 	err = parallel(ctx,
 		func(ctx context.Context) error {
 			if !needFleets {
@@ -186,11 +191,19 @@ func (s *Session) resolve(ctx context.Context, q KeyQuery) (*actorSet, error) {
 			var err error
 			named, err = s.DevicesNamed(ctx, q.Device, 0)
 			return err
+		},
+		func(ctx context.Context) error {
+			if q.SeenBefore == nil {
+				return nil
+			}
+			var err error
+			silent, err = s.devices(ctx, "devices seen before", odata{Filter: seenBefore("", *q.SeenBefore)})
+			return err
 		})
 	if err != nil {
 		return nil, err
 	}
-	ax.named = named
+	ax.named, ax.silent = named, silent
 	if q.Fleet != "" {
 		for _, f := range ax.fleets {
 			if !f.named(q.Fleet) {
@@ -263,6 +276,7 @@ func (s *Session) label(ctx context.Context, keys []APIKey, ax *actorSet) error 
 		} else if d, ok := devs[k.Owner.ActorID]; ok && k.Kind == "" {
 			k.Kind = KindDevice
 			k.Owner.DeviceID, k.Owner.DeviceUUID, k.Owner.DeviceName = d.ID, d.UUID, d.DeviceName
+			k.Owner.DeviceOnline, k.Owner.DeviceLastSeen = d.Online, d.LastSeen
 		}
 	}
 	return nil

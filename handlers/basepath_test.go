@@ -297,11 +297,12 @@ func (c *crawler) visitedAll(t *testing.T, want ...string) {
 	}
 }
 
-// Under KEYPORTAL_BASE_PATH every page a signed-in user can reach (keys,
-// the create form, the password prompt and the secret it shows, edit,
-// rotate, every confirmation, bulk actions, exports, sign-in and its
-// errors, error pages) links, redirects, posts and loads its files only
-// under the base path, and sets its cookies for that path only.
+// Under KEYPORTAL_BASE_PATH every page a signed-in user can reach (keys, a
+// key's page, the audit trail, the overview, the create form, the password
+// prompt and the secret it shows, edit, rotate, every confirmation, bulk
+// actions, exports, sign-in and its errors, error pages) links, redirects,
+// posts and loads its files only under the base path, and sets its cookies
+// for that path only.
 func TestEveryURLStaysUnderTheBasePath(t *testing.T) {
 	clock := portaltest.NewClock(time.Now())
 	env := portaltest.Start(t, portaltest.Options{BasePath: "/keyportal", Clock: clock})
@@ -314,7 +315,7 @@ func TestEveryURLStaysUnderTheBasePath(t *testing.T) {
 	for _, b := range c.bad {
 		t.Error(b)
 	}
-	c.visitedAll(t, "GET /keyportal/keys?", "GET /keyportal/keys/new?", "POST /keyportal/keys/new? → 200", "POST /keyportal/keys/new? → 201", "GET /keyportal/keys/{id}/edit?",
+	c.visitedAll(t, "GET /keyportal/keys?", "GET /keyportal/keys/new?", "POST /keyportal/keys/new? → 200", "POST /keyportal/keys/new? → 201", "GET /keyportal/keys/{id}?", "GET /keyportal/audit?", "GET /keyportal/audit/export?", "GET /keyportal/overview?", "GET /keyportal/keys/{id}/edit?",
 		"GET /keyportal/keys/{id}/rotate?", "POST /keyportal/keys/{id}/rotate?", "GET /keyportal/keys/{id}/revoke?", "GET /keyportal/keys/{id}/expire?",
 		"POST /keyportal/keys/bulk?", "GET /keyportal/keys/export?", "POST /keyportal/signin?", "POST /keyportal/signout?", "/keyportal/static/")
 

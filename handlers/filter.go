@@ -13,34 +13,24 @@ import (
 	"github.com/keyportal/keyportal/views"
 )
 
-// keyFilter is the keys view as the URL states it: every filter, the sort
-// and the page. It is parsed leniently: a bad value is reported and
-// ignored, and the rest of the view still works.
+// keyFilter is the keys view as the URL states it (apikeys.Filter) and
+// what was wrong with it. It is parsed leniently: a bad value is reported
+// and ignored, and the rest of the view still works.
 type keyFilter struct {
-	Q             string
-	Kinds         []apiclient.KeyKind
-	Fleet         string
-	Device        string
-	Status        apiclient.Status
-	Within        int
-	CreatedAfter  *time.Time
-	CreatedBefore *time.Time
-	ExpiresAfter  *time.Time
-	ExpiresBefore *time.Time
-	Sort          apiclient.SortField
-	Desc          bool
-	Page          int
-	PerPage       int
+	apikeys.Filter
 
 	raw    url.Values        // as given, to show bad values back
 	Errors map[string]string // parameter -> message
+
+	// breaking is the policy's breach condition, set by keys.filter when
+	// Breach is; policyOffered says a policy is set at all.
+	breaking      *apiclient.Limits
+	policyOffered bool
 }
 
 const (
-	defaultPerPage = 50
-	defaultWithin  = 7
-	maxQ           = 200
-	maxPage        = 1_000_000
+	maxQ    = 200
+	maxPage = 1_000_000
 )
 
 var (
@@ -49,8 +39,7 @@ var (
 
 // parseKeyFilter reads a keys view from a query string.
 func parseKeyFilter(v url.Values) keyFilter {
-	f := keyFilter{raw: v, Errors: map[string]string{}, Page: 1, PerPage: defaultPerPage,
-		Sort: apiclient.SortCreatedAt, Desc: true, Within: defaultWithin}
+	f := keyFilter{Filter: apikeys.NewFilter(), raw: v, Errors: map[string]string{}}
 	bad := func(field, msg string) { f.Errors[field] = msg }
 
 	f.Q = strings.TrimSpace(v.Get("q"))
@@ -114,6 +103,20 @@ func parseKeyFilter(v url.Values) keyFilter {
 		bad("expires_before", "“Expires to” is before “Expires from”.")
 		f.ExpiresBefore = nil
 	}
+	// Before the day itself: seen_before=2025-01-31 keeps devices last
+	// seen on the 30th at the latest.
+	f.SeenBefore = parseDay(v, "seen_before", false, bad)
+	if f.SeenBefore != nil && f.Kinds != nil && !slices.Contains(f.Kinds, apiclient.KindDevice) {
+		bad("seen_before", "“Device last seen before” finds device keys only; tick Device among the kinds, or clear the date.")
+		f.SeenBefore = nil
+	}
+	switch s := v.Get("policy"); s {
+	case "":
+	case "breach":
+		f.Breach = true
+	default:
+		bad("policy", "Policy "+apikeys.Quote(s)+" is not breach (the keys that break the lifetime policy).")
+	}
 	if s := v.Get("sort"); s != "" {
 		desc := strings.HasPrefix(s, "-")
 		switch field := apiclient.SortField(strings.TrimPrefix(s, "-")); field {
@@ -160,80 +163,12 @@ func parseDay(v url.Values, name string, end bool, bad func(string, string)) *ti
 	return &t
 }
 
-// query is the filter as an apiclient query for its page.
+// query is the filter as an apiclient query for its page, with the
+// policy's breach condition, which depends on the policy and the hour.
 func (f keyFilter) query() apiclient.KeyQuery {
-	within := 0
-	if f.Status == apiclient.StatusExpiring {
-		within = f.Within // meaningless otherwise; leaving it out keeps equal views equal
-	}
-	return apiclient.KeyQuery{
-		Kinds: f.Kinds, Fleet: f.Fleet, Device: f.Device, Text: f.Q,
-		Status: f.Status, WithinDays: within,
-		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
-		ExpiresAfter: f.ExpiresAfter, ExpiresBefore: f.ExpiresBefore,
-		Sort: f.Sort, Desc: f.Desc,
-		Top: f.PerPage, Skip: (f.Page - 1) * f.PerPage,
-	}
-}
-
-// sortParam is the sort as the URL writes it.
-func (f keyFilter) sortParam() string {
-	if f.Desc {
-		return "-" + string(f.Sort)
-	}
-	return string(f.Sort)
-}
-
-// values is the canonical query string of the valid part of the filter;
-// defaults are left out so that links stay short.
-func (f keyFilter) values() url.Values {
-	v := url.Values{}
-	set := func(k, val string) {
-		if val != "" {
-			v.Set(k, val)
-		}
-	}
-	set("q", f.Q)
-	for _, k := range f.Kinds {
-		v.Add("kind", string(k))
-	}
-	set("fleet", f.Fleet)
-	set("device", f.Device)
-	set("status", string(f.Status))
-	if f.Status == apiclient.StatusExpiring && f.Within != defaultWithin {
-		v.Set("within", strconv.Itoa(f.Within))
-	}
-	day := func(k string, t *time.Time, end bool) {
-		if t != nil {
-			d := *t
-			if end {
-				d = d.AddDate(0, 0, -1)
-			}
-			v.Set(k, d.Format(time.DateOnly))
-		}
-	}
-	day("created_after", f.CreatedAfter, false)
-	day("created_before", f.CreatedBefore, true)
-	day("expires_after", f.ExpiresAfter, false)
-	day("expires_before", f.ExpiresBefore, true)
-	if s := f.sortParam(); s != "-created_at" {
-		v.Set("sort", s)
-	}
-	if f.Page > 1 {
-		v.Set("page", strconv.Itoa(f.Page))
-	}
-	if f.PerPage != defaultPerPage {
-		v.Set("per_page", strconv.Itoa(f.PerPage))
-	}
-	return v
-}
-
-// url is the keys page at base with this filter.
-func (f keyFilter) url(base string) string {
-	if q := f.values().Encode(); q != "" {
-		return base + "?" + q
-	}
-	return base
+	q := f.Filter.Query()
+	q.Breaking = f.breaking
+	return q
 }
 
 // form is the filter as the form shows it: the raw value where it was bad,
@@ -245,7 +180,7 @@ func (f keyFilter) form() views.KeyFilter {
 		}
 		return good
 	}
-	vals := f.values()
+	vals := f.Values()
 	kinds := map[string]bool{}
 	for _, k := range f.Kinds {
 		kinds[string(k)] = true
@@ -260,8 +195,28 @@ func (f keyFilter) form() views.KeyFilter {
 		CreatedBefore: pick("created_before", vals.Get("created_before")),
 		ExpiresAfter:  pick("expires_after", vals.Get("expires_after")),
 		ExpiresBefore: pick("expires_before", vals.Get("expires_before")),
-		Sort:          f.sortParam(),
+		SeenBefore:    pick("seen_before", vals.Get("seen_before")),
+		Policy:        pick("policy", map[bool]string{true: "breach"}[f.Breach]),
+		PolicyOffered: f.policyOffered,
+		Sort:          f.SortParam(),
 		PerPage:       strconv.Itoa(f.PerPage),
 		Errors:        f.Errors,
 	}
+}
+
+// filter reads a keys view from a query string, with the policy's breach
+// condition when it asks for it: the one reading of a view that lists,
+// counts, exports and selects keys. policy=breach with no policy set is
+// reported, and the rest of the view still works.
+func (h keys) filter(v url.Values) keyFilter {
+	f := parseKeyFilter(v)
+	p := h.rules.Policy()
+	f.policyOffered = p.Set()
+	if f.Breach {
+		if f.breaking = p.Breaches(h.now()); f.breaking == nil {
+			f.Errors["policy"] = "No lifetime policy is set (KEYPORTAL_POLICY_MAX_LIFETIME, KEYPORTAL_POLICY_REQUIRE_DESCRIPTION), so no key breaks one; showing every key."
+			f.Breach = false
+		}
+	}
+	return f
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/keyportal/keyportal/internal/apikeys"
@@ -60,4 +61,20 @@ func (f *keyForm) rejected(err error) bool {
 func (f keyForm) view() views.KeyForm {
 	return views.KeyForm{Kind: f.Kind, Name: f.Name, Description: f.Description, Fleet: f.Fleet,
 		Device: f.Device, Expiry: f.Expiry, ExpiryDate: f.ExpiryDate, Errors: f.Errors}
+}
+
+// formView is the form as the template shows it, with the policy beside
+// the fields it governs.
+func (h keys) formView(f keyForm) views.KeyForm {
+	v := f.view()
+	p, now := h.rules.Policy(), h.now()
+	v.ExpiryRule, v.LatestDay, v.DescriptionRule = p.ExpiryRule(), p.LatestDay(now), p.DescriptionRule()
+	return v
+}
+
+// offered keeps the expiry choices the policy allows: no "never" under a
+// maximum lifetime, and no preset longer than it.
+func (h keys) offered(opts []views.Option) []views.Option {
+	p, now := h.rules.Policy(), h.now()
+	return slices.DeleteFunc(slices.Clone(opts), func(o views.Option) bool { return !p.Offers(o.Value, now) })
 }

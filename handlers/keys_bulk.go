@@ -16,6 +16,8 @@ import (
 var bulkVerbs = map[apikeys.BulkAction][2]string{
 	apikeys.BulkExpire: {"Expire", "Expired"},
 	apikeys.BulkRevoke: {"Revoke", "Revoked"},
+	// "Set expiry to the policy's maximum"
+	apikeys.BulkPolicyMax: {"Limit the lifetime of", "Limited the lifetime of"},
 }
 
 // bulk expires or revokes the selected keys, or all keys of the view. The
@@ -25,7 +27,11 @@ func (h keys) bulk(c echo.Context) error {
 	action := apikeys.BulkAction(c.FormValue("action"))
 	verbs, ok := bulkVerbs[action]
 	if !ok {
-		return echo.NewHTTPError(http.StatusBadRequest, "Choose Expire now or Revoke.")
+		return echo.NewHTTPError(http.StatusBadRequest, "Choose Expire now, Revoke or Set expiry to the policy's maximum.")
+	}
+	latest := h.rules.Policy().Latest(h.now())
+	if action == apikeys.BulkPolicyMax && latest == nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "No maximum lifetime is set for keys (KEYPORTAL_POLICY_MAX_LIFETIME), so there is no maximum to set.")
 	}
 	ret := h.returnTo(c)
 	sel, err := h.selection(c, ret)
@@ -46,6 +52,10 @@ func (h keys) bulk(c echo.Context) error {
 			Page: h.page(c, verbs[0]+" keys"), Action: string(action), Verb: verbs[0], PostURL: h.url(routeKeyBulk),
 			Count: len(targets), All: sel.All, Return: ret, CancelURL: ret,
 		}
+		if action == apikeys.BulkPolicyMax {
+			m.Effect = "Each that expires later than " + views.ExactTime(*latest) + ", or never, is set to expire then, the longest your organization's policy allows (" +
+				h.rules.Policy().Lifetime() + "); keys that expire sooner keep their date. Whatever uses them, a device's own key included, stops working at that moment unless it gets a new key first."
+		}
 		for i, k := range targets {
 			if i < 20 {
 				m.Names = append(m.Names, apikeys.Label(k)+" ("+string(k.Kind)+", "+apikeys.Owner(k)+")")
@@ -62,6 +72,12 @@ func (h keys) bulk(c echo.Context) error {
 		return err
 	}
 	m := views.BulkResult{Page: h.page(c, verbs[1]+" keys"), Verb: verbs[1], Done: res.Done, ReturnURL: ret}
+	if action == apikeys.BulkPolicyMax {
+		m.Note = "They now expire " + views.ExactTime(res.Set) + "."
+		if res.Kept > 0 {
+			m.Note += " " + views.FormatCount(res.Kept) + " " + map[bool]string{true: "key already expires", false: "keys already expire"}[res.Kept == 1] + " sooner and kept " + map[bool]string{true: "its date", false: "their dates"}[res.Kept == 1] + "."
+		}
+	}
 	for _, f := range res.Failures {
 		m.Failures = append(m.Failures, views.BulkFailure{Key: bulkLabel(f.Key), Reason: apikeys.Explain(f.Err)})
 	}
@@ -83,7 +99,7 @@ func bulkLabel(k apiclient.APIKey) string { return apikeys.Label(k) + " (" + api
 func (h keys) selection(c echo.Context, view string) (apikeys.Selection, error) {
 	if c.FormValue("all") == "1" {
 		u, _ := url.Parse(view)
-		return apikeys.Selection{All: true, Query: parseKeyFilter(u.Query()).query()}, nil
+		return apikeys.Selection{All: true, Query: h.filter(u.Query()).query()}, nil
 	}
 	form, _ := c.FormParams()
 	ids := form["id"]

@@ -125,7 +125,7 @@ func TestExportMatchesTheView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(rows[0], ",") != "id,name,kind,owner,description,created_at,expiry_date,status" {
+	if strings.Join(rows[0], ",") != "id,name,kind,owner,description,created_at,expiry_date,status,last_seen" {
 		t.Errorf("header %v", rows[0])
 	}
 	var got []string

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,6 +21,9 @@ func (h keys) newForm(c echo.Context) error {
 			f.Kind = string(apiclient.KindProvisioning)
 		}
 	}
+	if opts := h.offered(views.ExpiryOptions); !slices.ContainsFunc(opts, func(o views.Option) bool { return o.Value == f.Expiry }) {
+		f.Expiry = opts[0].Value // the shortest preset: a policy shorter than the default
+	}
 	f.Fleet = c.QueryParam("fleet")
 	f.Device = c.QueryParam("device")
 	return h.createPage(c, http.StatusOK, f, nil, views.Flash{})
@@ -31,7 +35,8 @@ func (h keys) createPage(c echo.Context, status int, f keyForm, change func(*vie
 	m := views.KeyCreate{
 		Page:          h.page(c, "Create key"),
 		Action:        h.url(routeKeyCreate),
-		Form:          f.view(),
+		Form:          h.formView(f),
+		ExpiryOptions: h.offered(views.ExpiryOptions),
 		Flash:         flash,
 		CanCreateUser: u.CanCreateUserKeys,
 		CancelURL:     h.url(routeKeys),

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -26,18 +27,23 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 	ret := h.returnTo(c)
 	row := keyRow(k, currentUser(c).Identity, h.now())
 	if isHTMX(c) {
+		if msg := strings.TrimSpace(f.Errors["expiry"] + " " + f.Errors["expiry_date"]); msg != "" && flash.Text == "" {
+			flash = views.Flash{Kind: "error", Text: msg} // the row's editor has no expiry field: said above it
+		}
 		return render(c, status, views.KeyEditRowFragment(views.KeyEditRow{
 			Key: row, Action: h.url(routeKeyUpdate, k.ID), RowURL: h.url(routeKeyRow, k.ID) + "?" + url.Values{"return": {ret}}.Encode(),
-			Return: ret, Form: f.view(), Flash: flash, Colspan: 9,
+			Return: ret, Form: h.formView(f), Flash: flash, Colspan: 9,
 		}))
 	}
 	return render(c, status, views.KeyEditPage(views.KeyEdit{
-		Page:      h.page(c, "Edit key"),
-		Action:    h.url(routeKeyUpdate, k.ID),
-		Key:       row,
-		Form:      f.view(),
-		Flash:     flash,
-		CancelURL: ret,
+		Page:          h.page(c, "Edit key"),
+		Action:        h.url(routeKeyUpdate, k.ID),
+		ExpiryOptions: h.offered(views.ExpiryOptions),
+		Key:           row,
+		Form:          h.formView(f),
+		Flash:         flash,
+		CancelURL:     ret,
+		OnKeyPage:     h.isKeyPage(ret, k.ID),
 	}))
 }
 
@@ -78,7 +84,7 @@ func (h keys) actions(c echo.Context) error {
 // renderRow is the htmx answer to a change of one key: its new row.
 func (h keys) renderRow(c echo.Context, k apiclient.APIKey) error {
 	ret := h.returnTo(c)
-	return render(c, http.StatusOK, views.KeyRowFragment(h.rowLinks(ret).row(k, currentUser(c).Identity, h.now()), currentUser(c).CanChangeKeys))
+	return render(c, http.StatusOK, views.KeyRowFragment(h.oneRow(c, ret, k), currentUser(c).CanChangeKeys))
 }
 
 // update saves what changed and goes back to the keys page.

@@ -26,6 +26,16 @@ func (h keys) confirmExpire(c echo.Context) error {
 // confirmClearExpiry asks before a key is made never to expire, and says
 // when that revives an expired key.
 func (h keys) confirmClearExpiry(c echo.Context) error {
+	if breach := h.rules.Policy().Breach(h.now(), nil, nil); breach != nil {
+		// Not offered under a maximum lifetime; a link typed by hand gets
+		// the edit page, with why beside its expiry.
+		k, err := h.loadKey(c)
+		if err != nil {
+			return err
+		}
+		f := keyForm{Name: k.Name, Description: k.Description, Expiry: apikeys.ExpiryNever, Errors: breach}
+		return h.editPage(c, http.StatusUnprocessableEntity, k, f, views.Flash{})
+	}
 	return h.confirm(c, func(k apiclient.APIKey, m *views.KeyConfirm) {
 		m.Title = "Make " + apikeys.Label(k) + " never expire?"
 		m.Effect = "It will work until it is revoked."
@@ -69,6 +79,16 @@ func (h keys) expireNow(c echo.Context) error {
 func (h keys) setExpiry(c echo.Context) error {
 	f := readKeyForm(c.FormValue)
 	k, err := h.rules.SetExpiry(c.Request().Context(), h.caller(c), keyID(c), f.expiry())
+	if f.rejected(err) {
+		// The expiry field is the edit page's: the choice comes back there,
+		// with the message beside it.
+		k, lerr := h.loadKey(c)
+		if lerr != nil {
+			return lerr
+		}
+		f.Name, f.Description = k.Name, k.Description
+		return h.editPage(c, http.StatusUnprocessableEntity, k, f, views.Flash{})
+	}
 	if k.ExpiryDate == nil {
 		return h.cleared(c, k, err)
 	}
@@ -91,7 +111,7 @@ func (h keys) changedSaying(c echo.Context, k apiclient.APIKey, err error, what 
 	if isHTMX(c) {
 		ret := h.returnTo(c)
 		u := currentUser(c)
-		return render(c, http.StatusOK, views.KeyRowChanged(h.rowLinks(ret).row(k, u.Identity, h.now()), u.CanChangeKeys, flash))
+		return render(c, http.StatusOK, views.KeyRowChanged(h.oneRow(c, ret, k), u.CanChangeKeys, flash))
 	}
 	h.flash.set(c, flash)
 	return c.Redirect(http.StatusSeeOther, h.returnTo(c))

@@ -18,7 +18,7 @@ const exportPage = 500
 
 // exportURL is the export of the view f in format.
 func (h keys) exportURL(f keyFilter, format string) string {
-	v := f.values()
+	v := f.Values()
 	v.Del("page")
 	v.Del("per_page")
 	v.Set("format", format)
@@ -36,6 +36,9 @@ type exportRow struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiryDate  *time.Time `json:"expiry_date"`
 	Status      string     `json:"status"`
+	// LastSeen is a device key's device's last contact: "online", an
+	// RFC 3339 time, "never", or "" (null in JSON) for other kinds.
+	LastSeen *string `json:"last_seen"`
 }
 
 // export streams every key of the view, all pages, as CSV or JSON, one
@@ -45,11 +48,11 @@ func (h keys) export(c echo.Context) error {
 	if format != "csv" && format != "json" {
 		return echo.NewHTTPError(http.StatusBadRequest, "Export as format=csv or format=json.")
 	}
-	f := parseKeyFilter(c.QueryParams())
+	f := h.filter(c.QueryParams())
 	if err := apikeys.Invalid(f.Errors); err != nil {
 		return err
 	}
-	q := f.query()
+	q := f.Query()
 	q.Top, q.Skip = exportPage, 0
 	api := h.api(c)
 	ctx := c.Request().Context()
@@ -70,7 +73,7 @@ func (h keys) export(c echo.Context) error {
 	w := c.Response()
 	cw := csv.NewWriter(w)
 	if format == "csv" {
-		_ = cw.Write([]string{"id", "name", "kind", "owner", "description", "created_at", "expiry_date", "status"})
+		_ = cw.Write([]string{"id", "name", "kind", "owner", "description", "created_at", "expiry_date", "status", "last_seen"})
 	} else {
 		_, _ = w.Write([]byte("[\n"))
 	}
@@ -83,8 +86,12 @@ func (h keys) export(c echo.Context) error {
 				if row.ExpiryDate != nil {
 					exp = row.ExpiryDate.Format(time.RFC3339)
 				}
+				seen := ""
+				if row.LastSeen != nil {
+					seen = *row.LastSeen
+				}
 				_ = cw.Write([]string{strconv.FormatInt(row.ID, 10), safeCell(row.Name), row.Kind, safeCell(row.Owner),
-					safeCell(row.Description), row.CreatedAt.Format(time.RFC3339), exp, row.Status})
+					safeCell(row.Description), row.CreatedAt.Format(time.RFC3339), exp, row.Status, seen})
 				continue
 			}
 			b, _ := json.Marshal(row)
@@ -119,8 +126,19 @@ func toExportRow(k apiclient.APIKey, now time.Time) exportRow {
 		e := v.ExpiryDate.UTC()
 		exp = &e
 	}
-	return exportRow{ID: v.ID, Name: v.Name, Kind: string(v.Kind), Owner: apikeys.Owner(k), Description: v.Description,
+	row := exportRow{ID: v.ID, Name: v.Name, Kind: string(v.Kind), Owner: apikeys.Owner(k), Description: v.Description,
 		CreatedAt: v.CreatedAt.UTC(), ExpiryDate: exp, Status: string(v.Status)}
+	if l := v.LastSeen; l.Device {
+		seen := "never"
+		switch {
+		case l.Online:
+			seen = "online"
+		case l.At != nil:
+			seen = l.At.UTC().Format(time.RFC3339)
+		}
+		row.LastSeen = &seen
+	}
+	return row
 }
 
 // safeCell keeps a spreadsheet from running text that starts like a

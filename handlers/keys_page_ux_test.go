@@ -20,8 +20,8 @@ func TestEachRowShowsItsKeyID(t *testing.T) {
 	if rows.Length() == 0 {
 		t.Fatal("no rows")
 	}
-	if got := p.doc.Find("table.keys thead th").Eq(7).Text(); got != "ID" {
-		t.Errorf("column 8 is %q, want ID", got)
+	if got := p.doc.Find("table.keys thead th").Eq(8).Text(); got != "ID" {
+		t.Errorf("column 9 is %q, want ID", got)
 	}
 	for i := range rows.Length() {
 		row := rows.Eq(i)

@@ -25,21 +25,29 @@ func (h keys) rotateForm(c echo.Context) error {
 }
 
 func (h keys) rotatePage(c echo.Context, status int, k apiclient.APIKey, grace string, f keyForm, change func(*views.KeyRotate)) error {
-	opts := views.ExpiryOptions
-	if h.rules.SameExpiryOffered(k) {
+	opts := h.offered(views.ExpiryOptions)
+	policy, now := h.rules.Policy(), h.now()
+	if h.rules.SameExpiryOffered(k) && policy.Breach(now, k.ExpiryDate, nil) == nil {
 		opts = append([]views.Option{{Value: apikeys.ExpirySame, Label: "Same date as the old key (" + k.ExpiryDate.UTC().Format("2 Jan 2006") + ")"}}, opts...)
 	}
-	opts = append([]views.Option{{Value: apikeys.ExpiryFresh, Label: freshLabel(k, h.rules.FreshExpiry(k))}}, opts...)
-	m := views.KeyRotate{
-		Page:          h.page(c, "Rotate key"),
-		Action:        h.url(routeKeyRotateDo, k.ID),
-		Key:           keyRow(k, currentUser(c).Identity, h.now()),
-		Label:         apikeys.Label(k),
-		Grace:         grace,
-		Form:          f.view(),
-		ExpiryOptions: opts,
-		CancelURL:     h.url(routeKeys),
+	fresh := h.rules.FreshExpiry(k)
+	label := freshLabel(k, fresh)
+	if latest := policy.Latest(now); latest != nil && fresh.Equal(*latest) {
+		label = "The longest your organization's policy allows: " + policy.Lifetime() + ", until " + fresh.UTC().Format("2 Jan 2006")
 	}
+	opts = append([]views.Option{{Value: apikeys.ExpiryFresh, Label: label}}, opts...)
+	m := views.KeyRotate{
+		Page:           h.page(c, "Rotate key"),
+		Action:         h.url(routeKeyRotateDo, k.ID),
+		Key:            keyRow(k, currentUser(c).Identity, h.now()),
+		Label:          apikeys.Label(k),
+		Grace:          grace,
+		Form:           h.formView(f),
+		ExpiryOptions:  opts,
+		AskDescription: k.Description == "" && policy.RequireDescription,
+		CancelURL:      h.returnTo(c),
+	}
+	m.OnKeyPage = h.isKeyPage(m.CancelURL, k.ID)
 	if change != nil {
 		change(&m)
 	}
@@ -55,7 +63,7 @@ func (h keys) rotate(c echo.Context) error {
 	ctx := c.Request().Context()
 	f := readKeyForm(c.FormValue)
 	grace := c.FormValue("grace")
-	plan, err := h.rules.PlanRotate(ctx, h.caller(c), keyID(c), apikeys.RotateRequest{Expiry: f.expiry(), Grace: grace})
+	plan, err := h.rules.PlanRotate(ctx, h.caller(c), keyID(c), apikeys.RotateRequest{Expiry: f.expiry(), Grace: grace, Description: f.Description})
 	if f.rejected(err) {
 		return h.rotatePage(c, http.StatusUnprocessableEntity, plan.Old, grace, f, nil)
 	}
@@ -89,9 +97,7 @@ func (h keys) rotate(c echo.Context) error {
 	case *plan.Grace == 0:
 		flash = views.Flash{Kind: "success", Text: "The old key has stopped working."}
 	default:
-		flash = views.Flash{Kind: "success", Text: "The old key stops working", At: &views.FlashTime{
-			ISO: r.OldUntil.UTC().Format(time.RFC3339), Exact: views.ExactTime(*r.OldUntil), Text: views.RelTime(*r.OldUntil, now),
-		}}
+		flash = views.Flash{Kind: "success", Text: "The old key stops working", At: views.TimeAt(*r.OldUntil, now)}
 	}
 	return h.rotatePage(c, http.StatusCreated, k, grace, f, func(m *views.KeyRotate) {
 		m.Flash = flash

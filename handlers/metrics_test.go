@@ -250,3 +250,26 @@ func TestKeysPageSaysWhetherAlertsAreConfigured(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysPageSaysWhenTheNextDigestGoesOutAndNotWhere(t *testing.T) {
+	friday := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	_, b := signedIn(t, portaltest.Options{Watch: true, Clock: portaltest.NewClock(friday), Config: func(c *config.Config) {
+		c.PublicURL = "https://keys.example.com"
+		c.DigestWebhookURL = "https://hooks.example.com/services/T0/B0/hook-token"
+		c.DigestSMTPURL, c.DigestEmailFrom, c.DigestEmailTo = "smtp://mailer:hunter2@mail.example.com:587", "keyportal@example.com", []string{"ops@example.com"}
+	}})
+	p := b.get("/keys")
+	line := p.doc.Find("p.alerts")
+	if got := strings.Join(strings.Fields(line.Text()), " "); got != "Expiry alerts are on: keys are checked every 5 minutes and count as expiring 7 days before they expire. The next digest goes out in 2 days." {
+		t.Errorf("the keys page says %q", got)
+	}
+	// Weekdays at 08:00 UTC: Monday. The exact time is localised by app.js, as every time on the page.
+	if at, _ := line.Find("time").Attr("datetime"); at != "2026-12-07T08:00:00Z" {
+		t.Errorf("the next digest is at %q, want Monday 08:00 UTC", at)
+	}
+	for _, secret := range []string{"hooks.example.com", "hook-token", "mail.example.com", "hunter2", "ops@example.com"} {
+		if strings.Contains(p.body, secret) {
+			t.Errorf("the keys page shows the digest's destination (%s)", secret)
+		}
+	}
+}

@@ -9,9 +9,11 @@ const (
 	routeSignOut      = "signout"
 	routeSignOutAll   = "signout.everywhere"
 	routeKeys         = "keys"
+	routeOverview     = "overview"
 	routeKeyNew       = "keys.new"
 	routeKeyCreate    = "keys.create"
 	routeKeyDevices   = "keys.new.devices"
+	routeKeyShow      = "keys.show"
 	routeKeyEdit      = "keys.edit"
 	routeKeyRow       = "keys.row"
 	routeKeyActions   = "keys.actions"
@@ -26,6 +28,8 @@ const (
 	routeKeyExport    = "keys.export"
 	routeKeyRotate    = "keys.rotate"
 	routeKeyRotateDo  = "keys.rotate.submit"
+	routeAudit        = "audit"
+	routeAuditExport  = "audit.export"
 )
 
 // ctxCSRF is the Echo context key of the request's CSRF token. The names

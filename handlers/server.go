@@ -16,7 +16,9 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/audit"
 	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/digest"
 	"github.com/keyportal/keyportal/internal/metrics"
 	"github.com/keyportal/keyportal/internal/session"
 	"github.com/keyportal/keyportal/internal/watch"
@@ -34,10 +36,13 @@ type Server struct {
 	sessions *session.Store
 	throttle *signInThrottle
 	trail    *apikeys.LogTrail
+	auditDB  *audit.Store // the audit trail's database: the /audit page reads it
 	rules    keyRules
 	now      func() time.Time
 	metrics  *metrics.Metrics // nil unless KEYPORTAL_METRICS
 	watcher  *watch.Watcher   // nil unless KEYPORTAL_WATCH_TOKEN
+	digest   *digest.Service  // nil unless KEYPORTAL_WATCH_TOKEN
+	ledger   digest.Ledger    // the digest's, nil with it
 }
 
 // New wires the router. log receives request logs and errors; it never
@@ -63,8 +68,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, sessions.Close())
 	}
-	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail,
-		rules: apikeys.New(cfg.Clock(), trail), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	auditDB, err := audit.Open(ctx, audit.Options{URL: cfg.DatabaseURL, Dir: cfg.DataDir, Log: log, Now: cfg.Clock()})
+	if err != nil {
+		return nil, errors.Join(err, sessions.Close(), trail.Close())
+	}
+	auditDB.PruneEvery(cfg.AuditRetention, 24*time.Hour)
+	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail, auditDB: auditDB,
+		rules: apikeys.New(cfg.Clock(), apikeys.Recorders{trail, auditDB}).WithPolicy(apikeys.Policy{MaxLifetime: cfg.PolicyMaxLifetime, RequireDescription: cfg.PolicyRequireDescription}), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
 	if cfg.WatchToken != "" {
 		s.watcher = watch.New(balena, cfg.WatchToken, cfg.WatchWarn, cfg.Clock(), log)
 		if m != nil {
@@ -123,7 +135,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// served to a request outside it (a 404).
 	root := e.Group(base)
 	// Outside sign-in: probes and static files.
-	health{balena: balena, sessions: sessions}.routes(root)
+	health{balena: balena, sessions: sessions, audit: auditDB}.routes(root)
 	root.GET(static.Prefix+"*", echo.WrapHandler(http.StripPrefix(base, static.Handler())))
 	if m != nil {
 		root.GET("/metrics", echo.WrapHandler(m.Handler()), metricsGuard(cfg))
@@ -139,10 +151,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	signedIn := app.Group("", s.requireUser)
 	signin{s}.signedInRoutes(signedIn)
 	newKeys(s).routes(signedIn)
+	auditPage{s}.routes(signedIn)
 	home := func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, s.url(routeKeys)) }
 	root.GET("/", home)
 	if base != "" {
 		root.GET("", home)
+	}
+	if cfg.WatchToken != "" {
+		if err := s.newDigest(balena); err != nil {
+			return nil, errors.Join(err, s.Close(context.Background()))
+		}
 	}
 	return s, nil
 }
@@ -150,9 +168,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Close releases what the server holds: the session store's connections
-// and its sweeper, and the audit file.
+// and its sweeper, the audit file and database.
 func (s *Server) Close(ctx context.Context) error {
-	return errors.Join(s.sessions.Close(), s.trail.Close())
+	var ledger error
+	if s.ledger != nil {
+		ledger = s.ledger.Close()
+	}
+	return errors.Join(s.sessions.Close(), s.trail.Close(), s.auditDB.Close(), ledger)
 }
 
 // withBasePath tells the views the base path, for the URLs of static files.

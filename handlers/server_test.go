@@ -153,9 +153,11 @@ func TestSignInShowsKeysAndSignOutEndsSession(t *testing.T) {
 	}
 	var headers []string
 	p.doc.Find("table.keys thead th:not(.select)").Each(func(_ int, s *goquery.Selection) {
-		headers = append(headers, strings.Fields(s.Text())[0])
+		label := s.Clone()
+		label.Find(".sort-icon").Remove()
+		headers = append(headers, strings.Join(strings.Fields(label.Text()), " "))
 	})
-	if strings.Join(headers, ",") != "Name,Kind,Owner,Description,Created,Expires,ID,Actions" {
+	if strings.Join(headers, ",") != "Name,Kind,Owner,Description,Created,Expires,Last seen,ID,Actions" {
 		t.Errorf("headers = %v", headers)
 	}
 	kinds := map[string]int{}

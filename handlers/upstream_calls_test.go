@@ -24,6 +24,8 @@ func TestAKeysViewCostsOneRoundTripUpstream(t *testing.T) {
 		"status=expiring&within=30&sort=expiry_date",
 		"created_after=2020-01-01&expires_before=2099-12-31",
 		"page=2",
+		"seen_before=2025-01-01",
+		"kind=device&status=never&seen_before=2099-12-31&fleet=acme/plant-3",
 	}
 	for _, perPage := range []string{"10", "50", "100"} {
 		for _, filter := range filters {

@@ -11,12 +11,19 @@ type KeyForm struct {
 	Expiry      string
 	ExpiryDate  string
 	Errors      map[string]string
+
+	// The organization's policy, shown beside the fields it governs; ""
+	// when there is none.
+	ExpiryRule      string
+	LatestDay       string // YYYY-MM-DD: the last day a custom expiry may name
+	DescriptionRule string
 }
 
 // KeyCreate is the create-key page, in one of three states: the form, the
 // password prompt balena's freshness rule needs, or the new secret.
 type KeyCreate struct {
 	Page
+	ExpiryOptions   []Option // the choices the policy allows
 	Action          string
 	Form            KeyForm
 	Fleets          []string // slugs
@@ -46,11 +53,13 @@ type CreatedKey struct {
 // KeyEdit is the edit page of one key.
 type KeyEdit struct {
 	Page
-	Action    string
-	Key       KeyRow
-	Form      KeyForm
-	Flash     Flash
-	CancelURL string
+	ExpiryOptions []Option // the choices the policy allows
+	Action        string
+	Key           KeyRow
+	Form          KeyForm
+	Flash         Flash
+	CancelURL     string
+	OnKeyPage     bool // CancelURL is the key's own page
 }
 
 // KeyRevoke asks to confirm a revocation, naming the key.
@@ -63,7 +72,8 @@ type KeyRevoke struct {
 	CancelURL string
 }
 
-// ExpiryOptions are the expiry choices for a new key, in order.
+// ExpiryOptions are the expiry choices for a new key, in order, before a
+// policy leaves some out.
 var ExpiryOptions = []Option{
 	{"1d", "1 day"}, {"7d", "7 days"}, {"30d", "30 days"}, {"90d", "90 days"},
 	{"1y", "1 year"}, {"custom", "Custom date…"}, {"never", "Never"},

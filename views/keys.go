@@ -10,7 +10,14 @@ type Keys struct {
 	Flash      Flash // the outcome of the change that led here
 	CreateURL  string
 	DevicesURL string // suggestions for the device filter, as the create form has them
-	Alerts     string // one line: whether expiry alerts (the key watcher) are configured
+	Alerts     Alerts
+}
+
+// Alerts is one line saying whether expiry alerts are configured and when
+// the next digest goes out; it names no destination or address.
+type Alerts struct {
+	Text       string
+	NextDigest *FlashTime // nil: no digest is sent
 }
 
 // KeyFilter holds the filter form's values exactly as the URL had them, so
@@ -26,8 +33,11 @@ type KeyFilter struct {
 	CreatedBefore string
 	ExpiresAfter  string
 	ExpiresBefore string
+	SeenBefore    string
 	Sort          string
 	PerPage       string
+	Policy        string            // "breach": the keys that break the policy
+	PolicyOffered bool              // a policy is set, so its filter is offered
 	Errors        map[string]string // field -> message
 }
 
@@ -58,6 +68,7 @@ type KeyResults struct {
 	ExportCSV  string
 	ExportJSON string
 	CanChange  bool // false: no selection, bulk bar or row menus (API-key sessions)
+	PolicyMax  bool // a maximum lifetime is set: the bulk bar offers setting it
 	Menu       RowMenu
 }
 
@@ -84,8 +95,19 @@ type KeyRow struct {
 	Expires     string // "never", "in 4 days", "expired 2 days ago"
 	ExpiresISO  string
 	ExpiryState string // an apikeys.Status: "never", "active", "expiring", "expired"; the menu's choices follow it
+	// A device key's device: "Online", "Never" or when it was last seen
+	// ("2 months ago", with LastSeenISO); "–" for other kinds.
+	LastSeen      string
+	LastSeenISO   string
+	LastSeenState string // "online", "seen", "never" or "none" (not a device key); the phone layout follows it
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
+	URL        string // the key's own page; its name links there
+
+	// A rotation's lineage, from the audit trail: the key this one
+	// replaced and the key that replaced it (0 and "" when none).
+	Replaces, ReplacedBy       int64
+	ReplacesURL, ReplacedByURL string
 }
 
 // Active reports whether the key still works: "Expire now" applies.
@@ -101,12 +123,12 @@ type RowMenu struct {
 	RotateURL string
 	RevokeURL string
 	ExpireURL string
-	ClearURL  string
+	ClearURL  string // "" when clearing an expiry is not allowed (a maximum lifetime)
 }
 
 // FilterFields are the filter form's fields that have a message slot.
 var FilterFields = []string{"q", "kind", "fleet", "status", "within", "device", "created_after", "created_before",
-	"expires_after", "expires_before", "sort", "per_page"}
+	"expires_after", "expires_before", "seen_before", "policy", "sort", "per_page"}
 
 // Sizes offered for a page of keys.
 var PageSizes = []string{"10", "25", "50", "100"}

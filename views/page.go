@@ -1,6 +1,11 @@
 package views
 
-import "strings"
+import (
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+)
 
 // Page is what every full page needs besides its own content.
 type Page struct {
@@ -11,6 +16,26 @@ type Page struct {
 	// SignOutEverywhereURL ends every session of the account.
 	SignOutEverywhereURL string
 	KeysURL              string
+	AuditURL             string
+	OverviewURL          string
+	// Current is the header link of this page (NavKeys, NavOverview, NavAudit),
+	// marked aria-current; "" when the page is none of them.
+	Current string
+}
+
+// The header's links, as Page.Current names them.
+const (
+	NavKeys     = "keys"
+	NavOverview = "overview"
+	NavAudit    = "audit"
+)
+
+// navAttrs marks the header link named link as the current page's.
+func (p Page) navAttrs(link string) templ.Attributes {
+	if p.Current == link {
+		return templ.Attributes{"aria-current": "page"}
+	}
+	return templ.Attributes{}
 }
 
 // User is the signed-in account as the header shows it, and what its
@@ -66,6 +91,11 @@ type FlashTime struct {
 	ISO   string // RFC 3339, UTC
 	Exact string // the hover text before app.js localises it
 	Text  string // "in 1 day"
+}
+
+// TimeAt is t as a FlashTime, read at now.
+func TimeAt(t, now time.Time) *FlashTime {
+	return &FlashTime{ISO: t.UTC().Format(time.RFC3339), Exact: ExactTime(t), Text: RelTime(t, now)}
 }
 
 // FlashButton is a one-click action offered by a flash: a plain form.

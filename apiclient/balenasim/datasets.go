@@ -93,6 +93,18 @@ func (b *builder) device(app *application, name string, age time.Duration, onlin
 	return &st.devices[id-1]
 }
 
+// neverSeen marks a device that never connected: its
+// last_connectivity_event is null.
+const neverSeen time.Duration = -1
+
+// lastSeen sets when d last connected, ago before now (neverSeen: never).
+func (b *builder) lastSeen(d *device, ago time.Duration) {
+	d.seen = ago != neverSeen
+	if d.seen {
+		d.lastSeen = b.ago(ago)
+	}
+}
+
 // secret draws a key from the dataset's generator, so that seeded keys are
 // stable across runs.
 func (b *builder) secret() string {
@@ -152,19 +164,24 @@ func (b *builder) demo() {
 	public.public, public.host = true, true
 	b.st.access = append(b.st.access, appAccess{twofa.id, plant3.id}, appAccess{bob.id, plant1.id})
 
+	// Last contact: the online devices came online lately (hours to
+	// weeks ago); of the others, sensor-a fell silent over 30 days ago,
+	// gw-18 over 90, and forklift-7 never connected.
 	devs := map[string]*device{}
 	for _, d := range []struct {
 		app    *application
 		name   string
 		age    time.Duration
 		online bool
+		seen   time.Duration // last contact this long ago; neverSeen: null
 	}{
-		{plant1, "gw-01", 550 * day, true}, {plant1, "gw-02", 540 * day, true}, {plant1, "sensor-a", 200 * day, false},
-		{plant3, "gw-17", 480 * day, true}, {plant3, "gw-18", 470 * day, false}, {plant3, "press-ctrl", 120 * day, true},
-		{warehouse, "scanner-1", 250 * day, true}, {warehouse, "forklift-7", 100 * day, false},
-		{lab, "bench-1", 60 * day, true}, {hq, "hq-gw", 150 * day, true},
+		{plant1, "gw-01", 550 * day, true, 3 * day}, {plant1, "gw-02", 540 * day, true, 12 * time.Hour}, {plant1, "sensor-a", 200 * day, false, 45 * day},
+		{plant3, "gw-17", 480 * day, true, 20 * day}, {plant3, "gw-18", 470 * day, false, 120 * day}, {plant3, "press-ctrl", 120 * day, true, 2 * time.Hour},
+		{warehouse, "scanner-1", 250 * day, true, 6 * day}, {warehouse, "forklift-7", 100 * day, false, neverSeen},
+		{lab, "bench-1", 60 * day, true, day}, {hq, "hq-gw", 150 * day, true, 8 * day},
 	} {
 		devs[d.name] = b.device(d.app, d.name, d.age, d.online)
+		b.lastSeen(devs[d.name], d.seen)
 	}
 
 	user := func(u *user, role string, k keySpec) { b.key(u.actor, role, k) }
@@ -228,7 +245,8 @@ func (b *builder) large() {
 		app := b.fleet(acme, fmt.Sprintf("fleet-%03d", f), time.Duration(400+f)*day)
 		for d := 0; d < 100; d++ {
 			name := fmt.Sprintf("%s-%s-%03d", words[b.rng.IntN(len(words))], words[b.rng.IntN(len(words))], d)
-			b.device(app, name, time.Duration(1+b.rng.IntN(390))*day, b.rng.IntN(3) > 0)
+			d := b.device(app, name, time.Duration(1+b.rng.IntN(390))*day, b.rng.IntN(3) > 0)
+			b.lastSeen(d, b.largeLastSeen(d))
 		}
 		k := keySpec{name: fmt.Sprintf("fleet-%03d provisioning", f), age: time.Duration(1+b.rng.IntN(400)) * day}
 		expiry(&k)
@@ -260,6 +278,27 @@ func (b *builder) large() {
 			b.key(o.u.actor, roleNamedUserKey, k)
 		}
 	}
+}
+
+// largeLastSeen spreads the large dataset's last contacts without drawing
+// from the dataset's generator (which would change every key after it):
+// online devices came online within three days; of the others, one in
+// ten never connected, three in ten have been silent 31 to 390 days, and
+// the rest up to four weeks; never before the device was made.
+func (b *builder) largeLastSeen(d *device) time.Duration {
+	n := time.Duration(d.id * 7919 % 1000)
+	var ago time.Duration
+	switch {
+	case d.online:
+		ago = n * 72 * time.Hour / 1000
+	case d.id%10 == 0:
+		return neverSeen
+	case d.id%10 <= 3:
+		ago = 31*day + n*360*day/1000
+	default:
+		ago = n * 28 * day / 1000
+	}
+	return min(ago, b.now.Sub(time.UnixMilli(d.created)))
 }
 
 // finish builds the indexes that seeding leaves out, and lays the keys and

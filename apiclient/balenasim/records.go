@@ -36,6 +36,10 @@ type KeyRecord struct {
 	DeviceID      int64 // device keys
 	DeviceUUID    string
 	DeviceName    string
+	// The device's connectivity: is_online, and last_connectivity_event
+	// (nil: never seen).
+	DeviceOnline   bool
+	DeviceLastSeen *time.Time
 }
 
 // Expired reports whether the key no longer authenticates at now.
@@ -84,6 +88,11 @@ func (st *store) record(k *apiKey) KeyRecord {
 		app := st.apps[d.app-1]
 		r.Kind, r.DeviceID, r.DeviceUUID, r.DeviceName = KindDevice, d.id, d.uuid, d.name
 		r.FleetID, r.FleetSlug = app.id, app.slug
+		r.DeviceOnline = d.online
+		if d.seen {
+			t := time.UnixMilli(d.lastSeen).UTC()
+			r.DeviceLastSeen = &t
+		}
 	}
 	return r
 }

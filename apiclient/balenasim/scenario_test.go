@@ -570,3 +570,27 @@ func TestWriteFaultsComeAfterTheWrite(t *testing.T) {
 		t.Errorf("a DELETE escaped its fault: %d", code)
 	}
 }
+
+// Both datasets, in both profiles, give admin devices of every kind of
+// connectivity a "last seen" view needs: online, silent for more than 30
+// and more than 90 days, and never seen.
+func TestDatasetsSpreadLastSeen(t *testing.T) {
+	filters := map[string]string{
+		"online":         "is_online eq true",
+		"silent 30-90d":  "is_online eq false and last_connectivity_event lt now() sub duration'P30D' and last_connectivity_event ge now() sub duration'P90D'",
+		"silent over 90": "is_online eq false and last_connectivity_event lt now() sub duration'P90D'",
+		"never seen":     "last_connectivity_event eq null",
+	}
+	for _, name := range []string{"demo", "large"} {
+		for _, profile := range []Profile{ProfileBalenaCloud, ProfileOpenBalena} {
+			s := newTestSim(t, Options{Dataset: name, Profile: profile})
+			admin := credential(t, s, "admin")
+			for what, filter := range filters {
+				st, body := bearerDo(t, s, "GET", "/v7/device/$count?$filter="+strings.ReplaceAll(filter, " ", "%20"), admin, "")
+				if st != 200 || body == `{"d":0}` {
+					t.Errorf("%s, %s: %s devices: %d %s", name, profile, what, st, body)
+				}
+			}
+		}
+	}
+}

@@ -248,6 +248,14 @@ func newSchema(profile Profile) *schema {
 	text(devices, "device_name", func(st *store, row int32) string { return st.devices[row].name })
 	boolean(devices, "is_online", func(st *store, row int32) bool { return st.devices[row].online })
 	boolean(devices, "is_active", func(st *store, row int32) bool { return st.devices[row].active })
+	devices.addField(&field{name: "last_connectivity_event", typ: tTime, get: func(st *store, row int32) value {
+		d := &st.devices[row]
+		if !d.seen {
+			return null
+		}
+		return vTime(d.lastSeen)
+	}})
+	text(devices, "api_heartbeat_state", func(st *store, row int32) string { return st.devices[row].heartbeat() })
 
 	// organization
 	common(orgs, func(st *store, row int32) int64 { return st.orgs[row].created })
@@ -330,11 +338,15 @@ func setPermissions(ob bool, users, actors, apps, devices, orgs, members, roles,
 	}
 
 	apps.readable = func(c *caller) bool { return c.kind != callerAnonymous }
+	// open-balena's provisioning-api-key role grants only
+	// resin.device.create in its fleet: such a key reads no fleet and no
+	// device (the SDK's application.get gets an empty list), where
+	// balenaCloud lets it read its own fleet.
 	apps.visible = func(c *caller, st *store, row int32) bool {
 		a := &st.apps[row]
 		switch c.kind {
 		case callerFleetKey:
-			return a.id == c.app.id
+			return !ob && a.id == c.app.id
 		case callerDeviceKey:
 			return a.id == c.dev.app
 		}
@@ -345,7 +357,7 @@ func setPermissions(ob bool, users, actors, apps, devices, orgs, members, roles,
 		d := &st.devices[row]
 		switch c.kind {
 		case callerFleetKey:
-			return d.app == c.app.id
+			return !ob && d.app == c.app.id
 		case callerDeviceKey:
 			return d.id == c.dev.id
 		}

@@ -71,6 +71,23 @@ type device struct {
 	uuid, name     string
 	online, active bool
 	created        int64
+	// lastSeen is last_connectivity_event: when the device last came
+	// online or went offline; seen false is null, a device that never
+	// connected.
+	lastSeen int64
+	seen     bool
+}
+
+// heartbeat is api_heartbeat_state as balena derives it from the device's
+// connectivity.
+func (d *device) heartbeat() string {
+	switch {
+	case d.online:
+		return "online"
+	case d.seen:
+		return "offline"
+	}
+	return "unknown"
 }
 
 // appAccess grants a user direct access to a fleet (balena's

@@ -37,6 +37,7 @@ const (
 	roleEnv    = "KEYPORTAL_BENCH_ROLE"
 	simURLEnv  = "KEYPORTAL_BENCH_SIM_URL"
 	datasetEnv = "KEYPORTAL_BENCH_DATASET"
+	policyEnv  = "KEYPORTAL_BENCH_POLICY" // a portal's KEYPORTAL_POLICY_MAX_LIFETIME; none when unset
 )
 
 // procStats is what a child reports about itself.
@@ -210,6 +211,12 @@ func runPortal() error {
 		"KEYPORTAL_SIGNIN_LIMIT_IP":      "100000/1m",
 		"KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "100000/1m",
 	}
+	if p := os.Getenv(policyEnv); p != "" {
+		env["KEYPORTAL_POLICY_MAX_LIFETIME"] = p
+	}
+	if tok := os.Getenv(watchTokenEnv); tok != "" {
+		env["KEYPORTAL_WATCH_TOKEN"], env["KEYPORTAL_METRICS"] = tok, "true"
+	}
 	cfg, err := config.Load(func(k string) string { return env[k] }, false)
 	if err != nil {
 		return err
@@ -219,8 +226,17 @@ func runPortal() error {
 	if err != nil {
 		return err
 	}
+	ctl := http.NewServeMux()
+	// One watcher refresh, on demand: the bench drives them instead of a ticker.
+	ctl.HandleFunc("POST /watch", func(w http.ResponseWriter, r *http.Request) {
+		if srv.Watcher() == nil {
+			http.Error(w, "no watcher", http.StatusNotFound)
+		} else if err := srv.Watcher().Refresh(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		}
+	})
 	var conns atomic.Int64
-	return serveChild(srv, http.NewServeMux(), &conns)
+	return serveChild(srv, ctl, &conns)
 }
 
 // child is a running child process as the bench sees it.

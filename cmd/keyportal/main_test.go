@@ -70,7 +70,7 @@ func testDemo(t *testing.T, base string) {
 	if err := healthcheck(ctx, func(k string) string { return probeEnv[k] }); err != nil {
 		t.Errorf("keyportal healthcheck: %v", err)
 	}
-	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics"} {
+	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics", "Key policy     at most 90 days", "digest --demo --dry-run"} {
 		if !strings.Contains(printed.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, printed.String())
 		}

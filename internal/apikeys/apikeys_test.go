@@ -632,6 +632,9 @@ func TestTrailWordsEachOutcome(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatal(err)
 		}
+		if n := strings.Count(line, `"verified"`); n > 1 {
+			t.Errorf("a line says verified %d times: %s", n, line)
+		}
 		got = append(got, fmt.Sprintf("%v %s", ev.Verified, ev.Outcome))
 	}
 	want := []string{
@@ -720,5 +723,87 @@ func TestRotationDefaultsToAFreshExpiryOfTheOldLength(t *testing.T) {
 		if err != nil || plan.Expiry == nil || !plan.Expiry.Equal(e.now.Add(c.want)) {
 			t.Errorf("%s: %v, new key expires %v, want %v", c.name, err, plan.Expiry, e.now.Add(c.want))
 		}
+	}
+}
+
+func TestStaleSinceIsADayStaleDaysBack(t *testing.T) {
+	for now, want := range map[time.Time]string{
+		time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC):                         "2026-11-01",
+		time.Date(2026, 12, 1, 23, 59, 59, 0, time.UTC):                      "2026-11-01",
+		time.Date(2026, 3, 1, 1, 0, 0, 0, time.FixedZone("CET", 3600)):       "2026-01-30", // 00:00 UTC, March 1st
+		time.Date(2026, 12, 1, 12, 0, 0, 0, time.FixedZone("NZDT", 13*3600)): "2026-10-31", // still Nov 30 in UTC
+	} {
+		got := apikeys.StaleSince(now)
+		if got.Format(time.DateOnly) != want || got.Location() != time.UTC || got.Hour() != 0 {
+			t.Errorf("StaleSince(%v) = %v, want %s 00:00 UTC", now, got, want)
+		}
+	}
+}
+
+// The query of stale device keys selects at balena exactly the keys that
+// Silent says are stale, and counts them the same: the keys page and the
+// overview agree.
+func TestSeenBeforeSelectsTheSilentDevicesKeys(t *testing.T) {
+	e := newEnv(t, balenasim.ProfileBalenaCloud)
+	ctx := context.Background()
+	day := apikeys.StaleSince(e.now)
+	all, err := e.user.API.ListKeys(ctx, apiclient.KeyQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int64
+	for _, k := range all.Keys {
+		if apikeys.Silent(k, day) {
+			want = append(want, k.ID)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("the demo has devices silent for 30 days; no key is stale")
+	}
+	page, err := e.user.API.ListKeys(ctx, apikeys.SeenBefore(day))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, k := range page.Keys {
+		got = append(got, k.ID)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) || page.Total != len(want) {
+		t.Errorf("seen before %s: %v (total %d), want %v", day.Format(time.DateOnly), got, page.Total, want)
+	}
+	if n, err := e.user.API.(*apiclient.Session).CountKeys(ctx, apikeys.SeenBefore(day)); err != nil || n != len(want) {
+		t.Errorf("count %d, %v; want %d", n, err, len(want))
+	}
+}
+
+// A bulk revoke of "every key of this view" on a view of silent devices'
+// keys revokes those and nothing else.
+func TestBulkRevokeOfSilentDevicesKeys(t *testing.T) {
+	e := newEnv(t, balenasim.ProfileBalenaCloud)
+	ctx := context.Background()
+	day := apikeys.StaleSince(e.now)
+	var stale, others int
+	for _, k := range e.sim.Keys() {
+		if k.Kind == balenasim.KindDevice && !k.DeviceOnline && (k.DeviceLastSeen == nil || k.DeviceLastSeen.Before(day)) {
+			stale++
+		} else {
+			others++
+		}
+	}
+	keys, err := e.svc.Select(ctx, e.user, apikeys.Selection{All: true, Query: apikeys.SeenBefore(day)})
+	if err != nil || len(keys) != stale || stale == 0 {
+		t.Fatalf("selected %d keys (%v), want the %d stale ones", len(keys), err, stale)
+	}
+	res, err := e.svc.Bulk(ctx, e.user, apikeys.BulkRevoke, keys)
+	if err != nil || res.Done != stale || len(res.Failures) != 0 {
+		t.Fatalf("bulk: %+v %v", res, err)
+	}
+	if n := len(e.sim.Keys()); n != others {
+		t.Errorf("%d keys left, want %d", n, others)
+	}
+	if n, err := e.user.API.(*apiclient.Session).CountKeys(ctx, apikeys.SeenBefore(day)); err != nil || n != 0 {
+		t.Errorf("stale keys left: %d, %v", n, err)
 	}
 }

@@ -26,6 +26,10 @@ type BulkAction string
 const (
 	BulkExpire BulkAction = "expire"
 	BulkRevoke BulkAction = "revoke"
+	// BulkPolicyMax sets each key that breaks the policy's maximum
+	// lifetime to expire at that maximum; keys that already expire
+	// sooner are left as they are (Kept).
+	BulkPolicyMax BulkAction = "policy_max"
 )
 
 // Selection names the keys of a bulk action: ids, or every key a query
@@ -91,8 +95,10 @@ func (s *Service) Select(ctx context.Context, c Caller, sel Selection) ([]apicli
 // keys.
 type BulkResult struct {
 	Done     int
+	Kept     int // keys left alone because they already were as the action would make them
 	Failures []*WriteError
 	Unknown  []*WriteError // Outcome Unknown; Err says why the check failed
+	Set      time.Time     // the expiry set (expire, policy_max)
 }
 
 // errUnchanged is a key that balena, asked to change it, left as it was.
@@ -110,21 +116,36 @@ func (s *Service) Bulk(ctx context.Context, c Caller, action BulkAction, keys []
 		return BulkResult{}, err
 	}
 	now := s.now().UTC()
+	var r BulkResult
+	r.Set = now
+	if action == BulkPolicyMax {
+		latest := s.policy.Latest(now)
+		if latest == nil {
+			return BulkResult{}, &Error{Code: apiclient.CodeInvalid, Message: "No maximum lifetime is set for keys (KEYPORTAL_POLICY_MAX_LIFETIME), so there is no maximum to set."}
+		}
+		r.Set = *latest
+		// Never lengthen a key's life: one that expires sooner, or has
+		// expired, keeps its expiry.
+		all := len(keys)
+		keys = slices.DeleteFunc(slices.Clone(keys), func(k apiclient.APIKey) bool {
+			return k.ExpiryDate != nil && !k.ExpiryDate.After(*latest)
+		})
+		r.Kept = all - len(keys)
+	}
 	ids := make([]int64, len(keys))
 	for i, k := range keys {
 		ids[i] = k.ID
 	}
-	refusal, sendErr, check := send(ctx, c, action, ids, now)
+	refusal, sendErr, check := send(ctx, c, action, ids, r.Set)
 	// The check is made even if the browser has gone: the trail should
 	// say what happened.
 	holds, uncheckable := readBack(context.WithoutCancel(ctx), c, check)
 
 	// Settled in order, so that the trail reads as the list did.
-	var r BulkResult
 	for _, k := range keys {
 		e := Event{Action: string(action), Key: k, Bulk: true}
-		if action == BulkExpire {
-			e.Changes = []Change{changed("expiry", expiryValue(k.ExpiryDate), expiryValue(&now))}
+		if action != BulkRevoke {
+			e.Changes = []Change{changed("expiry", expiryValue(k.ExpiryDate), expiryValue(&r.Set))}
 		}
 		switch {
 		case refusal[k.ID] != nil:
@@ -133,8 +154,8 @@ func (s *Service) Bulk(ctx context.Context, c Caller, action BulkAction, keys []
 			e.Outcome, e.Err = Unknown, uncheckable[k.ID]
 		default:
 			e.Verified = true
-			e.Err = outcome(action, k.ID, holds, now, sendErr[k.ID])
-			if e.Err == nil && action == BulkExpire {
+			e.Err = outcome(action, k.ID, holds, r.Set, sendErr[k.ID])
+			if e.Err == nil && action != BulkRevoke {
 				// What balena holds: a key expired meanwhile keeps its expiry.
 				e.Changes[0] = changed("expiry", expiryValue(k.ExpiryDate), expiryValue(holds[k.ID]))
 			}
@@ -158,12 +179,12 @@ func (s *Service) Bulk(ctx context.Context, c Caller, action BulkAction, keys []
 // each, a few at once. A key whose write balena refused outright is in
 // refusal, with why; the others are to be checked, with what their write
 // answered (nil for a 2xx, which says nothing of single rows).
-func send(ctx context.Context, c Caller, action BulkAction, ids []int64, now time.Time) (refusal, sendErr map[int64]error, check []int64) {
+func send(ctx context.Context, c Caller, action BulkAction, ids []int64, set time.Time) (refusal, sendErr map[int64]error, check []int64) {
 	batches, _, sent := inCalls(ctx, ids, apiclient.MaxWriteIDs, func(ctx context.Context, ids []int64) (struct{}, error) {
 		if action == BulkRevoke {
 			return struct{}{}, c.API.DeleteKeys(ctx, ids)
 		}
-		return struct{}{}, c.API.UpdateKeys(ctx, ids, apiclient.KeyUpdate{ExpiryDate: &now})
+		return struct{}{}, c.API.UpdateKeys(ctx, ids, apiclient.KeyUpdate{ExpiryDate: &set})
 	})
 	refusal, sendErr = map[int64]error{}, map[int64]error{}
 	for b, err := range sent {
@@ -210,12 +231,13 @@ func refusedOutright(err error) bool {
 }
 
 // outcome is what a key read back says of action: nil when it is done
-// (revoked: gone; expired: an expiry no later than the one set), else why
-// not, which is the write's own error when it had one.
+// (revoked: gone; expired or set to the policy's maximum: an expiry no
+// later than the one set), else why not, which is the write's own error
+// when it had one.
 func outcome(action BulkAction, id int64, holds map[int64]*time.Time, set time.Time, sendErr error) error {
 	exp, there := holds[id]
 	switch {
-	case action == BulkRevoke && !there, action == BulkExpire && there && exp != nil && !exp.After(set):
+	case action == BulkRevoke && !there, action != BulkRevoke && there && exp != nil && !exp.After(set):
 		return nil
 	case sendErr != nil:
 		return sendErr

@@ -39,7 +39,14 @@ func (s *Service) Update(ctx context.Context, c Caller, id int64, e Edit) (Updat
 	}
 	errs := map[string]string{}
 	checkText(e.Name, e.Description, needsName(k), errs)
-	expiry, keep := e.Expiry.resolve(s.now(), true, errs)
+	now := s.now()
+	expiry, keep := e.Expiry.resolve(now, true, errs)
+	if keep {
+		// The expiry stays as it was: this change does not set it.
+		s.policy.check(now, e.Expiry, s.policy.Latest(now), &e.Description, errs)
+	} else {
+		s.policy.check(now, e.Expiry, expiry, &e.Description, errs)
+	}
 	if err := Invalid(errs); err != nil {
 		return Updated{Key: k}, err
 	}
@@ -72,8 +79,11 @@ func (s *Service) Update(ctx context.Context, c Caller, id int64, e Edit) (Updat
 
 // SetExpiry sets key id's expiry as chosen, or clears it (never).
 func (s *Service) SetExpiry(ctx context.Context, c Caller, id int64, e Expiry) (apiclient.APIKey, error) {
-	expiry, err := ResolveExpiry(e, s.now())
-	if err != nil {
+	now := s.now()
+	errs := map[string]string{}
+	expiry, _ := e.resolve(now, false, errs)
+	s.policy.check(now, e, expiry, nil, errs)
+	if err := Invalid(errs); err != nil {
 		return apiclient.APIKey{}, err
 	}
 	action := "set_expiry"

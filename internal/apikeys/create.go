@@ -94,7 +94,9 @@ func (s *Service) PlanCreate(ctx context.Context, c Caller, r NewKeyRequest) (Ne
 	}
 	checkText(r.Name, r.Description, k.Kind == apiclient.KindUser, errs)
 	k.Name, k.Description = r.Name, r.Description
-	k.ExpiryDate, _ = r.Expiry.resolve(s.now(), false, errs)
+	now := s.now()
+	k.ExpiryDate, _ = r.Expiry.resolve(now, false, errs)
+	s.policy.check(now, r.Expiry, k.ExpiryDate, &r.Description, errs)
 	return NewKeyPlan{Key: k}, Invalid(errs)
 }
 

@@ -14,13 +14,17 @@ import (
 type RotateRequest struct {
 	Expiry Expiry
 	Grace  string
+	// Description is the replacement's, for an old key without one (when
+	// the policy asks for one); a key with a description passes it on.
+	Description string
 }
 
 // RotationPlan is a checked rotation.
 type RotationPlan struct {
-	Old    apiclient.APIKey
-	Expiry *time.Time     // the replacement's; nil: never
-	Grace  *time.Duration // nil: the old key keeps working
+	Old         apiclient.APIKey
+	Expiry      *time.Time     // the replacement's; nil: never
+	Description string         // the replacement's
+	Grace       *time.Duration // nil: the old key keeps working
 }
 
 // Rotation is what a rotation did: the replacement (made, with its
@@ -38,8 +42,12 @@ func (s *Service) PlanRotate(ctx context.Context, c Caller, id int64, r RotateRe
 	if err != nil {
 		return RotationPlan{}, err
 	}
-	p := RotationPlan{Old: k}
+	p := RotationPlan{Old: k, Description: k.Description}
+	if p.Description == "" {
+		p.Description = r.Description
+	}
 	errs := map[string]string{}
+	checkText(k.Name, p.Description, false, errs)
 	if wait, known := Graces[r.Grace]; known {
 		p.Grace = &wait
 	} else if r.Grace != GraceKeep {
@@ -53,6 +61,7 @@ func (s *Service) PlanRotate(ctx context.Context, c Caller, id int64, r RotateRe
 	default:
 		p.Expiry, _ = r.Expiry.resolve(s.now(), false, errs)
 	}
+	s.policy.check(s.now(), r.Expiry, p.Expiry, &p.Description, errs)
 	return p, Invalid(errs)
 }
 
@@ -78,13 +87,16 @@ func Lifetime(k apiclient.APIKey) (time.Duration, bool) {
 
 // FreshExpiry is the default expiry of k's replacement: as long from now
 // as k was given at its creation, or DefaultRotationLifetime when that is
-// not known.
+// not known, and no later than the policy allows.
 func (s *Service) FreshExpiry(k apiclient.APIKey) *time.Time {
 	life, ok := Lifetime(k)
 	if !ok {
 		life = DefaultRotationLifetime
 	}
 	t := s.now().Add(life).UTC().Truncate(time.Second)
+	if latest := s.policy.Latest(s.now()); latest != nil && t.After(*latest) {
+		return latest
+	}
 	return &t
 }
 
@@ -101,7 +113,7 @@ func (s *Service) SameExpiryOffered(k apiclient.APIKey) bool {
 func (s *Service) Rotate(ctx context.Context, c Caller, p RotationPlan) (Rotation, error) {
 	old := p.Old
 	fresh := old
-	fresh.ID, fresh.ExpiryDate = 0, p.Expiry
+	fresh.ID, fresh.ExpiryDate, fresh.Description = 0, p.Expiry, p.Description
 	var r Rotation
 	e := Event{Action: "rotate_create", Key: old, Changes: []Change{made("expiry", expiryValue(p.Expiry))}}
 	secret, err := s.makeKey(ctx, c, &e, fresh, func(id int64) { e.NewKey = id })

@@ -43,8 +43,9 @@ type Caller struct {
 
 // Service applies the rules of keys. It is safe for concurrent use.
 type Service struct {
-	now   func() time.Time
-	trail Recorder
+	now    func() time.Time
+	trail  Recorder
+	policy Policy
 }
 
 // New returns a Service on the clock now (time.Now when nil) that records
@@ -55,6 +56,17 @@ func New(now func() time.Time, trail Recorder) *Service {
 	}
 	return &Service{now: now, trail: trail}
 }
+
+// WithPolicy is a copy of s that applies p to every key it makes or
+// changes.
+func (s *Service) WithPolicy(p Policy) *Service {
+	c := *s
+	c.policy = p
+	return &c
+}
+
+// Policy is the policy s applies.
+func (s *Service) Policy() Policy { return s.policy }
 
 // Now is the Service's clock.
 func (s *Service) Now() time.Time { return s.now() }

@@ -20,6 +20,16 @@ type View struct {
 	CreatedAt   time.Time
 	ExpiryDate  *time.Time // nil: never expires
 	Status      Status
+	// LastSeen says when a device key's device last contacted balena;
+	// the zero value for other kinds.
+	LastSeen LastSeen
+}
+
+// LastSeen is a device's connectivity as the keys page shows it.
+type LastSeen struct {
+	Device bool       // a device key: the rest means something
+	Online bool       // online now
+	At     *time.Time // when it last came online or went offline; nil: never seen
 }
 
 // ViewOf is k as seen at now by the account me.
@@ -35,6 +45,7 @@ func ViewOf(k apiclient.APIKey, me apiclient.Identity, now time.Time) View {
 		if k.Owner.DeviceName != "" {
 			v.OwnerDetail = ShortUUID(k.Owner.DeviceUUID)
 		}
+		v.LastSeen = LastSeen{Device: true, Online: k.Owner.DeviceOnline, At: k.Owner.DeviceLastSeen}
 	}
 	return v
 }

@@ -133,26 +133,28 @@ func (w *Watcher) read(ctx context.Context, now time.Time) (Figures, error) {
 	if t := edge.Truncate(time.Millisecond); !t.Equal(edge) {
 		edge = t.Add(time.Millisecond)
 	}
-	type counts struct{ total, never, expiring, active int }
-	all := make([]counts, len(apikeys.Kinds))
+	// Per kind: all its keys, those that never expire, those not yet
+	// expired (balena's own clock decides that) and before the edge, and
+	// those after it.
+	const perKind = 4
+	qs := make([]apiclient.KeyQuery, 0, perKind*len(apikeys.Kinds))
+	for _, kind := range apikeys.Kinds {
+		kinds := []apiclient.KeyKind{kind}
+		qs = append(qs, apiclient.KeyQuery{Kinds: kinds},
+			apiclient.KeyQuery{Kinds: kinds, Status: apiclient.StatusNever},
+			apiclient.KeyQuery{Kinds: kinds, Status: apiclient.StatusActive, ExpiresBefore: &edge},
+			apiclient.KeyQuery{Kinds: kinds, ExpiresAfter: &edge})
+	}
+	var counts []int
 	next := make([]*time.Time, len(apikeys.Kinds))
 	g, ctx := errgroup.WithContext(ctx)
-	count := func(dst *int, q apiclient.KeyQuery) {
-		g.Go(func() (err error) {
-			*dst, err = w.balena.CountKeys(ctx, q)
-			return err
-		})
-	}
+	g.Go(func() (err error) {
+		counts, err = apikeys.CountEach(ctx, w.balena, qs)
+		return err
+	})
 	for i, kind := range apikeys.Kinds {
-		kinds := []apiclient.KeyKind{kind}
-		c := &all[i]
-		count(&c.total, apiclient.KeyQuery{Kinds: kinds})
-		count(&c.never, apiclient.KeyQuery{Kinds: kinds, Status: apiclient.StatusNever})
-		// Not yet expired (balena's own clock decides that) and before the edge.
-		count(&c.expiring, apiclient.KeyQuery{Kinds: kinds, Status: apiclient.StatusActive, ExpiresBefore: &edge})
-		count(&c.active, apiclient.KeyQuery{Kinds: kinds, ExpiresAfter: &edge})
 		g.Go(func() error {
-			page, err := w.balena.ListKeys(ctx, apiclient.KeyQuery{Kinds: kinds, Status: apiclient.StatusActive,
+			page, err := w.balena.ListKeys(ctx, apiclient.KeyQuery{Kinds: []apiclient.KeyKind{kind}, Status: apiclient.StatusActive,
 				ExpiresAfter: &now, Sort: apiclient.SortExpiry, Top: 1})
 			if err == nil && len(page.Keys) > 0 {
 				next[i] = page.Keys[0].ExpiryDate
@@ -165,13 +167,13 @@ func (w *Watcher) read(ctx context.Context, now time.Time) (Figures, error) {
 	}
 	f := Figures{Keys: map[apiclient.KeyKind]map[apikeys.Status]int{}, NextExpiry: map[apiclient.KeyKind]time.Time{}, At: now}
 	for i, kind := range apikeys.Kinds {
-		c := all[i]
+		total, never, expiring, active := counts[perKind*i], counts[perKind*i+1], counts[perKind*i+2], counts[perKind*i+3]
 		f.Keys[kind] = map[apikeys.Status]int{
-			apikeys.StatusActive:   c.active,
-			apikeys.StatusExpiring: c.expiring,
-			apikeys.StatusNever:    c.never,
+			apikeys.StatusActive:   active,
+			apikeys.StatusExpiring: expiring,
+			apikeys.StatusNever:    never,
 			// The rest: they add up to the kind's total by construction.
-			apikeys.StatusExpired: max(0, c.total-c.never-c.expiring-c.active),
+			apikeys.StatusExpired: max(0, total-never-expiring-active),
 		}
 		if next[i] != nil {
 			f.NextExpiry[kind] = *next[i]

@@ -1,0 +1,179 @@
+package handlers_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
+)
+
+// policySet sets a lifetime policy, so that the overview has every
+// section.
+func policySet(c *config.Config) { c.PolicyMaxLifetime = maxLife }
+
+// viewTotal is how many keys a keys view says it holds.
+func viewTotal(t *testing.T, p page) int {
+	t.Helper()
+	text := strings.TrimSpace(p.doc.Find("#results .count").Text())
+	if text == "No keys" {
+		return 0
+	}
+	m := regexp.MustCompile(`of ([0-9,]+) keys$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("%s: no total in %q", p.url, text)
+	}
+	n, _ := strconv.Atoi(strings.ReplaceAll(m[1], ",", ""))
+	return n
+}
+
+// Every number on the overview is a link to a keys view, and that view
+// holds exactly that many keys: the table's counts, the chart's (its text
+// alternative and its bars) and the sections', on both datasets.
+func TestOverviewCountsAreTheViewsTheyLink(t *testing.T) {
+	for _, dataset := range []string{"demo", "large"} {
+		t.Run(dataset, func(t *testing.T) {
+			// The stand-in and the portal share a still clock: the views
+			// are read at the overview's moment.
+			clock := portaltest.NewClock(time.Now().UTC().Truncate(time.Second))
+			_, b := signedIn(t, portaltest.Options{Dataset: dataset, Clock: clock, Config: policySet})
+			ov := b.get("/overview")
+			if ov.status != http.StatusOK {
+				t.Fatalf("overview: %d\n%s", ov.status, ov.body)
+			}
+			links := ov.doc.Find("main a[data-count]")
+			if n := ov.doc.Find("table.counts").First().Find("a[data-count]").Length(); n != 15 {
+				t.Errorf("the table has %d counts, want 3 kinds × 5 statuses", n)
+			}
+			if n := ov.doc.Find("#ov-chart-table tbody tr").Length(); n != 12 {
+				t.Errorf("the chart's table has %d weeks, want 12", n)
+			}
+			counted := map[string]int{}
+			nonzero := 0
+			links.Each(func(_ int, a *goquery.Selection) {
+				href, _ := a.Attr("href")
+				want, _ := strconv.Atoi(a.AttrOr("data-count", ""))
+				if want > 0 {
+					nonzero++
+				}
+				counted[href] = want
+				if got := viewTotal(t, b.get(href)); got != want {
+					t.Errorf("%q (%s) says %d, its view holds %d", strings.TrimSpace(a.AttrOr("aria-label", a.Text())), href, want, got)
+				}
+			})
+			for _, title := range []string{"Oldest keys that never expire", "Device keys of devices silent for 30 days or more", "Keys that break the lifetime policy"} {
+				if ov.doc.Find("section h2").FilterFunction(func(_ int, h *goquery.Selection) bool { return h.Text() == title }).Length() != 1 {
+					t.Errorf("no section %q", title)
+				}
+			}
+			if nonzero < 10 {
+				t.Errorf("only %d non-zero counts: the datasets should fill the overview", nonzero)
+			}
+			// Each bar of the chart is a link to a view the text alternative counts.
+			bars := ov.doc.Find("figure.chart svg a")
+			if bars.Length() == 0 {
+				t.Error("the chart has no bars")
+			}
+			bars.Each(func(_ int, a *goquery.Selection) {
+				href, _ := a.Attr("href")
+				n, ok := counted[href]
+				label := a.AttrOr("aria-label", "")
+				if !ok || n == 0 || !strings.HasPrefix(label, strconv.Itoa(n)+" ") && !strings.HasPrefix(label, formatCount(n)+" ") {
+					t.Errorf("bar %q links to %s, which the table counts %d (%v)", label, href, n, ok)
+				}
+			})
+			// The oldest keys that never expire, oldest first, are the first rows of their view.
+			section := ov.doc.Find("section").FilterFunction(func(_ int, s *goquery.Selection) bool {
+				return s.Find("h2").Text() == "Oldest keys that never expire"
+			})
+			items := section.Find(".keylist li > a")
+			if items.Length() != 5 {
+				t.Fatalf("never-expiring list: %d keys, want 5", items.Length())
+			}
+			all := b.get(section.Find(".section-count a").AttrOr("href", ""))
+			rows := all.doc.Find("table.keys tbody tr")
+			items.Each(func(i int, a *goquery.Selection) {
+				// Each key's link is the keys page searched for its id.
+				u, _ := url.Parse(a.AttrOr("href", ""))
+				if got, want := u.Query().Get("q"), strings.TrimSpace(rows.Eq(i).Find("td.key-id").Text()); got != want {
+					t.Errorf("never-expiring key %d (%q) has id %q, its view's row %d has %q", i+1, a.Text(), got, i+1, want)
+				}
+				if one := b.get(a.AttrOr("href", "")); one.doc.Find("table.keys tbody tr").Length() == 0 {
+					t.Errorf("key %q: its link shows no key", a.Text())
+				}
+			})
+		})
+	}
+}
+
+// The overview is one round trip at balena whatever the number of keys:
+// at most 20 calls, the same on both datasets, asked for at once.
+func TestOverviewIsOneRoundTripOfAtMost20Calls(t *testing.T) {
+	calls := map[string]int{}
+	for _, dataset := range []string{"demo", "large"} {
+		env, b := signedIn(t, portaltest.Options{Dataset: dataset, Config: policySet})
+		env.Sim.ResetCounters()
+		// The wait bounds a failure only (the portal's limit per call is 5s).
+		meet := env.Sim.Rendezvous(2*time.Second, "GET /v7/api_key", "GET /v7/api_key/$count")
+		if p := b.get("/overview"); p.status != http.StatusOK {
+			t.Fatalf("%s: overview %d", dataset, p.status)
+		}
+		c := env.Sim.Counters()
+		calls[dataset] = c.Total()
+		t.Logf("%s: %d calls: %v", dataset, c.Total(), c.ByRoute)
+		if c.Total() > 20 {
+			t.Errorf("%s: %d calls to balena, want at most 20: %v", dataset, c.Total(), c.ByRoute)
+		}
+		if !meet.Met() {
+			t.Errorf("%s: the lists and the counts were asked one after the other", dataset)
+		}
+	}
+	if calls["demo"] != calls["large"] {
+		t.Errorf("calls depend on the number of keys: demo %d, large %d", calls["demo"], calls["large"])
+	}
+}
+
+// When balena fails, the overview still answers: a page with a banner
+// that says so, never a 500.
+func TestOverviewSurvivesUpstreamFailures(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	env.Sim.SetFaults(balenasim.Faults{ErrorRate: 1, Routes: []string{"GET /v7/api_key"}})
+	p := b.get("/overview")
+	if p.status == http.StatusInternalServerError || p.status < 500 {
+		t.Errorf("status %d, want a gateway error", p.status)
+	}
+	if banner := flashText(p); !strings.HasPrefix(banner, "Could not load the overview: ") {
+		t.Errorf("banner %q", banner)
+	}
+	if p.doc.Find("header nav a[aria-current=page]").Text() != "Overview" {
+		t.Error("the header does not mark the overview as the current page")
+	}
+	env.Sim.SetFaults(balenasim.Faults{})
+	if p := b.get("/overview"); p.status != http.StatusOK || p.doc.Find("table.counts").Length() == 0 {
+		t.Errorf("after the failure: %d", p.status)
+	}
+}
+
+// The header links the keys page and the overview, marking the current one.
+func TestHeaderLinksTheOverview(t *testing.T) {
+	_, b := signedIn(t, portaltest.Options{})
+	keys := b.get("/keys")
+	if got := keys.doc.Find("header nav a[aria-current=page]").Text(); got != "Keys" {
+		t.Errorf("keys page: current link %q", got)
+	}
+	href, ok := keys.doc.Find("header nav a").FilterFunction(func(_ int, a *goquery.Selection) bool { return a.Text() == "Overview" }).Attr("href")
+	if !ok {
+		t.Fatal("no Overview link in the header")
+	}
+	if ov := b.get(href); ov.status != 200 || ov.doc.Find("h1").Text() != "Overview" {
+		t.Errorf("overview: %d %q", ov.status, ov.doc.Find("h1").Text())
+	}
+}
