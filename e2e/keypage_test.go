@@ -35,7 +35,9 @@ func TestKeyPageFromTheTable(t *testing.T) {
 	must(t, expect.Locator(page.GetByRole("status")).ToHaveText("Expired “"+name+"”."))
 	must(t, expect.Locator(page.Locator("dd.status")).ToContainText("Expired just now"))
 	must(t, expect.Locator(page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Expire now…"})).ToHaveCount(0))
-	checkA11y(t, page, "key page after expiring")
+	must(t, expect.Locator(page.Locator("ol.history > li").First()).ToContainText("Expired now"))
+	checkA11y(t, page, "key page after expiring, with its history")
+	screenshot(t, page, "key-page-history.png")
 
 	must(t, page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Back to keys"}).Click())
 	must(t, expect.Page(page).ToHaveURL(view))

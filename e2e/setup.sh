@@ -5,8 +5,9 @@
 # them; the package's own cluster is not created, so nothing listens on 5432,
 # and the systemd service the caddy package may start is never used), and the
 # Playwright driver that playwright-go expects (playwright-core from npm, run
-# by the system's node). systemd-analyze (Debian's systemd) and caddy also
-# check the systemd unit and the Caddyfile of docs/deploy.
+# by the system's node).
+# systemd-analyze (Debian's systemd) and caddy also check the systemd unit
+# and the Caddyfile of docs/deploy.
 # Nothing is downloaded from anywhere but apt and npm.
 set -euo pipefail
 

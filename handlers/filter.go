@@ -163,9 +163,10 @@ func parseDay(v url.Values, name string, end bool, bad func(string, string)) *ti
 	return &t
 }
 
-// query is the filter as an apiclient query for its page, with the
+// Query is the filter as an apiclient query for its page, with the
 // policy's breach condition, which depends on the policy and the hour.
-func (f keyFilter) query() apiclient.KeyQuery {
+// It shadows apikeys.Filter's, which cannot know the policy.
+func (f keyFilter) Query() apiclient.KeyQuery {
 	q := f.Filter.Query()
 	q.Breaking = f.breaking
 	return q

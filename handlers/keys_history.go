@@ -49,12 +49,11 @@ func (h keys) oneRow(c echo.Context, view string, k apiclient.APIKey) views.KeyR
 
 // withLineage adds to a row the keys it replaced and was replaced by.
 func (l rowLinks) withLineage(row *views.KeyRow, link audit.Link) {
-	page := func(id int64) string { return l.page[0] + strconv.FormatInt(id, 10) + l.page[1] }
 	if link.Replaces != 0 {
-		row.Replaces, row.ReplacesURL = link.Replaces, page(link.Replaces)
+		row.Replaces, row.ReplacesURL = link.Replaces, l.keyPage(link.Replaces)
 	}
 	if link.ReplacedBy != 0 {
-		row.ReplacedBy, row.ReplacedByURL = link.ReplacedBy, page(link.ReplacedBy)
+		row.ReplacedBy, row.ReplacedByURL = link.ReplacedBy, l.keyPage(link.ReplacedBy)
 	}
 }
 
@@ -110,15 +109,14 @@ func historyEntry(e audit.Entry, id int64, me apiclient.Identity, now time.Time,
 	}
 	field := func(f string) string { return f }
 	if e.Action == "rotate_create" {
-		page := func(id int64) string { return links.page[0] + strconv.FormatInt(id, 10) + links.page[1] }
 		switch {
 		case e.KeyID == id && e.NewKey != 0:
-			v.Action, v.Link, v.LinkText = "Rotated: replaced by a new key", page(e.NewKey), "The replacement: #"+strconv.FormatInt(e.NewKey, 10)
+			v.Action, v.Link, v.LinkText = "Rotated: replaced by a new key", links.keyPage(e.NewKey), "The replacement: #"+strconv.FormatInt(e.NewKey, 10)
 			field = func(f string) string { return "replacement's " + f }
 		case e.KeyID != id:
 			v.Action = "Created by rotating another key"
 			if e.KeyID != 0 {
-				v.Link, v.LinkText = page(e.KeyID), "The key it replaces: #"+strconv.FormatInt(e.KeyID, 10)
+				v.Link, v.LinkText = links.keyPage(e.KeyID), "The key it replaces: #"+strconv.FormatInt(e.KeyID, 10)
 			}
 		}
 	}

@@ -228,6 +228,9 @@ func (l rowLinks) row(k apiclient.APIKey, me apiclient.Identity, now time.Time) 
 	return row
 }
 
+// keyPage is the page of key id, remembering the view these links serve.
+func (l rowLinks) keyPage(id int64) string { return l.page[0] + strconv.FormatInt(id, 10) + l.page[1] }
+
 // forKey is the menu of one key, its slots filled.
 func (l rowLinks) forKey(id int64) views.RowMenu {
 	at := func(tmpl string) string { return strings.Replace(tmpl, idSlot, strconv.FormatInt(id, 10), 1) }

@@ -116,13 +116,13 @@ func (h keys) overview(c echo.Context) error {
 	g.Go(func() (err error) {
 		qs := make([]apiclient.KeyQuery, len(cells))
 		for i, f := range cells {
-			qs[i] = f.query()
+			qs[i] = f.Query()
 		}
 		counts, err = apikeys.CountEach(ctx, api, qs)
 		return err
 	})
 	g.Go(func() (err error) {
-		q := ahead.query()
+		q := ahead.Query()
 		q.Top, q.Skip = 0, 0 // all of them: one call, however many
 		expiring, err = api.Keys(ctx, q)
 		return err
@@ -131,13 +131,13 @@ func (h keys) overview(c echo.Context) error {
 		s.filter = view(s.filter)
 		if s.total == nil {
 			g.Go(func() (err error) {
-				sectionCount[i], err = api.CountKeys(ctx, s.filter.query())
+				sectionCount[i], err = api.CountKeys(ctx, s.filter.Query())
 				return err
 			})
 		}
 		if s.list > 0 {
 			g.Go(func() (err error) {
-				q := s.filter.query()
+				q := s.filter.Query()
 				q.Top = s.list
 				sectionKeys[i], err = api.Keys(ctx, q)
 				return err

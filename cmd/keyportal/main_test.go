@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -25,7 +27,8 @@ func TestDemoServesAndStopsCleanly(t *testing.T) {
 func testDemo(t *testing.T, base string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": t.TempDir(), "KEYPORTAL_BASE_PATH": base}
+	dataDir := t.TempDir()
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dataDir, "KEYPORTAL_BASE_PATH": base}
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -70,7 +73,7 @@ func testDemo(t *testing.T, base string) {
 	if err := healthcheck(ctx, func(k string) string { return probeEnv[k] }); err != nil {
 		t.Errorf("keyportal healthcheck: %v", err)
 	}
-	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics", "Key policy     at most 90 days", "digest --demo --dry-run"} {
+	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics", "Key policy     at most 90 days", "digest --demo --dry-run", "/audit (SQLite in " + dataDir} {
 		if !strings.Contains(printed.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, printed.String())
 		}
@@ -79,6 +82,10 @@ func testDemo(t *testing.T, base string) {
 		if code := status(url + path); code != http.StatusOK {
 			t.Errorf("GET %s = %d", path, code)
 		}
+	}
+
+	if _, err := os.Stat(filepath.Join(dataDir, "audit.db")); err != nil {
+		t.Errorf("the demo keeps no audit trail in its data directory: %v", err)
 	}
 
 	// The demo turns metrics and the watcher on (its first refresh runs
@@ -126,7 +133,8 @@ func TestUnknownCommand(t *testing.T) {
 func TestHelpPrintsUsage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": t.TempDir()}
+	dataDir := t.TempDir()
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dataDir}
 	cases := map[string]string{"": "Usage: keyportal [command]"}
 	for cmd := range commandUsage {
 		cases[cmd] = "Usage: keyportal " + cmd

@@ -185,6 +185,15 @@ func TestWatchAndMetricsSettings(t *testing.T) {
 	}
 }
 
+func TestPolicySettings(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 0, "off": 0, "90d": 90 * 24 * time.Hour, "36h": 36 * time.Hour} {
+		cfg, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_POLICY_MAX_LIFETIME": v, "KEYPORTAL_POLICY_REQUIRE_DESCRIPTION": "true"}), false)
+		if err != nil || cfg.PolicyMaxLifetime != want || !cfg.PolicyRequireDescription {
+			t.Errorf("%q: %v %v, want %v", v, cfg.PolicyMaxLifetime, err, want)
+		}
+	}
+}
+
 // TestReadmeTableNamesEveryVariable keeps the README's configuration table
 // and Load in step: an operator finds every variable there, and none that
 // the portal ignores.
@@ -224,15 +233,6 @@ func TestReadmeTableNamesEveryVariable(t *testing.T) {
 	}
 	if len(read) < 20 {
 		t.Errorf("Variables() = %v: too few for the settings Load knows", Variables())
-	}
-}
-
-func TestPolicySettings(t *testing.T) {
-	for v, want := range map[string]time.Duration{"": 0, "off": 0, "90d": 90 * 24 * time.Hour, "36h": 36 * time.Hour} {
-		cfg, err := Load(env(map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_POLICY_MAX_LIFETIME": v, "KEYPORTAL_POLICY_REQUIRE_DESCRIPTION": "true"}), false)
-		if err != nil || cfg.PolicyMaxLifetime != want || !cfg.PolicyRequireDescription {
-			t.Errorf("%q: %v %v, want %v", v, cfg.PolicyMaxLifetime, err, want)
-		}
 	}
 }
 
