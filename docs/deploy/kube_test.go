@@ -64,6 +64,8 @@ func loadManifests(t *testing.T, files []string) (manifests, []string) {
 				continue
 			case "Deployment":
 				obj = put(m.deployments, name)
+			case "StatefulSet":
+				obj = &appsv1.StatefulSet{}
 			case "Service":
 				obj = put(m.services, name)
 			case "Secret":

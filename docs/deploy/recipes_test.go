@@ -59,6 +59,7 @@ var secretSamples = map[string]string{
 	"KEYPORTAL_SESSION_STORE":    "redis://:sample-password@redis:6379/0",
 	"KEYPORTAL_WATCH_TOKEN":      "sample-balena-token",
 	"KEYPORTAL_METRICS_PASSWORD": "sample-password",
+	"KEYPORTAL_DATABASE_URL":     "postgres://keyportal:sample-password@postgres:5432/keyportal",
 }
 
 var keyportalName = regexp.MustCompile(`KEYPORTAL_[A-Z0-9_]*[A-Z0-9]`)
@@ -131,12 +132,13 @@ func recipeConfig(t *testing.T, r recipe) (config.Config, []string) {
 }
 
 // portalAs starts a real portal configured as cfg says, against the balena
-// stand-in (replicaOf's, if given), with its sessions in files of its own.
+// stand-in (replicaOf's, if given), with its sessions and audit trail in
+// files of its own (the recipes' Redis and PostgreSQL are not here).
 func portalAs(cfg config.Config, replicaOf *portaltest.Env) (*portaltest.Env, error) {
 	return portaltest.New(portaltest.Options{ReplicaOf: replicaOf, Config: func(c *config.Config) {
 		own := *c
 		*c = cfg
-		c.BalenaAPIURL, c.DataDir, c.SessionKeys, c.SessionStore = own.BalenaAPIURL, own.DataDir, own.SessionKeys, ""
+		c.BalenaAPIURL, c.DataDir, c.SessionKeys, c.SessionStore, c.DatabaseURL = own.BalenaAPIURL, own.DataDir, own.SessionKeys, "", ""
 		if c.AuditFile != "" {
 			c.AuditFile = filepath.Join(own.DataDir, "audit.jsonl")
 		}
