@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"crypto/sha256"
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/internal/audit"
 	"github.com/keyportal/keyportal/internal/session"
+	"github.com/keyportal/keyportal/internal/ttlcache"
 	"github.com/keyportal/keyportal/views"
 )
 
@@ -28,7 +30,24 @@ const auditExportPage = 1000
 
 // auditPage serves /audit: the audit trail, filtered by the URL, limited
 // to what the signed-in user may see.
-type auditPage struct{ *Server }
+type auditPage struct {
+	*Server
+	visible *ttlcache.Cache[[32]byte, []int64] // by hash of token: the ids of the keys it can see
+}
+
+// visibleTTL is how long the ids of the keys a session can see are reused:
+// asking balena for them is most of a view's time (tens of thousands of
+// ids for a large organisation), and paging or filtering within half a
+// minute should not ask again. A key made since is the user's own action,
+// which they see anyway.
+const visibleTTL = 30 * time.Second
+
+// maxVisibleEntries bounds the cache: each entry is 8 bytes per key.
+const maxVisibleEntries = 256
+
+func newAuditPage(s *Server) auditPage {
+	return auditPage{Server: s, visible: ttlcache.New[[32]byte, []int64](visibleTTL, maxVisibleEntries, s.now)}
+}
 
 func (h auditPage) routes(g *echo.Group) {
 	g.GET("/audit", h.list).Name = routeAudit
@@ -198,8 +217,16 @@ func (h auditPage) scope(c echo.Context, u *session.User) (audit.Filter, error) 
 	if h.auditAdmin(u) {
 		return audit.Filter{All: true}, nil
 	}
-	ids, err := h.balena.As(u.Token).WithIdentity(u.Identity).KeyIDs(c.Request().Context())
-	return audit.Filter{KeyIDs: ids, ActorID: u.Identity.ActorID}, err
+	key := sha256.Sum256([]byte(u.Token))
+	ids, ok := h.visible.Get(key)
+	if !ok {
+		var err error
+		if ids, err = h.balena.As(u.Token).WithIdentity(u.Identity).KeyIDs(c.Request().Context()); err != nil {
+			return audit.Filter{}, err
+		}
+		h.visible.Put(key, ids)
+	}
+	return audit.Filter{KeyIDs: ids, ActorID: u.Identity.ActorID}, nil
 }
 
 func scopeText(admin bool) string {

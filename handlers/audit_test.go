@@ -231,3 +231,30 @@ func TestOldEventsArePrunedAtStart(t *testing.T) {
 		t.Error("the pruning is not in the log")
 	}
 }
+
+// Paging and filtering the audit page within half a minute ask balena for
+// the ids of the visible keys once.
+func TestAuditViewsReuseTheVisibleKeysForHalfAMinute(t *testing.T) {
+	clock := portaltest.NewClock(time.Now())
+	env, b := signedIn(t, portaltest.Options{Clock: clock})
+	idCalls := func() int {
+		n := 0
+		for _, sp := range env.Sim.Counters().Spans {
+			if sp.Route == "GET /v7/api_key" && sp.Query.Get("$select") == "id" {
+				n++
+			}
+		}
+		return n
+	}
+	env.Sim.ResetCounters()
+	b.get("/audit")
+	b.get("/audit?action=revoke")
+	if n := idCalls(); n != 1 {
+		t.Errorf("two views asked balena for the visible keys %d times, want once", n)
+	}
+	clock.Advance(31 * time.Second)
+	b.get("/audit")
+	if n := idCalls(); n != 2 {
+		t.Errorf("after half a minute: %d calls, want a fresh one", n)
+	}
+}

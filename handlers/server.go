@@ -132,7 +132,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	signedIn := app.Group("", s.requireUser)
 	signin{s}.signedInRoutes(signedIn)
 	newKeys(s).routes(signedIn)
-	auditPage{s}.routes(signedIn)
+	newAuditPage(s).routes(signedIn)
 	e.GET("/", func(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, c.Echo().Reverse(routeKeys))
 	})

@@ -37,6 +37,7 @@ const (
 	roleEnv    = "KEYPORTAL_BENCH_ROLE"
 	simURLEnv  = "KEYPORTAL_BENCH_SIM_URL"
 	datasetEnv = "KEYPORTAL_BENCH_DATASET"
+	dataDirEnv = "KEYPORTAL_BENCH_DATA_DIR"
 )
 
 // procStats is what a child reports about itself.
@@ -194,11 +195,14 @@ func runSim() error {
 // runPortal is the portal's child, configured as in production except for
 // its log, which is formatted as usual and then discarded.
 func runPortal() error {
-	dir, err := os.MkdirTemp("", "keyportal-bench-")
-	if err != nil {
-		return err
+	dir := os.Getenv(dataDirEnv) // the bench's, which it fills with audit events
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "keyportal-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	key := make([]byte, 48)
 	_, _ = rand.Read(key)
 	env := map[string]string{

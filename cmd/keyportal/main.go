@@ -17,12 +17,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
+	"github.com/keyportal/keyportal/internal/audit"
 	"github.com/keyportal/keyportal/internal/config"
 )
 
@@ -112,6 +114,14 @@ Prints the version.
 `,
 }
 
+// auditWhere says where the audit trail is kept, naming no password.
+func auditWhere(cfg config.Config) string {
+	if cfg.DatabaseURL != "" {
+		return "PostgreSQL"
+	}
+	return "SQLite in " + filepath.Join(cfg.DataDir, audit.FileName)
+}
+
 func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, stderr io.Writer) error {
 	env := getenv
 	var sim *balenasim.Sim
@@ -137,6 +147,8 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 				return watchToken
 			case k == "KEYPORTAL_METRICS" && v == "":
 				return "true"
+			case k == "KEYPORTAL_AUDIT_ADMINS" && v == "":
+				return balenasim.DemoUsername // the demo's admin sees every event, the 2FA user's too
 			}
 			return v
 		}
@@ -172,6 +184,7 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		fmt.Fprintf(stdout, "  Sign in with   %s / %s\n", balenasim.DemoEmail, balenasim.DemoPassword)
 		fmt.Fprintf(stdout, "  2FA user       %s / %s (TOTP secret %s)\n", balenasim.Demo2FAEmail, balenasim.DemoPassword, sim.TOTPSecret(balenasim.Demo2FAEmail))
 		fmt.Fprintf(stdout, "  balena API     %s (the built-in stand-in, demo dataset)\n", cfg.BalenaAPIURL)
+		fmt.Fprintf(stdout, "  Audit trail    %s/audit (%s)\n", url, auditWhere(cfg))
 		if cfg.Metrics {
 			fmt.Fprintf(stdout, "  Metrics        %s/metrics (keys watched as %s)\n", url, balenasim.DemoEmail)
 		}

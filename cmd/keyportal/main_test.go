@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,7 +19,8 @@ import (
 func TestDemoServesAndStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": t.TempDir()}
+	dataDir := t.TempDir()
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dataDir}
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -41,7 +44,7 @@ func TestDemoServesAndStopsCleanly(t *testing.T) {
 	if url == "" {
 		t.Fatalf("demo printed no URL:\n%s", printed.String())
 	}
-	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics"} {
+	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics", "/audit (SQLite in " + dataDir} {
 		if !strings.Contains(printed.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, printed.String())
 		}
@@ -55,6 +58,10 @@ func TestDemoServesAndStopsCleanly(t *testing.T) {
 		if res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s = %d", path, res.StatusCode)
 		}
+	}
+
+	if _, err := os.Stat(filepath.Join(dataDir, "audit.db")); err != nil {
+		t.Errorf("the demo keeps no audit trail in its data directory: %v", err)
 	}
 
 	// The demo turns metrics and the watcher on (its first refresh runs
@@ -102,7 +109,8 @@ func TestUnknownCommand(t *testing.T) {
 func TestHelpPrintsUsage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": t.TempDir()}
+	dataDir := t.TempDir()
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dataDir}
 	cases := map[string]string{"": "Usage: keyportal [command]"}
 	for cmd := range commandUsage {
 		cases[cmd] = "Usage: keyportal " + cmd

@@ -19,13 +19,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"golang.org/x/sync/errgroup"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go: the static build stays static
 
 	"github.com/keyportal/keyportal/internal/apikeys"
@@ -83,6 +86,10 @@ type Store struct {
 	timeout time.Duration
 	stop    chan struct{}
 	pruning chan struct{} // closed when the pruner has stopped; nil without one
+	// writing serialises this process's writes to SQLite, which takes one
+	// writer at a time: waiting here is a queue, where SQLite's own busy
+	// handler would sleep and retry (milliseconds at a time).
+	writing sync.Mutex
 }
 
 //go:embed migrations
@@ -128,6 +135,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("audit database: %w", err)
 		}
+		// Created here, so that it is the portal's alone: SQLite gives its
+		// journal files the database file's mode.
+		f, err := os.OpenFile(filepath.Join(o.Dir, FileName), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("audit database: %w", err)
+		}
+		f.Close()
 		// WAL lets the audit page read while a change writes; the busy
 		// timeout makes concurrent writers wait for each other rather than
 		// fail, within the write timeout.
@@ -229,6 +243,10 @@ func (s *Store) insert(ctx context.Context, at time.Time, e apikeys.Event) error
 	if outcome(e) != string(apikeys.Done) {
 		reason = apikeys.Explain(e.Err)
 	}
+	if !s.pg {
+		s.writing.Lock()
+		defer s.writing.Unlock()
+	}
 	_, err = s.db.ExecContext(ctx, s.bind(`INSERT INTO audit_event (`+strings.TrimPrefix(columns, "id, ")+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		s.time(at), e.Action, e.ActorID, e.Username, e.Key.ID, string(e.Key.Kind), apikeys.Owner(e.Key),
@@ -237,8 +255,8 @@ func (s *Store) insert(ctx context.Context, at time.Time, e apikeys.Event) error
 }
 
 // Filter selects events. Zero fields select everything, except for who
-// may see: unless All is set, only the events of KeyIDs (as the key or as
-// a rotation's replacement) and ActorID's own actions.
+// may see: unless All is set, only the events of KeyIDs and ActorID's own
+// actions.
 type Filter struct {
 	Actor   string // a username (any case) or a balena user id
 	Action  string
@@ -266,10 +284,18 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) { where, args = append(where, cond), append(args, a...) }
-	if !f.All {
+	switch {
+	case f.All:
+	case f.KeyID != 0 && slices.Contains(f.KeyIDs, f.KeyID):
+		// One key, which this user can see: its events are theirs to see,
+		// and the planner need not weigh a set of thousands of ids.
+	case f.KeyID != 0:
+		add("actor_id = ?", f.ActorID)
+	default:
+		// A rotation's event is the old key's (key_id), which names the
+		// new one: it is seen by whoever sees the old key.
 		keys, arg := s.inIDs("key_id", f.KeyIDs)
-		news, arg2 := s.inIDs("new_key", f.KeyIDs)
-		add("("+keys+" OR "+news+" OR actor_id = ?)", arg, arg2, f.ActorID)
+		add("("+keys+" OR actor_id = ?)", arg, f.ActorID)
 	}
 	if f.Actor != "" {
 		if id, err := strconv.ParseInt(f.Actor, 10, 64); err == nil {
@@ -303,20 +329,31 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	var total int
-	if err := s.db.QueryRowContext(ctx, s.bind("SELECT count(*) FROM audit_event"+cond), args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("audit: count events: %w", err)
-	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	if total == 0 || f.Offset >= total {
-		return nil, total, nil
+	// The count and the page are read at once, on two connections: with
+	// tens of thousands of events each is a scan, and a scan is one core.
+	var total int
+	var entries []Entry
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.db.QueryRowContext(gctx, s.bind("SELECT count(*) FROM audit_event"+cond), args...).Scan(&total); err != nil {
+			return fmt.Errorf("audit: count events: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		var err error
+		entries, err = s.query(gctx, "SELECT "+columns+" FROM audit_event"+cond+" ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+			append(slices.Clip(args), limit, max(f.Offset, 0))...)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, 0, err
 	}
-	entries, err := s.query(ctx, "SELECT "+columns+" FROM audit_event"+cond+" ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
-		append(args, limit, max(f.Offset, 0))...)
-	return entries, total, err
+	return entries, total, nil
 }
 
 // History returns the newest limit events of a key, including the
@@ -372,6 +409,10 @@ func (s *Store) Lineage(ctx context.Context, keyIDs []int64) (map[int64]Link, er
 
 // Prune deletes the events older than before and says how many.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	if !s.pg {
+		s.writing.Lock()
+		defer s.writing.Unlock()
+	}
 	r, err := s.db.ExecContext(ctx, s.bind("DELETE FROM audit_event WHERE at < ?"), s.time(before))
 	if err != nil {
 		return 0, fmt.Errorf("audit: prune: %w", err)
@@ -460,14 +501,15 @@ func (s *Store) time(t time.Time) any {
 }
 
 // inIDs is a condition "col is one of ids" with a single argument, however
-// many ids there are: a JSON array that SQLite reads with json_each, an
-// array in PostgreSQL.
+// many ids there are (an account can see tens of thousands of keys): a
+// JSON array that SQLite reads with json_each, an array that PostgreSQL
+// unnests; either way a set the planner can join against.
 func (s *Store) inIDs(col string, ids []int64) (string, any) {
 	if ids == nil {
 		ids = []int64{}
 	}
 	if s.pg {
-		return col + " = ANY(?)", ids
+		return col + " IN (SELECT unnest(?::bigint[]))", ids
 	}
 	b, _ := json.Marshal(ids)
 	return col + " IN (SELECT value FROM json_each(?))", string(b)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -153,6 +155,9 @@ func suite(t *testing.T, openStore opener) {
 			"visible keys":                 {audit.Filter{ActorID: 3, KeyIDs: []int64{100, 201, 999}}, 2},
 			"visible keys and own actions": {audit.Filter{ActorID: 1, KeyIDs: []int64{201}}, 11},
 			"visible keys, then filtered":  {audit.Filter{ActorID: 1, KeyIDs: []int64{201}, Action: "update"}, 1},
+			"a visible key":                {audit.Filter{ActorID: 3, KeyIDs: []int64{100, 201}, KeyID: 201}, 1},
+			"a hidden key":                 {audit.Filter{ActorID: 3, KeyIDs: []int64{100}, KeyID: 201}, 0},
+			"a hidden key, own action":     {audit.Filter{ActorID: 2, KeyIDs: []int64{100}, KeyID: 201}, 1},
 		} {
 			if got := count(c.f); got != c.want {
 				t.Errorf("%s: %d events, want %d", name, got, c.want)
@@ -310,4 +315,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func TestTheSQLiteFileIsThePortalsAlone(t *testing.T) {
+	dir := t.TempDir()
+	open(t, audit.Options{Dir: dir})
+	st, err := os.Stat(filepath.Join(dir, audit.FileName))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("audit.db: %v, mode %v; want 0600", err, st.Mode().Perm())
+	}
 }

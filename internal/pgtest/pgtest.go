@@ -6,6 +6,7 @@ package pgtest
 import (
 	"bufio"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,57 +43,67 @@ type Server struct {
 // CI=true or KEYPORTAL_E2E asks for the full suite.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	fail := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...)
+	s, err := Run()
+	if err != nil {
 		if os.Getenv("CI") == "true" || os.Getenv("KEYPORTAL_E2E") != "" {
-			t.Fatal(msg)
+			t.Fatal(err)
 		}
-		t.Skip(msg + " (make test installs PostgreSQL through e2e/setup.sh)")
+		t.Skip(err.Error() + " (make test installs PostgreSQL through e2e/setup.sh)")
 	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Run is Start for a program rather than a test (the bench): Close stops
+// the server and removes its directory.
+func Run() (*Server, error) {
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
 	if len(bins) == 0 {
-		fail("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres): the PostgreSQL tests cannot run")
-		return nil
+		return nil, errors.New("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres): the PostgreSQL tests cannot run")
 	}
 	sort.Slice(bins, func(i, j int) bool { return version(bins[i]) > version(bins[j]) })
 	s := &Server{bin: filepath.Dir(bins[0])}
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.dir = dir
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	fail := func(err error) (*Server, error) {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("nobody")
 		if err != nil {
-			fail("running as root and there is no user nobody to run PostgreSQL as: %v", err)
-			return nil
+			return fail(fmt.Errorf("running as root and there is no user nobody to run PostgreSQL as: %w", err))
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		s.uid = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
 		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 	}
 	initdb := s.command("initdb", "-D", s.data(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions")
 	if out, err := initdb.CombinedOutput(); err != nil {
-		fail("initdb failed: %v\n%s", err, out)
-		return nil
+		return fail(fmt.Errorf("initdb failed: %v\n%s", err, out))
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	s.Port = ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	if err := s.start(); err != nil {
-		fail("%v", err)
-		return nil
+		return fail(err)
 	}
-	t.Cleanup(s.Stop)
-	return s
+	return s, nil
+}
+
+// Close stops the server and removes its directory.
+func (s *Server) Close() {
+	s.Stop()
+	os.RemoveAll(s.dir)
 }
 
 // version is the major version in a path /usr/lib/postgresql/N/bin/postgres.
@@ -162,16 +173,25 @@ func (s *Server) URL() string {
 // sharing a server do not see each other's rows.
 func (s *Server) Database(t testing.TB) string {
 	t.Helper()
-	db, err := sql.Open("pgx", s.URL())
+	url, err := s.NewDatabase()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return url
+}
+
+// NewDatabase is Database for a program.
+func (s *Server) NewDatabase() (string, error) {
+	db, err := sql.Open("pgx", s.URL())
+	if err != nil {
+		return "", err
 	}
 	defer db.Close()
 	name := "t" + strconv.FormatInt(s.n.Add(1), 10)
 	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, name)
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, name), nil
 }
 
 // Stop ends the server (a fast shutdown, by its PID) and waits for it.
