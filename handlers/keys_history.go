@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -65,6 +66,7 @@ func (h keys) keyEvents(ctx context.Context, m *views.KeyPage, id int64, visible
 		return
 	}
 	m.Trail = true
+	m.AuditURL = h.url(routeAudit) + "?" + url.Values{"key": {strconv.FormatInt(id, 10)}}.Encode()
 	entries, err := h.history.History(ctx, id, historyLimit)
 	if err != nil {
 		h.log.WarnContext(ctx, "audit trail: reading a key's history", "key", id, "error", err.Error())

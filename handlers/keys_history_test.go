@@ -103,6 +103,9 @@ func checkRotationLineage(t *testing.T, opts portaltest.Options) {
 	if link := newPage.doc.Find("ol.history a").AttrOr("href", ""); link != "/keys/"+oldID {
 		t.Errorf("new key's history links to %q", link)
 	}
+	if a := oldPage.doc.Find("a:contains('This key in the audit trail')").AttrOr("href", ""); a != "/audit?key="+oldID {
+		t.Errorf("old key's page links to the audit trail at %q", a)
+	}
 	// A change made in the row (htmx) keeps the lineage in the new row.
 	saved := b.post(keyURL(fresh)+"/edit", url.Values{"name": {"lineage-of-a-rotation"}, "description": {"after"}, "expiry": {"keep"}, "return": {view}},
 		"HX-Request", "true", "X-CSRF-Token", csrfOf(b, env))
@@ -177,7 +180,7 @@ func TestKeyPagesWithTheAuditDatabaseDown(t *testing.T) {
 		t.Errorf("keys view: %d, %d rows", p.status, p.doc.Find("tbody tr").Length())
 	}
 	p := b.get(keyURL(k))
-	if note := strings.TrimSpace(p.doc.Find("section[aria-labelledby=key-history] p").Text()); p.status != http.StatusOK ||
+	if note := strings.TrimSpace(p.doc.Find("section[aria-labelledby=key-history] p.muted").Text()); p.status != http.StatusOK ||
 		note != "The history cannot be read just now: the portal cannot reach its audit database. Try again shortly." {
 		t.Errorf("key page: %d %q", p.status, note)
 	}
