@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -111,6 +112,10 @@ func (h keys) overview(c echo.Context) error {
 		expiring     []apiclient.APIKey
 		sectionCount = make([]int, len(sections))
 		sectionKeys  = make([][]apiclient.APIKey, len(sections))
+		// A section's failure is its own: it says so in place, and the
+		// rest of the page stands (a view balena refuses, say).
+		countErr = make([]error, len(sections))
+		listErr  = make([]error, len(sections))
 	)
 	g, ctx := errgroup.WithContext(c.Request().Context())
 	g.Go(func() (err error) {
@@ -130,17 +135,17 @@ func (h keys) overview(c echo.Context) error {
 	for i, s := range sections {
 		s.filter = view(s.filter)
 		if s.total == nil {
-			g.Go(func() (err error) {
-				sectionCount[i], err = api.CountKeys(ctx, s.filter.Query())
-				return err
+			g.Go(func() error {
+				sectionCount[i], countErr[i] = api.CountKeys(ctx, s.filter.Query())
+				return nil
 			})
 		}
 		if s.list > 0 {
-			g.Go(func() (err error) {
+			g.Go(func() error {
 				q := s.filter.Query()
 				q.Top = s.list
-				sectionKeys[i], err = api.Keys(ctx, q)
-				return err
+				sectionKeys[i], listErr[i] = api.Keys(ctx, q)
+				return nil
 			})
 		}
 	}
@@ -153,7 +158,7 @@ func (h keys) overview(c echo.Context) error {
 	m.Page.Current = views.NavOverview
 	if err != nil {
 		p := describe(err)
-		m.Flash = views.Flash{Kind: "error", Text: "Could not load the overview: " + p.Message}
+		m.Flash = views.Flash{Kind: "error", Text: "Could not load the overview: " + p.Message, Link: h.url(routeOverview), LinkText: "Try again"}
 		m.Failed = true
 		return render(c, p.Status, views.OverviewPage(m))
 	}
@@ -186,6 +191,12 @@ func (h keys) overview(c echo.Context) error {
 		v := views.OverviewSection{Title: s.title, Empty: s.empty, Note: s.note, Count: views.OverviewCount{N: sectionCount[i], URL: s.filter.URL(base)}}
 		if s.total != nil {
 			v.Count.N = s.total(m.Table)
+		}
+		if err := cmp.Or(countErr[i], listErr[i]); err != nil {
+			if sessionOver(err) {
+				return err
+			}
+			v.Error = "Could not read these keys: " + describe(err).Message
 		}
 		for _, k := range sectionKeys[i] {
 			row := keyRow(k, u.Identity, now)

@@ -150,8 +150,11 @@ func TestOverviewSurvivesUpstreamFailures(t *testing.T) {
 	if p.status == http.StatusInternalServerError || p.status < 500 {
 		t.Errorf("status %d, want a gateway error", p.status)
 	}
-	if banner := flashText(p); !strings.HasPrefix(banner, "Could not load the overview: ") {
+	if banner := flashText(p); !strings.HasPrefix(banner, "Could not load the overview: ") || !strings.HasSuffix(banner, "Try again") {
 		t.Errorf("banner %q", banner)
+	}
+	if p.doc.Find("table.counts").Length() != 0 {
+		t.Error("counts shown although balena could not be read")
 	}
 	if p.doc.Find("header nav a[aria-current=page]").Text() != "Overview" {
 		t.Error("the header does not mark the overview as the current page")
@@ -175,5 +178,39 @@ func TestHeaderLinksTheOverview(t *testing.T) {
 	}
 	if ov := b.get(href); ov.status != 200 || ov.doc.Find("h1").Text() != "Overview" {
 		t.Errorf("overview: %d %q", ov.status, ov.doc.Find("h1").Text())
+	}
+}
+
+// On open-balena (actor cannot be read) the overview works too, and a
+// section balena refuses says so in place while the rest stands: on
+// large, more devices are silent than one request to balena may name.
+func TestOverviewOnOpenBalenaAndASectionThatFails(t *testing.T) {
+	for _, dataset := range []string{"demo", "large"} {
+		_, b := signedIn(t, portaltest.Options{Profile: balenasim.ProfileOpenBalena, Dataset: dataset, Config: policySet})
+		p := b.get("/overview")
+		if p.status != http.StatusOK {
+			t.Fatalf("%s: status %d, %q", dataset, p.status, flashText(p))
+		}
+		if n := p.doc.Find("table.counts").First().Find("a[data-count]").Length(); n != 15 {
+			t.Errorf("%s: %d counts in the table, want 15", dataset, n)
+		}
+		p.doc.Find("main section").Each(func(_ int, s *goquery.Selection) {
+			title := s.Find("h2").First().Text()
+			link := s.Find(".section-count a[data-count]")
+			warning := s.Find(".flash-warning")
+			switch {
+			case warning.Length() > 0:
+				if !strings.HasPrefix(warning.Text(), "Could not read these keys: ") || warning.Find("a").AttrOr("href", "") == "" {
+					t.Errorf("%s, %q: warning %q", dataset, title, warning.Text())
+				}
+			case link.Length() == 1:
+				want, _ := strconv.Atoi(link.AttrOr("data-count", ""))
+				if got := viewTotal(t, b.get(link.AttrOr("href", ""))); got != want {
+					t.Errorf("%s, %q: says %d, its view holds %d", dataset, title, want, got)
+				}
+			case s.Find("table.counts, figure.chart").Length() == 0:
+				t.Errorf("%s, %q: neither a count nor a warning", dataset, title)
+			}
+		})
 	}
 }

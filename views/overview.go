@@ -66,6 +66,7 @@ type OverviewSection struct {
 	Title string
 	Empty string // said when there are none
 	Note  string // says more about the section, beside its count
+	Error string // why its keys could not be read; its link still opens their view
 	Count OverviewCount
 	Keys  []OverviewKey
 }
