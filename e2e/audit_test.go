@@ -30,7 +30,7 @@ func TestAuditPageShowsThePortalsChanges(t *testing.T) {
 	page := signedInPage(t, env, playwright.BrowserNewContextOptions{Viewport: &playwright.Size{Width: 1280, Height: 900}})
 	createUserKey(t, page, env.URL, hostileName, "made for the audit trail")
 
-	must(t, page.GetByRole("navigation", playwright.PageGetByRoleOptions{Name: "Pages"}).GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Audit"}).Click())
+	must(t, page.GetByRole("navigation", playwright.PageGetByRoleOptions{Name: "Main"}).GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Audit"}).Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/audit$`)))
 	rows := page.Locator("table.audit tbody tr")
 	must(t, expect.Locator(rows).ToHaveCount(1))
