@@ -56,7 +56,7 @@ check-vendor: ## Verify the vendored front-end files against their checksums
 e2e-deps: ## Install Chromium and redis-server (apt) and the Playwright driver (npm) when missing
 	e2e/setup.sh
 
-bench: ## Measure a keys view against its balena call, a 1,000-key bulk expire against one call per key and the overview against its slowest call; write docs/performance.md (loopback, ~3 min), then run each Go benchmark once
+bench: ## Measure a keys view against its balena call, a 1,000-key bulk expire against one call per key, the overview against its slowest call, and the audit trail (a revoke with and without it, its page over 100,000 events); write docs/performance.md (loopback, ~5 min), then run each Go benchmark once
 	$(GO) build -o bin/keyportal-bench ./cmd/keyportal-bench
 	bin/keyportal-bench -out docs/performance.md
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...

@@ -405,6 +405,38 @@ func TestGetKey(t *testing.T) {
 	}
 }
 
+// The audit page filters events by the keys a user can see now: KeyIDs
+// are exactly the keys the list shows, in one call, ids only.
+func TestKeyIDsAreTheKeysTheCallerSees(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			e := newModeEnv(t, m, balenasim.Options{})
+			s := e.session(t, balenasim.DemoEmail)
+			all, err := s.ListKeys(ctx(t), KeyQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.sim.ResetCounters()
+			ids, err := s.KeyIDs(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []int64
+			for _, k := range all.Keys {
+				want = append(want, k.ID)
+			}
+			slices.Sort(want)
+			if !slices.Equal(ids, want) || len(ids) == 0 {
+				t.Errorf("KeyIDs %v, want the listed keys %v", ids, want)
+			}
+			spans := e.sim.Counters().Spans
+			if len(spans) != 1 || spans[0].Query.Get("$select") != "id" {
+				t.Errorf("%d requests (%v); want one that selects id only", len(spans), spans)
+			}
+		})
+	}
+}
+
 // TestSeenBeforeCostsNoExtraCall: where actor is readable, the devices'
 // last contact comes in the owner expansion and the filter is a lambda:
 // a view of silent devices' keys is still the list and its count.

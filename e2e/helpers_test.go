@@ -119,3 +119,16 @@ func consoleExpected(page playwright.Page, text string) bool {
 	}
 	return false
 }
+
+// chooseProvisioningKey picks, on the create form, a provisioning key for
+// the first fleet the list offers.
+func chooseProvisioningKey(t *testing.T, page playwright.Page) {
+	t.Helper()
+	must(t, page.GetByLabel("Provisioning key").Check())
+	fleet := page.GetByLabel("Fleet", playwright.PageGetByLabelOptions{Exact: playwright.Bool(true)})
+	must(t, expect.Locator(fleet).ToBeVisible())
+	options, err := fleet.Locator("option").AllTextContents()
+	must(t, err)
+	_, err = fleet.SelectOption(playwright.SelectOptionValues{Values: &[]string{options[1]}})
+	must(t, err)
+}

@@ -62,6 +62,16 @@ func TestSignInSeeKeysSignOut(t *testing.T) {
 		if k.Kind == balenasim.KindUser {
 			mine++
 		}
+		switch {
+		case k.Kind != balenasim.KindDevice:
+			must(t, expect.Locator(row.Locator("td.last-seen")).ToHaveText("–"))
+		case k.DeviceOnline:
+			must(t, expect.Locator(row.Locator("td.last-seen")).ToHaveText("Online"))
+		case k.DeviceLastSeen == nil:
+			must(t, expect.Locator(row.Locator("td.last-seen")).ToHaveText("Never"))
+		default:
+			must(t, expect.Locator(row.Locator("td.last-seen time")).ToHaveAttribute("datetime", k.DeviceLastSeen.UTC().Format(time.RFC3339)))
+		}
 		if k.Expired(now) {
 			must(t, expect.Locator(row.Locator("td.expires")).ToContainText("expired"))
 			expired++

@@ -124,5 +124,5 @@ func (s *Server) keyView(k apiclient.APIKey) string {
 	case apiclient.KindDevice:
 		v.Set("device", k.Owner.DeviceUUID)
 	}
-	return parseKeyFilter(v).url(s.url(routeKeys))
+	return parseKeyFilter(v).URL(s.url(routeKeys))
 }

@@ -13,26 +13,11 @@ import (
 	"github.com/keyportal/keyportal/views"
 )
 
-// keyFilter is the keys view as the URL states it: every filter, the sort
-// and the page. It is parsed leniently: a bad value is reported and
-// ignored, and the rest of the view still works.
+// keyFilter is the keys view as the URL states it (apikeys.Filter) and
+// what was wrong with it. It is parsed leniently: a bad value is reported
+// and ignored, and the rest of the view still works.
 type keyFilter struct {
-	Q             string
-	Kinds         []apiclient.KeyKind
-	Fleet         string
-	Device        string
-	Status        apiclient.Status
-	Within        int
-	CreatedAfter  *time.Time
-	CreatedBefore *time.Time
-	ExpiresAfter  *time.Time
-	ExpiresBefore *time.Time
-	SeenBefore    *time.Time // device keys whose device was last seen before this day, or never
-	Breach        bool       // policy=breach: the keys that break the lifetime policy
-	Sort          apiclient.SortField
-	Desc          bool
-	Page          int
-	PerPage       int
+	apikeys.Filter
 
 	raw    url.Values        // as given, to show bad values back
 	Errors map[string]string // parameter -> message
@@ -44,10 +29,8 @@ type keyFilter struct {
 }
 
 const (
-	defaultPerPage = 50
-	defaultWithin  = 7
-	maxQ           = 200
-	maxPage        = 1_000_000
+	maxQ    = 200
+	maxPage = 1_000_000
 )
 
 var (
@@ -56,8 +39,7 @@ var (
 
 // parseKeyFilter reads a keys view from a query string.
 func parseKeyFilter(v url.Values) keyFilter {
-	f := keyFilter{raw: v, Errors: map[string]string{}, Page: 1, PerPage: defaultPerPage,
-		Sort: apiclient.SortCreatedAt, Desc: true, Within: defaultWithin}
+	f := keyFilter{Filter: apikeys.NewFilter(), raw: v, Errors: map[string]string{}}
 	bad := func(field, msg string) { f.Errors[field] = msg }
 
 	f.Q = strings.TrimSpace(v.Get("q"))
@@ -181,84 +163,13 @@ func parseDay(v url.Values, name string, end bool, bad func(string, string)) *ti
 	return &t
 }
 
-// query is the filter as an apiclient query for its page.
-func (f keyFilter) query() apiclient.KeyQuery {
-	within := 0
-	if f.Status == apiclient.StatusExpiring {
-		within = f.Within // meaningless otherwise; leaving it out keeps equal views equal
-	}
-	return apiclient.KeyQuery{
-		Kinds: f.Kinds, Fleet: f.Fleet, Device: f.Device, Text: f.Q,
-		Status: f.Status, WithinDays: within,
-		CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
-		ExpiresAfter: f.ExpiresAfter, ExpiresBefore: f.ExpiresBefore,
-		SeenBefore: f.SeenBefore, Breaking: f.breaking, Sort: f.Sort, Desc: f.Desc,
-		Top: f.PerPage, Skip: (f.Page - 1) * f.PerPage,
-	}
-}
-
-// sortParam is the sort as the URL writes it.
-func (f keyFilter) sortParam() string {
-	if f.Desc {
-		return "-" + string(f.Sort)
-	}
-	return string(f.Sort)
-}
-
-// values is the canonical query string of the valid part of the filter;
-// defaults are left out so that links stay short.
-func (f keyFilter) values() url.Values {
-	v := url.Values{}
-	set := func(k, val string) {
-		if val != "" {
-			v.Set(k, val)
-		}
-	}
-	set("q", f.Q)
-	for _, k := range f.Kinds {
-		v.Add("kind", string(k))
-	}
-	set("fleet", f.Fleet)
-	set("device", f.Device)
-	set("status", string(f.Status))
-	if f.Status == apiclient.StatusExpiring && f.Within != defaultWithin {
-		v.Set("within", strconv.Itoa(f.Within))
-	}
-	day := func(k string, t *time.Time, end bool) {
-		if t != nil {
-			d := *t
-			if end {
-				d = d.AddDate(0, 0, -1)
-			}
-			v.Set(k, d.Format(time.DateOnly))
-		}
-	}
-	day("created_after", f.CreatedAfter, false)
-	day("created_before", f.CreatedBefore, true)
-	day("expires_after", f.ExpiresAfter, false)
-	day("expires_before", f.ExpiresBefore, true)
-	day("seen_before", f.SeenBefore, false)
-	if f.Breach {
-		v.Set("policy", "breach")
-	}
-	if s := f.sortParam(); s != "-created_at" {
-		v.Set("sort", s)
-	}
-	if f.Page > 1 {
-		v.Set("page", strconv.Itoa(f.Page))
-	}
-	if f.PerPage != defaultPerPage {
-		v.Set("per_page", strconv.Itoa(f.PerPage))
-	}
-	return v
-}
-
-// url is the keys page at base with this filter.
-func (f keyFilter) url(base string) string {
-	if q := f.values().Encode(); q != "" {
-		return base + "?" + q
-	}
-	return base
+// Query is the filter as an apiclient query for its page, with the
+// policy's breach condition, which depends on the policy and the hour.
+// It shadows apikeys.Filter's, which cannot know the policy.
+func (f keyFilter) Query() apiclient.KeyQuery {
+	q := f.Filter.Query()
+	q.Breaking = f.breaking
+	return q
 }
 
 // form is the filter as the form shows it: the raw value where it was bad,
@@ -270,7 +181,7 @@ func (f keyFilter) form() views.KeyFilter {
 		}
 		return good
 	}
-	vals := f.values()
+	vals := f.Values()
 	kinds := map[string]bool{}
 	for _, k := range f.Kinds {
 		kinds[string(k)] = true
@@ -288,7 +199,7 @@ func (f keyFilter) form() views.KeyFilter {
 		SeenBefore:    pick("seen_before", vals.Get("seen_before")),
 		Policy:        pick("policy", map[bool]string{true: "breach"}[f.Breach]),
 		PolicyOffered: f.policyOffered,
-		Sort:          f.sortParam(),
+		Sort:          f.SortParam(),
 		PerPage:       strconv.Itoa(f.PerPage),
 		Errors:        f.Errors,
 	}

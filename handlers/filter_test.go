@@ -20,7 +20,7 @@ func TestParseKeyFilterRoundTrips(t *testing.T) {
 	if len(f.Errors) != 0 || !f.Breach {
 		t.Fatalf("unexpected errors: %v (breach %v)", f.Errors, f.Breach)
 	}
-	q := f.query()
+	q := f.Query()
 	day := func(s string) *time.Time { d, _ := time.Parse(time.DateOnly, s); return &d }
 	want := apiclient.KeyQuery{
 		Kinds: []apiclient.KeyKind{apiclient.KindUser, apiclient.KindDevice}, Fleet: "acme/plant-3",
@@ -34,24 +34,24 @@ func TestParseKeyFilterRoundTrips(t *testing.T) {
 		t.Errorf("query:\n got %+v\nwant %+v", q, want)
 	}
 	// The canonical URL parses back to the same view.
-	again := parseKeyFilter(f.values())
-	if !reflect.DeepEqual(again.query(), q) || !again.Breach {
-		t.Errorf("round trip changed the query: %+v", again.query())
+	again := parseKeyFilter(f.Values())
+	if !reflect.DeepEqual(again.Query(), q) || !again.Breach {
+		t.Errorf("round trip changed the query: %+v", again.Query())
 	}
 }
 
 func TestParseKeyFilterDefaultsGiveShortURL(t *testing.T) {
 	f := parseKeyFilter(url.Values{})
-	if got := f.url("/keys"); got != "/keys" {
+	if got := f.URL("/keys"); got != "/keys" {
 		t.Errorf("default view URL = %q, want /keys", got)
 	}
-	q := f.query()
+	q := f.Query()
 	if q.Sort != apiclient.SortCreatedAt || !q.Desc || q.Top != 50 || q.Skip != 0 {
 		t.Errorf("default query = %+v, want newest first, 50 a page", q)
 	}
 	all := parseKeyFilter(url.Values{"kind": {"user", "provisioning", "device"}})
-	if all.query().Kinds != nil {
-		t.Errorf("all three kinds should mean no kind filter, got %v", all.query().Kinds)
+	if all.Query().Kinds != nil {
+		t.Errorf("all three kinds should mean no kind filter, got %v", all.Query().Kinds)
 	}
 }
 
@@ -97,11 +97,11 @@ func TestSeenBeforeWantsDeviceKeys(t *testing.T) {
 	}
 	for _, kinds := range [][]string{nil, {"device"}, {"user", "device"}} {
 		f := parseKeyFilter(url.Values{"seen_before": {"2025-03-01"}, "kind": kinds})
-		if len(f.Errors) != 0 || f.SeenBefore == nil || f.url("/keys") == "/keys" {
-			t.Errorf("kinds %v: errors %v, seen before %v, url %s", kinds, f.Errors, f.SeenBefore, f.url("/keys"))
+		if len(f.Errors) != 0 || f.SeenBefore == nil || f.URL("/keys") == "/keys" {
+			t.Errorf("kinds %v: errors %v, seen before %v, url %s", kinds, f.Errors, f.SeenBefore, f.URL("/keys"))
 		}
 	}
-	if got := parseKeyFilter(url.Values{"seen_before": {"2025-03-01"}}).url("/keys"); got != "/keys?seen_before=2025-03-01" {
+	if got := parseKeyFilter(url.Values{"seen_before": {"2025-03-01"}}).URL("/keys"); got != "/keys?seen_before=2025-03-01" {
 		t.Errorf("url %s", got)
 	}
 }
@@ -110,8 +110,8 @@ func formValue(f views.KeyFilter, param string) string {
 	return map[string]string{
 		"fleet": f.Fleet, "device": f.Device, "status": f.Status, "within": f.Within,
 		"created_after": f.CreatedAfter, "created_before": f.CreatedBefore,
-		"expires_after": f.ExpiresAfter, "expires_before": f.ExpiresBefore, "per_page": f.PerPage, "policy": f.Policy,
-		"seen_before": f.SeenBefore,
+		"expires_after": f.ExpiresAfter, "expires_before": f.ExpiresBefore, "per_page": f.PerPage,
+		"seen_before": f.SeenBefore, "policy": f.Policy,
 	}[param]
 }
 
@@ -134,13 +134,13 @@ func FuzzParseKeyFilter(f *testing.F) {
 			return
 		}
 		k := parseKeyFilter(v)
-		q := k.query()
+		q := k.Query()
 		if q.Top <= 0 || q.Skip < 0 || !utf8.ValidString(q.Text) {
 			t.Fatalf("bad query %+v from %q", q, raw)
 		}
-		again := parseKeyFilter(k.values())
-		if len(again.Errors) != 0 || !reflect.DeepEqual(again.query(), q) {
-			t.Fatalf("%q: canonical form %q reads back as %+v (errors %v), want %+v", raw, k.values().Encode(), again.query(), again.Errors, q)
+		again := parseKeyFilter(k.Values())
+		if len(again.Errors) != 0 || !reflect.DeepEqual(again.Query(), q) {
+			t.Fatalf("%q: canonical form %q reads back as %+v (errors %v), want %+v", raw, k.Values().Encode(), again.Query(), again.Errors, q)
 		}
 	})
 }

@@ -21,12 +21,13 @@ const flashFor = time.Minute
 type flashes struct {
 	signer *session.Signer
 	secure bool
+	path   string // the cookie's Path: the base path
 }
 
 // newFlashes signs flash cookies with a key derived from the newest
 // session secret (a random one in demo mode, when there is none).
 func newFlashes(cfg config.Config) flashes {
-	return flashes{signer: session.NewSigner(cfg, "flash", flashFor), secure: cfg.CookieSecure}
+	return flashes{signer: session.NewSigner(cfg, "flash", flashFor), secure: cfg.CookieSecure, path: cfg.CookiePath()}
 }
 
 // setFlash leaves a message for the next page, the one a redirect after a
@@ -39,7 +40,7 @@ func (s flashes) set(c echo.Context, f views.Flash) {
 	if err != nil {
 		return // a lost confirmation is not worth failing the change for
 	}
-	c.SetCookie(&http.Cookie{Name: flashCookie, Value: v, Path: "/", MaxAge: int(flashFor.Seconds()), HttpOnly: true,
+	c.SetCookie(&http.Cookie{Name: flashCookie, Value: v, Path: s.path, MaxAge: int(flashFor.Seconds()), HttpOnly: true,
 		Secure: s.secure, SameSite: http.SameSiteLaxMode})
 }
 
@@ -49,7 +50,7 @@ func (s flashes) take(c echo.Context) views.Flash {
 	if err != nil {
 		return views.Flash{}
 	}
-	c.SetCookie(&http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, Expires: time.Unix(0, 0), HttpOnly: true,
+	c.SetCookie(&http.Cookie{Name: flashCookie, Path: s.path, MaxAge: -1, Expires: time.Unix(0, 0), HttpOnly: true,
 		Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	raw, err := s.signer.Decode(flashCookie, ck.Value)
 	var f views.Flash

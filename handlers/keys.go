@@ -40,10 +40,11 @@ type keys struct {
 	*Server
 	flash      flashes
 	fleetCache *fleetCache
+	history    keyHistory // nil: no audit trail to read
 }
 
 func newKeys(s *Server) keys {
-	return keys{Server: s, flash: newFlashes(s.cfg), fleetCache: newFleetCache(s.now)}
+	return keys{Server: s, flash: newFlashes(s.cfg), fleetCache: newFleetCache(s.now), history: s.keyHistory()}
 }
 
 func (h keys) routes(g *echo.Group) {
@@ -52,6 +53,7 @@ func (h keys) routes(g *echo.Group) {
 	g.GET("/keys/new", h.newForm).Name = routeKeyNew
 	g.POST("/keys/new", h.create).Name = routeKeyCreate
 	g.GET("/keys/new/devices", h.deviceOptions).Name = routeKeyDevices
+	g.GET("/keys/:id", h.show).Name = routeKeyShow
 	g.GET("/keys/:id/edit", h.edit).Name = routeKeyEdit
 	g.GET("/keys/:id/row", h.showRow).Name = routeKeyRow
 	g.GET("/keys/:id/actions", h.actions).Name = routeKeyActions
@@ -107,16 +109,61 @@ func (h keys) loadKey(c echo.Context) (apiclient.APIKey, error) {
 	return h.rules.Key(c.Request().Context(), h.caller(c), keyID(c))
 }
 
-// returnTo is where an action goes back to: the keys view it came from, if
-// the form said so and it is one, else the plain keys page.
+// returnTo is where an action goes back to: the keys view it came from,
+// or the page of the key it acts on, if the form said so and it is one,
+// else the plain keys page.
 func (h keys) returnTo(c echo.Context) string {
+	return h.backTo(c.FormValue("return"), keyID(c))
+}
+
+// backTo is raw, rebuilt from what it means, if it is a keys view or the
+// page of key id (0: none), else the plain keys page: a return address
+// from a form never leads off the portal.
+func (h keys) backTo(raw string, id int64) string {
 	base := h.url(routeKeys)
-	raw := c.FormValue("return")
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.Path != base || strings.HasPrefix(raw, "//") {
+	if err != nil || u.Scheme != "" || u.Host != "" || strings.HasPrefix(raw, "//") {
 		return base
 	}
-	return parseKeyFilter(u.Query()).url(base)
+	switch {
+	case u.Path == base:
+		return parseKeyFilter(u.Query()).URL(base)
+	case id > 0 && u.Path == h.url(routeKeyShow, id):
+		return h.keyPage(id, h.backTo(u.Query().Get("return"), 0))
+	}
+	return base
+}
+
+// keyPage is the page of key id, remembering the keys view to go back to.
+func (h keys) keyPage(id int64, view string) string {
+	return h.url(routeKeyShow, id) + h.backQuery(view)
+}
+
+// backQuery is the query of a key's page that remembers the keys view
+// it was opened from; none for the plain keys page.
+func (h keys) backQuery(view string) string {
+	if view == h.url(routeKeys) {
+		return ""
+	}
+	return "?" + url.Values{"return": {view}}.Encode()
+}
+
+// isKeyPage reports whether ret, a returnTo, is the page of key id.
+func (h keys) isKeyPage(ret string, id int64) bool {
+	u, err := url.Parse(ret)
+	return err == nil && u.Path == h.url(routeKeyShow, id)
+}
+
+// leaving is where an action that ends a key goes back to: where it came
+// from, unless that is the key's own page, which then has nothing to show;
+// the keys view the page was opened from instead.
+func (h keys) leaving(c echo.Context) string {
+	ret := h.returnTo(c)
+	if h.isKeyPage(ret, keyID(c)) {
+		u, _ := url.Parse(ret)
+		return h.backTo(u.Query().Get("return"), 0)
+	}
+	return ret
 }
 
 // expiryText says when a new key expires, for the page showing its secret.

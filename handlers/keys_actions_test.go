@@ -356,7 +356,7 @@ func TestInPlaceEditAnswersWithRows(t *testing.T) {
 	}
 	saved := b.post("/keys/"+id+"/edit", url.Values{"name": {"device renamed"}, "description": {""}, "expiry": {"keep"}, "return": {"/keys?kind=device"}},
 		"HX-Request", "true", "X-CSRF-Token", csrfOf(b, env))
-	if saved.status != 200 || !strings.HasPrefix(saved.body, `<tr data-key-id="`+id+`">`) || !strings.Contains(saved.body, `<td class="name">device renamed</td>`) {
+	if saved.status != 200 || !strings.HasPrefix(saved.body, `<tr data-key-id="`+id+`">`) || !strings.Contains(saved.body, `<td class="name"><a href="/keys/`+id+`?return=%2Fkeys%3Fkind%3Ddevice">device renamed</a></td>`) {
 		t.Errorf("save in place: %d\n%s", saved.status, saved.body)
 	}
 	if p := b.get("/keys/" + id + "/row?return=%2Fkeys%3Fkind%3Ddevice"); !strings.HasSuffix(p.url, "/keys?kind=device") {

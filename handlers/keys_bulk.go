@@ -99,7 +99,7 @@ func bulkLabel(k apiclient.APIKey) string { return apikeys.Label(k) + " (" + api
 func (h keys) selection(c echo.Context, view string) (apikeys.Selection, error) {
 	if c.FormValue("all") == "1" {
 		u, _ := url.Parse(view)
-		return apikeys.Selection{All: true, Query: h.filter(u.Query()).query()}, nil
+		return apikeys.Selection{All: true, Query: h.filter(u.Query()).Query()}, nil
 	}
 	form, _ := c.FormParams()
 	ids := form["id"]

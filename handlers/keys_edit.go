@@ -43,6 +43,7 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 		Form:          h.formView(f),
 		Flash:         flash,
 		CancelURL:     ret,
+		OnKeyPage:     h.isKeyPage(ret, k.ID),
 	}))
 }
 
@@ -83,7 +84,7 @@ func (h keys) actions(c echo.Context) error {
 // renderRow is the htmx answer to a change of one key: its new row.
 func (h keys) renderRow(c echo.Context, k apiclient.APIKey) error {
 	ret := h.returnTo(c)
-	return render(c, http.StatusOK, views.KeyRowFragment(h.rowLinks(ret).row(k, currentUser(c).Identity, h.now()), currentUser(c).CanChangeKeys))
+	return render(c, http.StatusOK, views.KeyRowFragment(h.oneRow(c, ret, k), currentUser(c).CanChangeKeys))
 }
 
 // update saves what changed and goes back to the keys page.

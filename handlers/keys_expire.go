@@ -111,7 +111,7 @@ func (h keys) changedSaying(c echo.Context, k apiclient.APIKey, err error, what 
 	if isHTMX(c) {
 		ret := h.returnTo(c)
 		u := currentUser(c)
-		return render(c, http.StatusOK, views.KeyRowChanged(h.rowLinks(ret).row(k, u.Identity, h.now()), u.CanChangeKeys, flash))
+		return render(c, http.StatusOK, views.KeyRowChanged(h.oneRow(c, ret, k), u.CanChangeKeys, flash))
 	}
 	h.flash.set(c, flash)
 	return c.Redirect(http.StatusSeeOther, h.returnTo(c))

@@ -18,7 +18,7 @@ const exportPage = 500
 
 // exportURL is the export of the view f in format.
 func (h keys) exportURL(f keyFilter, format string) string {
-	v := f.values()
+	v := f.Values()
 	v.Del("page")
 	v.Del("per_page")
 	v.Set("format", format)
@@ -52,7 +52,7 @@ func (h keys) export(c echo.Context) error {
 	if err := apikeys.Invalid(f.Errors); err != nil {
 		return err
 	}
-	q := f.query()
+	q := f.Query()
 	q.Top, q.Skip = exportPage, 0
 	api := h.api(c)
 	ctx := c.Request().Context()

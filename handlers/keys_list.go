@@ -28,7 +28,7 @@ func (h keys) list(c echo.Context) error {
 	if !fragment && len(f.Errors) == 0 && hasIdleParams(c.QueryParams(), f) {
 		// A plain form submission sends every field, empty or not; its
 		// canonical URL is the one htmx pushes, and the one to share.
-		return c.Redirect(http.StatusSeeOther, f.url(h.url(routeKeys)))
+		return c.Redirect(http.StatusSeeOther, f.URL(h.url(routeKeys)))
 	}
 
 	var (
@@ -43,7 +43,7 @@ func (h keys) list(c echo.Context) error {
 			go func() { defer wg.Done(); fleets, fleetErr = h.fleets(c) }()
 		}
 	}
-	page, listErr := api.ListKeys(ctx, f.query())
+	page, listErr := api.ListKeys(ctx, f.Query())
 	if listErr == nil && f.Device != "" && page.Total == 0 {
 		// A device filter that finds nothing: say so beside the field
 		// when no device has that name or uuid prefix at all (a typo),
@@ -51,7 +51,7 @@ func (h keys) list(c echo.Context) error {
 		var problem string
 		if problem, listErr = apikeys.NoDevice(ctx, api, f.Device); problem != "" {
 			f.Errors["device"], f.Device = problem, ""
-			page, listErr = api.ListKeys(ctx, f.query())
+			page, listErr = api.ListKeys(ctx, f.Query())
 		}
 	}
 	wg.Wait()
@@ -73,12 +73,12 @@ func (h keys) list(c echo.Context) error {
 		p := describe(listErr)
 		status = p.Status
 		results = views.KeyResults{Failed: true, Flash: views.Flash{Kind: "error", Text: "Could not load keys: " + p.Message},
-			Return: f.url(h.url(routeKeys)), Sort: f.sortParam()}
+			Return: f.URL(h.url(routeKeys)), Sort: f.SortParam()}
 	}
 
 	c.Response().Header().Add("Vary", hxRequest)
 	if fragment {
-		c.Response().Header().Set(hxPushURL, f.url(h.url(routeKeys)))
+		c.Response().Header().Set(hxPushURL, f.URL(h.url(routeKeys)))
 		return render(c, status, views.KeyResultsUpdate(results, f.form()))
 	}
 	m := views.Keys{
@@ -126,7 +126,7 @@ func hasIdleParams(q url.Values, f keyFilter) bool {
 func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclient.KeyPage) views.KeyResults {
 	now := h.now()
 	base := h.url(routeKeys)
-	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.url(base), Sort: f.sortParam(), BulkURL: h.url(routeKeyBulk),
+	r := views.KeyResults{Total: page.Total, Page: f.Page, CSRF: csrfToken(c), Return: f.URL(base), Sort: f.SortParam(), BulkURL: h.url(routeKeyBulk),
 		CanChange: u.CanChangeKeys, PolicyMax: h.rules.Policy().MaxLifetime > 0}
 	r.ExportCSV, r.ExportJSON = h.exportURL(f, "csv"), h.exportURL(f, "json")
 	r.Pages = (page.Total + f.PerPage - 1) / f.PerPage
@@ -134,7 +134,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 		r.From = (f.Page-1)*f.PerPage + 1
 		r.To = r.From + len(page.Keys) - 1
 	}
-	at := func(p int) string { g := f; g.Page = p; return g.url(base) }
+	at := func(p int) string { g := f; g.Page = p; return g.URL(base) }
 	if f.Page > 1 {
 		r.PrevURL = at(min(f.Page-1, max(r.Pages, 1)))
 	}
@@ -142,7 +142,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 		r.NextURL = at(f.Page + 1)
 	}
 	switch {
-	case page.Total == 0 && (len(f.values()) > 0):
+	case page.Total == 0 && (len(f.Values()) > 0):
 		r.Empty = "No keys match these filters."
 	case page.Total == 0:
 		r.Empty = "This account cannot see any API keys yet."
@@ -167,15 +167,23 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 			} else {
 				g.Sort, g.Desc = col.field, col.field == apiclient.SortCreatedAt
 			}
-			v.SortURL = g.url(base)
+			v.SortURL = g.URL(base)
 		}
 		r.Columns = append(r.Columns, v)
 	}
 	links := h.rowLinks(r.Return)
 	r.Menu = links.menu
 	r.Rows = make([]views.KeyRow, 0, len(page.Keys))
+	ids := make([]int64, 0, len(page.Keys))
 	for _, k := range page.Keys {
 		r.Rows = append(r.Rows, links.row(k, u.Identity, now))
+		ids = append(ids, k.ID)
+	}
+	// One query for the whole page's lineage, none at balena.
+	if lineage := h.lineage(c.Request().Context(), ids); len(lineage) > 0 {
+		for i := range r.Rows {
+			links.withLineage(&r.Rows[i], lineage[r.Rows[i].ID])
+		}
 	}
 	return r
 }
@@ -187,6 +195,7 @@ func (h keys) results(c echo.Context, f keyFilter, u *session.User, page apiclie
 type rowLinks struct {
 	menu    views.RowMenu
 	actions [2]string // a row's actions page, before and after its id, "?return=<this view>" included
+	page    [2]string // the key's own page, likewise
 }
 
 const idSlot = "{id}"
@@ -195,7 +204,7 @@ func (h keys) rowLinks(view string) rowLinks {
 	q := "?" + url.Values{"return": {view}}.Encode()
 	l := rowLinks{
 		menu: views.RowMenu{
-			EditURL: h.url(routeKeyEdit, idSlot) + q, RotateURL: h.url(routeKeyRotate, idSlot),
+			EditURL: h.url(routeKeyEdit, idSlot) + q, RotateURL: h.url(routeKeyRotate, idSlot) + q,
 			RevokeURL: h.url(routeKeyRevoke, idSlot) + q,
 			ExpireURL: h.url(routeKeyExpireAsk, idSlot) + q, ClearURL: h.url(routeKeyClearAsk, idSlot) + q,
 		},
@@ -205,15 +214,22 @@ func (h keys) rowLinks(view string) rowLinks {
 	}
 	before, after, _ := strings.Cut(h.url(routeKeyActions, idSlot), idSlot)
 	l.actions = [2]string{before, after + q}
+	before, after, _ = strings.Cut(h.url(routeKeyShow, idSlot), idSlot)
+	l.page = [2]string{before, after + h.backQuery(view)}
 	return l
 }
 
 // row formats one key for the table.
 func (l rowLinks) row(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
 	row := keyRow(k, me, now)
-	row.ActionsURL = l.actions[0] + strconv.FormatInt(k.ID, 10) + l.actions[1]
+	id := strconv.FormatInt(k.ID, 10)
+	row.ActionsURL = l.actions[0] + id + l.actions[1]
+	row.URL = l.page[0] + id + l.page[1]
 	return row
 }
+
+// keyPage is the page of key id, remembering the view these links serve.
+func (l rowLinks) keyPage(id int64) string { return l.page[0] + strconv.FormatInt(id, 10) + l.page[1] }
 
 // forKey is the menu of one key, its slots filled.
 func (l rowLinks) forKey(id int64) views.RowMenu {

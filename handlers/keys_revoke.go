@@ -33,5 +33,5 @@ func (h keys) revoke(c echo.Context) error {
 		return err
 	}
 	h.flash.set(c, views.Flash{Kind: "success", Text: "Revoked " + apikeys.Label(k) + "."})
-	return c.Redirect(http.StatusSeeOther, h.returnTo(c))
+	return c.Redirect(http.StatusSeeOther, h.leaving(c))
 }

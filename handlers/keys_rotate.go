@@ -45,8 +45,9 @@ func (h keys) rotatePage(c echo.Context, status int, k apiclient.APIKey, grace s
 		Form:           h.formView(f),
 		ExpiryOptions:  opts,
 		AskDescription: k.Description == "" && policy.RequireDescription,
-		CancelURL:      h.url(routeKeys),
+		CancelURL:      h.returnTo(c),
 	}
+	m.OnKeyPage = h.isKeyPage(m.CancelURL, k.ID)
 	if change != nil {
 		change(&m)
 	}
@@ -96,9 +97,7 @@ func (h keys) rotate(c echo.Context) error {
 	case *plan.Grace == 0:
 		flash = views.Flash{Kind: "success", Text: "The old key has stopped working."}
 	default:
-		flash = views.Flash{Kind: "success", Text: "The old key stops working", At: &views.FlashTime{
-			ISO: r.OldUntil.UTC().Format(time.RFC3339), Exact: views.ExactTime(*r.OldUntil), Text: views.RelTime(*r.OldUntil, now),
-		}}
+		flash = views.Flash{Kind: "success", Text: "The old key stops working", At: views.TimeAt(*r.OldUntil, now)}
 	}
 	return h.rotatePage(c, http.StatusCreated, k, grace, f, func(m *views.KeyRotate) {
 		m.Flash = flash

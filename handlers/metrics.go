@@ -8,14 +8,15 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/internal/config"
 	"github.com/keyportal/keyportal/internal/metrics"
 	"github.com/keyportal/keyportal/internal/watch"
+	"github.com/keyportal/keyportal/views"
 )
 
 // Watcher is the server's key watcher, nil when KEYPORTAL_WATCH_TOKEN is
@@ -31,34 +32,24 @@ func (s *Server) RunWatcher(ctx context.Context) {
 }
 
 // alertsLine says on the keys page, in one line, whether expiry alerts
-// are configured; it names no token, destination or address.
-func (s *Server) alertsLine() string {
+// are configured and when the next digest goes out; it names no token,
+// destination or address.
+func (s *Server) alertsLine() views.Alerts {
 	if s.watcher == nil {
-		return "Expiry alerts are not configured."
+		return views.Alerts{Text: "Expiry alerts are not configured."}
 	}
-	return "Expiry alerts are on: keys are checked every " + span(s.cfg.WatchInterval) +
-		" and count as expiring " + span(s.watcher.Warn()) + " before they expire."
-}
-
-// span writes a configured period in words: "5 minutes", "7 days".
-func span(d time.Duration) string {
-	for _, u := range []struct {
-		d    time.Duration
-		name string
-	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}} {
-		if d >= u.d && d%u.d == 0 {
-			if n := int64(d / u.d); n != 1 {
-				return strconv.FormatInt(n, 10) + " " + u.name + "s"
-			}
-			return "1 " + u.name
-		}
+	a := views.Alerts{Text: "Expiry alerts are on: keys are checked every " + apikeys.Span(s.cfg.WatchInterval) +
+		" and count as expiring " + apikeys.Span(s.watcher.Warn()) + " before they expire."}
+	if s.digest != nil && s.cfg.DigestEnabled() {
+		now := s.now()
+		a.NextDigest = views.TimeAt(s.digest.Next(now), now)
 	}
-	return d.String()
+	return a
 }
 
 // measure records every request by its route template (never a path with
 // ids, nor a query) and final status.
-func measure(m *metrics.Metrics) echo.MiddlewareFunc {
+func measure(m *metrics.Metrics, base string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -72,7 +63,7 @@ func measure(m *metrics.Metrics) echo.MiddlewareFunc {
 				}
 			}
 			route := c.Path()
-			if route == "" || code == http.StatusNotFound && route == "/*" {
+			if route == "" || code == http.StatusNotFound && route == base+"/*" {
 				route = "unmatched"
 			}
 			m.ObserveHTTP(route, code, time.Since(start))

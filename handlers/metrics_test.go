@@ -22,7 +22,7 @@ import (
 // scrape reads /metrics as Prometheus would, into "name{labels}" → value.
 func scrape(t *testing.T, env *portaltest.Env) map[string]float64 {
 	t.Helper()
-	res, err := http.Get(env.URL + "/metrics")
+	res, err := http.Get(env.URL + env.Config.BasePath + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,12 +136,20 @@ func TestMetricsKeepTheLastFiguresWhenBalenaFails(t *testing.T) {
 	}
 }
 
+// Under KEYPORTAL_BASE_PATH too: routes carry the base path, and a request
+// outside it is unmatched like any other 404.
 func TestMetricsNameRoutesAndEndpointsByTemplate(t *testing.T) {
-	env := portaltest.Start(t, portaltest.Options{Watch: true})
+	for _, base := range []string{"", "/kp"} {
+		t.Run("base="+base, func(t *testing.T) { testMetricsByTemplate(t, base) })
+	}
+}
+
+func testMetricsByTemplate(t *testing.T, base string) {
+	env := portaltest.Start(t, portaltest.Options{Watch: true, BasePath: base})
 	if err := env.Portal.Watcher().Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"/healthz", "/keys/12345/edit", "/nowhere/999"} {
+	for _, path := range []string{base + "/healthz", base + "/keys/12345/edit", base + "/nowhere/999", "/outside/999"} {
 		res, err := http.Get(env.URL + path + "?q=secret-search")
 		if err != nil {
 			t.Fatal(err)
@@ -150,8 +158,8 @@ func TestMetricsNameRoutesAndEndpointsByTemplate(t *testing.T) {
 	}
 	m := scrape(t, env)
 	for _, want := range []string{
-		`keyportal_http_requests_total{code="200",route="/healthz"}`,
-		`keyportal_http_request_duration_seconds_count{route="/healthz"}`,
+		`keyportal_http_requests_total{code="200",route="` + base + `/healthz"}`,
+		`keyportal_http_request_duration_seconds_count{route="` + base + `/healthz"}`,
 		`keyportal_balena_requests_total{code="200",endpoint="GET /v7/api_key/$count"}`,
 		`keyportal_balena_request_duration_seconds_count{endpoint="GET /v7/api_key"}`,
 		`go_goroutines`,
@@ -159,6 +167,9 @@ func TestMetricsNameRoutesAndEndpointsByTemplate(t *testing.T) {
 		if m[want] == 0 {
 			t.Errorf("no %s", want)
 		}
+	}
+	if base != "" && m[`keyportal_http_requests_total{code="404",route="unmatched"}`] == 0 {
+		t.Error("a request outside the base path is not counted as unmatched")
 	}
 	for name := range m {
 		if strings.Contains(name, "12345") || strings.Contains(name, "999") || strings.Contains(name, "secret-search") {
@@ -236,6 +247,29 @@ func TestKeysPageSaysWhetherAlertsAreConfigured(t *testing.T) {
 		_, b := signedIn(t, tc.opts)
 		if got := strings.TrimSpace(b.get("/keys").doc.Find("p.alerts").Text()); got != tc.want {
 			t.Errorf("watch %v: the keys page says %q, want %q", tc.opts.Watch, got, tc.want)
+		}
+	}
+}
+
+func TestKeysPageSaysWhenTheNextDigestGoesOutAndNotWhere(t *testing.T) {
+	friday := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	_, b := signedIn(t, portaltest.Options{Watch: true, Clock: portaltest.NewClock(friday), Config: func(c *config.Config) {
+		c.PublicURL = "https://keys.example.com"
+		c.DigestWebhookURL = "https://hooks.example.com/services/T0/B0/hook-token"
+		c.DigestSMTPURL, c.DigestEmailFrom, c.DigestEmailTo = "smtp://mailer:hunter2@mail.example.com:587", "keyportal@example.com", []string{"ops@example.com"}
+	}})
+	p := b.get("/keys")
+	line := p.doc.Find("p.alerts")
+	if got := strings.Join(strings.Fields(line.Text()), " "); got != "Expiry alerts are on: keys are checked every 5 minutes and count as expiring 7 days before they expire. The next digest goes out in 2 days." {
+		t.Errorf("the keys page says %q", got)
+	}
+	// Weekdays at 08:00 UTC: Monday. The exact time is localised by app.js, as every time on the page.
+	if at, _ := line.Find("time").Attr("datetime"); at != "2026-12-07T08:00:00Z" {
+		t.Errorf("the next digest is at %q, want Monday 08:00 UTC", at)
+	}
+	for _, secret := range []string{"hooks.example.com", "hook-token", "mail.example.com", "hunter2", "ops@example.com"} {
+		if strings.Contains(p.body, secret) {
+			t.Errorf("the keys page shows the digest's destination (%s)", secret)
 		}
 	}
 }

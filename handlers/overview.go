@@ -47,7 +47,7 @@ func (h keys) overviewSections(now time.Time) []overviewSection {
 	sections := []overviewSection{
 		{
 			title: "Oldest keys that never expire", empty: "Every key has an expiry date.",
-			filter: keyFilter{Status: apiclient.StatusNever, Sort: apiclient.SortCreatedAt},
+			filter: keyFilter{Filter: apikeys.Filter{Status: apiclient.StatusNever, Sort: apiclient.SortCreatedAt}},
 			list:   overviewList,
 			// Every key is of exactly one kind: the "never expire" column
 			// adds up to this view.
@@ -58,7 +58,7 @@ func (h keys) overviewSections(now time.Time) []overviewSection {
 			empty: "Every device with a key has been in touch in the last " + strconv.Itoa(apikeys.StaleDays) + " days.",
 			// Those silent longest first is not an order balena has: the
 			// oldest keys first, as for never-expiring keys.
-			filter: keyFilter{Kinds: []apiclient.KeyKind{apiclient.KindDevice}, SeenBefore: &stale, Sort: apiclient.SortCreatedAt},
+			filter: keyFilter{Filter: apikeys.Filter{Kinds: []apiclient.KeyKind{apiclient.KindDevice}, SeenBefore: &stale, Sort: apiclient.SortCreatedAt}},
 			list:   overviewList,
 		},
 	}
@@ -83,13 +83,13 @@ func (h keys) overview(c echo.Context) error {
 	api := h.api(c)
 	now := h.now()
 	base := h.url(routeKeys)
-	view := func(f keyFilter) keyFilter { f.Page, f.PerPage = 1, defaultPerPage; return f }
+	view := func(f keyFilter) keyFilter { f.Page, f.PerPage = 1, apikeys.DefaultPerPage; return f }
 
 	// The table: one count per status view and kind.
 	var cells []keyFilter
 	for _, s := range apikeys.StatusViews {
 		for _, kind := range apikeys.Kinds {
-			f := view(keyFilter{Kinds: []apiclient.KeyKind{kind}, Status: s.Status, Within: defaultWithin, Sort: apiclient.SortCreatedAt, Desc: true})
+			f := view(keyFilter{Filter: apikeys.Filter{Kinds: []apiclient.KeyKind{kind}, Status: s.Status, Within: apikeys.DefaultWithin, Sort: apiclient.SortCreatedAt, Desc: true}})
 			if s.WithinDays > 0 {
 				f.Within = s.WithinDays
 			}
@@ -100,10 +100,10 @@ func (h keys) overview(c echo.Context) error {
 	// weeks, with its kind, in one list.
 	weeks := apikeys.Weeks(apikeys.Day(now), overviewWeeks)
 	from, to := weeks[0].Start, weeks[len(weeks)-1].End
-	ahead := view(keyFilter{Status: apiclient.StatusActive, ExpiresAfter: &from, ExpiresBefore: &to, Sort: apiclient.SortExpiry})
+	ahead := view(keyFilter{Filter: apikeys.Filter{Status: apiclient.StatusActive, ExpiresAfter: &from, ExpiresBefore: &to, Sort: apiclient.SortExpiry}})
 	weekView := func(w apikeys.Week, kinds ...apiclient.KeyKind) keyFilter {
 		start, end := w.Start, w.End
-		return view(keyFilter{Kinds: kinds, Status: apiclient.StatusActive, ExpiresAfter: &start, ExpiresBefore: &end, Sort: apiclient.SortExpiry})
+		return view(keyFilter{Filter: apikeys.Filter{Kinds: kinds, Status: apiclient.StatusActive, ExpiresAfter: &start, ExpiresBefore: &end, Sort: apiclient.SortExpiry}})
 	}
 
 	sections := h.overviewSections(now)
@@ -121,13 +121,13 @@ func (h keys) overview(c echo.Context) error {
 	g.Go(func() (err error) {
 		qs := make([]apiclient.KeyQuery, len(cells))
 		for i, f := range cells {
-			qs[i] = f.query()
+			qs[i] = f.Query()
 		}
 		counts, err = apikeys.CountEach(ctx, api, qs)
 		return err
 	})
 	g.Go(func() (err error) {
-		q := ahead.query()
+		q := ahead.Query()
 		q.Top, q.Skip = 0, 0 // all of them: one call, however many
 		expiring, err = api.Keys(ctx, q)
 		return err
@@ -136,13 +136,13 @@ func (h keys) overview(c echo.Context) error {
 		s.filter = view(s.filter)
 		if s.total == nil {
 			g.Go(func() error {
-				sectionCount[i], countErr[i] = api.CountKeys(ctx, s.filter.query())
+				sectionCount[i], countErr[i] = api.CountKeys(ctx, s.filter.Query())
 				return nil
 			})
 		}
 		if s.list > 0 {
 			g.Go(func() error {
-				q := s.filter.query()
+				q := s.filter.Query()
 				q.Top = s.list
 				sectionKeys[i], listErr[i] = api.Keys(ctx, q)
 				return nil
@@ -170,17 +170,17 @@ func (h keys) overview(c echo.Context) error {
 		row := views.OverviewRow{ID: statusViewID(s), Label: s.Label}
 		for j := range apikeys.Kinds {
 			k := i*len(apikeys.Kinds) + j
-			row.Cells = append(row.Cells, views.OverviewCount{N: counts[k], URL: cells[k].url(base)})
+			row.Cells = append(row.Cells, views.OverviewCount{N: counts[k], URL: cells[k].URL(base)})
 		}
 		m.Table.Rows = append(m.Table.Rows, row)
 	}
 
 	apikeys.CountByWeek(weeks, expiring)
-	m.Chart = views.ExpiryChart{URL: ahead.url(base), Kinds: m.Table.Kinds}
+	m.Chart = views.ExpiryChart{URL: ahead.URL(base), Kinds: m.Table.Kinds}
 	for _, w := range weeks {
-		cw := views.ChartWeek{Start: w.Start, Total: views.OverviewCount{N: w.Total(), URL: weekView(w).url(base)}}
+		cw := views.ChartWeek{Start: w.Start, Total: views.OverviewCount{N: w.Total(), URL: weekView(w).URL(base)}}
 		for _, kind := range apikeys.Kinds {
-			cw.ByKind = append(cw.ByKind, views.OverviewCount{N: w.ByKind[kind], URL: weekView(w, kind).url(base)})
+			cw.ByKind = append(cw.ByKind, views.OverviewCount{N: w.ByKind[kind], URL: weekView(w, kind).URL(base)})
 		}
 		m.Chart.Weeks = append(m.Chart.Weeks, cw)
 	}
@@ -188,7 +188,7 @@ func (h keys) overview(c echo.Context) error {
 	u := currentUser(c)
 	for i, s := range sections {
 		s.filter = view(s.filter)
-		v := views.OverviewSection{Title: s.title, Empty: s.empty, Note: s.note, Count: views.OverviewCount{N: sectionCount[i], URL: s.filter.url(base)}}
+		v := views.OverviewSection{Title: s.title, Empty: s.empty, Note: s.note, Count: views.OverviewCount{N: sectionCount[i], URL: s.filter.URL(base)}}
 		if s.total != nil {
 			v.Count.N = s.total(m.Table)
 		}
@@ -201,8 +201,8 @@ func (h keys) overview(c echo.Context) error {
 		for _, k := range sectionKeys[i] {
 			row := keyRow(k, u.Identity, now)
 			// The key's own view: the keys page searched for its id.
-			v.Keys = append(v.Keys, views.OverviewKey{Row: row, URL: view(keyFilter{Q: strconv.FormatInt(k.ID, 10),
-				Sort: apiclient.SortCreatedAt, Desc: true}).url(base)})
+			v.Keys = append(v.Keys, views.OverviewKey{Row: row, URL: view(keyFilter{Filter: apikeys.Filter{Q: strconv.FormatInt(k.ID, 10),
+				Sort: apiclient.SortCreatedAt, Desc: true}}).URL(base)})
 		}
 		m.Sections = append(m.Sections, v)
 	}

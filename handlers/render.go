@@ -34,6 +34,7 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 		SignOutURL:           s.url(routeSignOut),
 		SignOutEverywhereURL: s.url(routeSignOutAll),
 		KeysURL:              s.url(routeKeys),
+		AuditURL:             s.url(routeAudit),
 		OverviewURL:          s.url(routeOverview),
 	}
 	if u := currentUser(c); u.SignedIn() {

@@ -13,6 +13,7 @@ const (
 	routeKeyNew       = "keys.new"
 	routeKeyCreate    = "keys.create"
 	routeKeyDevices   = "keys.new.devices"
+	routeKeyShow      = "keys.show"
 	routeKeyEdit      = "keys.edit"
 	routeKeyRow       = "keys.row"
 	routeKeyActions   = "keys.actions"
@@ -27,6 +28,8 @@ const (
 	routeKeyExport    = "keys.export"
 	routeKeyRotate    = "keys.rotate"
 	routeKeyRotateDo  = "keys.rotate.submit"
+	routeAudit        = "audit"
+	routeAuditExport  = "audit.export"
 )
 
 // ctxCSRF is the Echo context key of the request's CSRF token. The names

@@ -56,7 +56,7 @@ func csrfProtection(cfg config.Config) echo.MiddlewareFunc {
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "header:" + views.CSRFHeader + ",form:" + views.CSRFField,
 		CookieName:     csrfCookie,
-		CookiePath:     "/",
+		CookiePath:     cfg.CookiePath(),
 		CookieHTTPOnly: true,
 		CookieSecure:   cfg.CookieSecure,
 		CookieSameSite: http.SameSiteLaxMode,

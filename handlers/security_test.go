@@ -177,7 +177,7 @@ func TestKeyTextIsShownAsTextEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := strconv.FormatInt(rec.ID, 10)
-	for _, path := range []string{"/keys?q=onerror", "/keys/" + id + "/actions", "/keys/" + id + "/edit", "/keys/" + id + "/revoke", "/keys/" + id + "/rotate"} {
+	for _, path := range []string{"/keys?q=onerror", "/keys/" + id, "/keys/" + id + "/actions", "/keys/" + id + "/edit", "/keys/" + id + "/revoke", "/keys/" + id + "/rotate"} {
 		for _, hx := range []bool{false, true} {
 			var p page
 			if hx {

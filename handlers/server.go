@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/gzhttp"
@@ -15,11 +16,14 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/audit"
 	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/digest"
 	"github.com/keyportal/keyportal/internal/metrics"
 	"github.com/keyportal/keyportal/internal/session"
 	"github.com/keyportal/keyportal/internal/watch"
 	"github.com/keyportal/keyportal/static"
+	"github.com/keyportal/keyportal/views"
 )
 
 // Server is the portal as an http.Handler.
@@ -32,10 +36,13 @@ type Server struct {
 	sessions *session.Store
 	throttle *signInThrottle
 	trail    *apikeys.LogTrail
+	auditDB  *audit.Store // the audit trail's database: the /audit page reads it
 	rules    keyRules
 	now      func() time.Time
 	metrics  *metrics.Metrics // nil unless KEYPORTAL_METRICS
 	watcher  *watch.Watcher   // nil unless KEYPORTAL_WATCH_TOKEN
+	digest   *digest.Service  // nil unless KEYPORTAL_WATCH_TOKEN
+	ledger   digest.Ledger    // the digest's, nil with it
 }
 
 // New wires the router. log receives request logs and errors; it never
@@ -61,8 +68,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, sessions.Close())
 	}
-	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail,
-		rules: apikeys.New(cfg.Clock(), trail).WithPolicy(apikeys.Policy{MaxLifetime: cfg.PolicyMaxLifetime, RequireDescription: cfg.PolicyRequireDescription}), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	auditDB, err := audit.Open(ctx, audit.Options{URL: cfg.DatabaseURL, Dir: cfg.DataDir, Log: log, Now: cfg.Clock()})
+	if err != nil {
+		return nil, errors.Join(err, sessions.Close(), trail.Close())
+	}
+	auditDB.PruneEvery(cfg.AuditRetention, 24*time.Hour)
+	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail, auditDB: auditDB,
+		rules: apikeys.New(cfg.Clock(), apikeys.Recorders{trail, auditDB}).WithPolicy(apikeys.Policy{MaxLifetime: cfg.PolicyMaxLifetime, RequireDescription: cfg.PolicyRequireDescription}), throttle: newSignInThrottle(cfg.SignInLimitIP, cfg.SignInLimitAccount, cfg.Clock()), metrics: m}
 	if cfg.WatchToken != "" {
 		s.watcher = watch.New(balena, cfg.WatchToken, cfg.WatchWarn, cfg.Clock(), log)
 		if m != nil {
@@ -75,14 +89,24 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = clientIP(cfg)
 	if m != nil {
-		e.Use(measure(m)) // outermost, so that it sees the final status
+		e.Use(measure(m, cfg.BasePath)) // outermost, so that it sees the final status
 	}
-	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently}))
+	base := cfg.BasePath
+	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently,
+		// A proxy forwarding /keyportal/* sends the portal's own root as
+		// /keyportal/: it is answered, not sent to /keyportal, which such a
+		// proxy may not forward. A path outside the base path is a 404, not
+		// a redirect.
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return p == base+"/" || !strings.HasPrefix(p, base+"/")
+		}}))
 	e.Use(
 		middleware.RequestID(),
 		s.requestLog(),
 		middleware.Recover(),
 		securityHeaders(cfg.CookieSecure),
+		withBasePath(base),
 		middleware.BodyLimit("64K"),
 	)
 	s.echo = e
@@ -106,38 +130,68 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.handler = gz(e)
 
+	// Everything lives under KEYPORTAL_BASE_PATH, probes and metrics too: a
+	// proxy that forwards only that prefix reaches all of it, and nothing is
+	// served to a request outside it (a 404).
+	root := e.Group(base)
 	// Outside sign-in: probes and static files.
-	health{balena: balena, sessions: sessions}.routes(e)
-	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()))
+	health{balena: balena, sessions: sessions, audit: auditDB}.routes(root)
+	root.GET(static.Prefix+"*", echo.WrapHandler(http.StripPrefix(base, static.Handler())))
 	if m != nil {
-		e.GET("/metrics", echo.WrapHandler(m.Handler()), metricsGuard(cfg))
+		root.GET("/metrics", echo.WrapHandler(m.Handler()), metricsGuard(cfg))
 	} else {
 		// Off: say so plainly rather than send a scraper to sign in.
-		e.GET("/metrics", func(c echo.Context) error {
+		root.GET("/metrics", func(c echo.Context) error {
 			return c.String(http.StatusNotFound, "Not Found: metrics are off (KEYPORTAL_METRICS).\n")
 		})
 	}
 
-	app := e.Group("", csrfProtection(cfg), s.loadSession)
+	app := root.Group("", csrfProtection(cfg), s.loadSession)
 	signin{s}.routes(app)
 	signedIn := app.Group("", s.requireUser)
 	signin{s}.signedInRoutes(signedIn)
 	newKeys(s).routes(signedIn)
-	e.GET("/", func(c echo.Context) error {
-		return c.Redirect(http.StatusSeeOther, c.Echo().Reverse(routeKeys))
-	})
+	newAuditPage(s).routes(signedIn)
+	home := func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, s.url(routeKeys)) }
+	root.GET("/", home)
+	if base != "" {
+		root.GET("", home)
+	}
+	if cfg.WatchToken != "" {
+		if err := s.newDigest(balena); err != nil {
+			return nil, errors.Join(err, s.Close(context.Background()))
+		}
+	}
 	return s, nil
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Close releases what the server holds: the session store's connections
-// and its sweeper, and the audit file.
+// and its sweeper, the audit file and database.
 func (s *Server) Close(ctx context.Context) error {
-	return errors.Join(s.sessions.Close(), s.trail.Close())
+	var ledger error
+	if s.ledger != nil {
+		ledger = s.ledger.Close()
+	}
+	return errors.Join(s.sessions.Close(), s.trail.Close(), s.auditDB.Close(), ledger)
 }
 
-// url is the path of a named route.
+// withBasePath tells the views the base path, for the URLs of static files.
+func withBasePath(base string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if base == "" {
+			return next
+		}
+		return func(c echo.Context) error {
+			r := c.Request()
+			c.SetRequest(r.WithContext(views.WithBasePath(r.Context(), base)))
+			return next(c)
+		}
+	}
+}
+
+// url is the path of a named route, under the base path.
 func (s *Server) url(name string, params ...any) string { return s.echo.Reverse(name, params...) }
 
 // requestLog writes one slog line per request. The query string is left
@@ -158,6 +212,9 @@ func (s *Server) requestLog() echo.MiddlewareFunc {
 			attrs := []slog.Attr{
 				slog.String("id", v.RequestID),
 				slog.String("method", v.Method),
+				// The browser's address: the peer, or behind
+				// KEYPORTAL_TRUSTED_PROXIES the one they forwarded.
+				slog.String("client", c.RealIP()),
 				slog.String("path", v.URIPath),
 				slog.String("route", v.RoutePath),
 				slog.Int("status", v.Status),

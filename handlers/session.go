@@ -135,7 +135,7 @@ func (s *Server) beginSession(c echo.Context, u *session.User) error {
 	if err := s.sessions.Start(c.Response(), c.Request(), u); err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: csrfCookie, Path: "/", MaxAge: -1, Expires: time.Unix(0, 0),
+	c.SetCookie(&http.Cookie{Name: csrfCookie, Path: s.cfg.CookiePath(), MaxAge: -1, Expires: time.Unix(0, 0),
 		HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteLaxMode})
 	return nil
 }

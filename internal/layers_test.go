@@ -29,12 +29,18 @@ var layers = map[string]struct{ allowed, forbidden []string }{
 		forbidden: []string{"net/http", "github.com/labstack/echo", "github.com/a-h/templ", "github.com/gorilla"}},
 	"internal/watch": {allowed: []string{"apiclient", "internal/apikeys"},
 		forbidden: []string{"net/http", "github.com/labstack/echo", "github.com/a-h/templ", "github.com/prometheus"}},
+	"internal/digest": {allowed: []string{"apiclient", "internal/apikeys"},
+		forbidden: []string{"github.com/labstack/echo", "github.com/a-h/templ", "github.com/gorilla"}},
 	"internal/session": {allowed: []string{"apiclient", "internal/config", "internal/ttlcache"},
 		forbidden: []string{"github.com/labstack/echo"}},
 	"internal/metrics": {allowed: []string{"apiclient", "internal/apikeys", "internal/watch"},
 		forbidden: []string{"github.com/labstack/echo", "github.com/a-h/templ"}},
-	"handlers": {allowed: []string{"apiclient", "internal/apikeys", "internal/config", "internal/metrics", "internal/session", "internal/ttlcache", "internal/watch", "views", "static"},
-		forbidden: []string{"github.com/gomodule/redigo", "github.com/boj/redistore", "github.com/gorilla/securecookie", "github.com/gorilla/sessions"}},
+	"internal/audit": {allowed: []string{"apiclient", "internal/apikeys"},
+		forbidden: []string{"net/http", "github.com/labstack/echo", "github.com/a-h/templ", "github.com/gorilla"}},
+	"internal/pgtest": {},
+	"handlers": {allowed: []string{"apiclient", "internal/apikeys", "internal/audit", "internal/config", "internal/digest", "internal/metrics", "internal/session", "internal/ttlcache", "internal/watch", "views", "static"},
+		forbidden: []string{"github.com/gomodule/redigo", "github.com/boj/redistore", "github.com/gorilla/securecookie", "github.com/gorilla/sessions",
+			"database/sql", "github.com/jackc/pgx", "modernc.org/sqlite", "github.com/pressly/goose"}},
 }
 
 func TestNoPackageImportsOneAboveIt(t *testing.T) {

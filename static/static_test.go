@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -65,5 +66,21 @@ func TestFilesAreServedPrecompressed(t *testing.T) {
 	}
 	if refused := get(t, URL("app.css"), "Accept-Encoding", "gzip;q=0"); refused.Header().Get("Content-Encoding") != "" {
 		t.Error("gzip sent though the client refused it")
+	}
+}
+
+// app.js spells no path of the portal: under KEYPORTAL_BASE_PATH a
+// hard-coded "/keys" would leave the sub-path. It takes every URL from the
+// page (links, hx-* attributes, the row menu's template).
+func TestAppJSSpellsNoAbsolutePath(t *testing.T) {
+	src, err := files.ReadFile("app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile("[\"'`]/[A-Za-z0-9_.~-]").FindAll(src, -1); len(m) > 0 {
+		t.Errorf("app.js holds absolute paths: %q", m)
+	}
+	if bytes.Contains(src, []byte("location.pathname")) || bytes.Contains(src, []byte("location.origin")) {
+		t.Error("app.js builds URLs from the address bar; take them from the page instead")
 	}
 }

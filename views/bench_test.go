@@ -16,7 +16,7 @@ func benchResults() KeyResults {
 	r := KeyResults{Total: 1000, From: 1, To: 50, Page: 1, Pages: 20, NextURL: "/keys?kind=user&page=2&sort=name&status=active",
 		CSRF: "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4", Return: "/keys?kind=user&sort=name&status=active", BulkURL: "/keys/bulk",
 		ExportCSV: "/keys/export?format=csv&kind=user", ExportJSON: "/keys/export?format=json&kind=user", CanChange: true,
-		Menu: RowMenu{EditURL: "/keys/{id}/edit?return=%2Fkeys", RotateURL: "/keys/{id}/rotate", RevokeURL: "/keys/{id}/revoke?return=%2Fkeys",
+		Menu: RowMenu{EditURL: "/keys/{id}/edit?return=%2Fkeys", RotateURL: "/keys/{id}/rotate?return=%2Fkeys", RevokeURL: "/keys/{id}/revoke?return=%2Fkeys",
 			ExpireURL: "/keys/{id}/expire", ClearURL: "/keys/{id}/expiry"}}
 	for _, label := range []string{"Name", "Kind", "Owner", "Description", "Created", "Expires", "Last seen", "ID", "Actions"} {
 		r.Columns = append(r.Columns, Column{Label: label, SortURL: "/keys?sort=" + label})
@@ -27,7 +27,8 @@ func benchResults() KeyResults {
 		r.Rows = append(r.Rows, KeyRow{ID: int64(20000 + i*7), Name: "alpha admin key " + id, Kind: "user", Owner: "you", OwnerDetail: "admin",
 			Description: "Generated for tango", Created: RelTime(created, now), CreatedISO: created.Format(time.RFC3339),
 			Expires: RelTime(expires, now), ExpiresISO: expires.Format(time.RFC3339), ExpiryState: "active", LastSeen: "–", LastSeenState: "none",
-			ActionsURL: "/keys/" + id + "/actions?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname%26status%3Dactive"})
+			ActionsURL: "/keys/" + id + "/actions?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname%26status%3Dactive",
+			URL:        "/keys/" + id + "?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname%26status%3Dactive"})
 	}
 	return r
 }

@@ -59,6 +59,7 @@ type KeyEdit struct {
 	Form          KeyForm
 	Flash         Flash
 	CancelURL     string
+	OnKeyPage     bool // CancelURL is the key's own page
 }
 
 // KeyRevoke asks to confirm a revocation, naming the key.

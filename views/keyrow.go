@@ -27,10 +27,28 @@ func KeyRowFragment(k KeyRow, canChange bool) templ.Component {
 		}
 
 		h.raw(`<td class="name">`)
+		if k.URL != "" {
+			h.raw(`<a href="`)
+			h.url(k.URL)
+			h.raw(`">`)
+		}
 		if k.Name == "" {
 			h.raw(`<span class="muted">(unnamed)</span>`)
 		} else {
 			h.text(k.Name)
+		}
+		if k.URL != "" {
+			h.raw(`</a>`)
+		}
+		if k.ReplacesURL != "" {
+			h.raw(` <span class="lineage">replaces <a href="`)
+			h.url(k.ReplacesURL)
+			h.raw(`">#`, strconv.FormatInt(k.Replaces, 10), `</a></span>`)
+		}
+		if k.ReplacedByURL != "" {
+			h.raw(` <span class="lineage">replaced by <a href="`)
+			h.url(k.ReplacedByURL)
+			h.raw(`">#`, strconv.FormatInt(k.ReplacedBy, 10), `</a></span>`)
 		}
 		h.raw(`</td><td class="kind-cell"><span class="kind" data-kind="`)
 		h.text(k.Kind)

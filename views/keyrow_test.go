@@ -25,7 +25,8 @@ func FuzzRowTextEscapesLikeTempl(f *testing.F) {
 		}
 
 		k := KeyRow{ID: 1, Name: s, Label: s, Kind: s, Owner: s, OwnerDetail: s, Description: s, Created: s, CreatedISO: s,
-			Expires: s, ExpiresISO: s, ExpiryState: s, ActionsURL: s, LastSeen: s, LastSeenISO: s, LastSeenState: s}
+			Expires: s, ExpiresISO: s, ExpiryState: s, ActionsURL: s, LastSeen: s, LastSeenISO: s, LastSeenState: s,
+			URL: s, Replaces: 1, ReplacesURL: s, ReplacedBy: 2, ReplacedByURL: s}
 		if got, want := renderString(t, KeyRowFragment(k, true)), renderString(t, keyRowReference(k, true)); got != want {
 			t.Errorf("row with every field %q:\n got %s\nwant %s", s, got, want)
 		}
@@ -37,7 +38,8 @@ func FuzzRowTextEscapesLikeTempl(f *testing.F) {
 var goldenRows = map[string]KeyRow{
 	"ordinary": {ID: 20007, Name: "ci-deploy", Label: "ci-deploy", Kind: "user", Owner: "you", OwnerDetail: "admin", Description: "Deploys from CI",
 		Created: "3 days ago", CreatedISO: "2026-11-23T12:00:00Z", Expires: "in 4 days", ExpiresISO: "2026-11-30T12:00:00Z",
-		ExpiryState: "active", ActionsURL: "/keys/20007/actions?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname", LastSeen: "–", LastSeenState: "none"},
+		ExpiryState: "active", ActionsURL: "/keys/20007/actions?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname", LastSeen: "–", LastSeenState: "none",
+		URL: "/keys/20007?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname"},
 	"device online": {ID: 19, Kind: "device", Owner: "gw-01", OwnerDetail: "4f2a9c1", Created: "1 year ago", CreatedISO: "2025-06-01T12:00:00Z",
 		Expires: "never", ExpiryState: "never", ActionsURL: "/keys/19/actions", LastSeen: "Online", LastSeenState: "online"},
 	"device silent": {ID: 21, Kind: "device", Owner: "sensor-a", Created: "6 months ago", CreatedISO: "2026-05-01T12:00:00Z",
@@ -49,6 +51,12 @@ var goldenRows = map[string]KeyRow{
 	"never expires": {ID: 3, Name: "plant-3 prov", Kind: "provisioning", Owner: "acme/plant-3", Created: "2 months ago",
 		CreatedISO: "2026-09-26T12:00:00Z", Expires: "never", ExpiryState: "never", ActionsURL: "/keys/3/actions"},
 	"unnamed, empty fields": {ID: 0, Kind: "device", Label: "unnamed device key of ", ExpiryState: "expired"},
+	"rotated": {ID: 14, Name: "ci-deploy", Kind: "user", Owner: "you", ExpiryState: "active", Expires: "in 29 days", URL: "/keys/14",
+		Replaces: 7, ReplacesURL: "/keys/7", ReplacedBy: 123456, ReplacedByURL: "/keys/123456?return=%2Fkeys%3Fq%3Dci"},
+	"lineage URLs unsafe": {ID: 15, Name: "k", Kind: "user", Owner: "you", ExpiryState: "never", Expires: "never",
+		Replaces: 1, ReplacesURL: "javascript:alert(1)", ReplacedBy: 2, ReplacedByURL: `/keys/2?x="><script>alert(1)</script>`},
+	"unnamed, linked": {ID: 13, Kind: "device", Label: "unnamed device key of gw-17", Owner: "gw-17", ExpiryState: "never", Expires: "never",
+		ActionsURL: "/keys/13/actions", URL: "/keys/13"},
 	"quotes and apostrophes": {ID: 4, Name: `say "hi" it's`, Label: `say "hi" it's`, Kind: `"user"`, Owner: `o'brien`, OwnerDetail: `"x" 'y'`,
 		Description: `a "quoted" description's end`, Created: `"now"`, CreatedISO: `2026-11-26T12:00:00Z" onmouseover="alert(1)`,
 		Expires: "'soon'", ExpiresISO: `' autofocus onfocus='alert(1)`, ExpiryState: `soon" data-x="y`, ActionsURL: "/keys/4/actions?q='a'"},
@@ -62,9 +70,10 @@ var goldenRows = map[string]KeyRow{
 		ExpiryState: "active", ActionsURL: "/keys/7/actions?return=%2Fkeys%3Fq%3D%E2%8B%AF"},
 	"names like URLs": {ID: 8, Name: "https://evil.example/login", Kind: "user", Owner: "javascript:alert(1)", OwnerDetail: "//evil.example",
 		Description: "data:text/html,<script>alert(1)</script>", Created: "x", ExpiryState: "never", Expires: "never", ActionsURL: "/keys/8/actions"},
-	"javascript actions URL": {ID: 9, Name: "k", Kind: "user", Owner: "you", ExpiryState: "never", Expires: "never", ActionsURL: "javascript:alert(1)"},
+	"javascript actions URL": {ID: 9, Name: "k", Kind: "user", Owner: "you", ExpiryState: "never", Expires: "never", ActionsURL: "javascript:alert(1)",
+		URL: "javascript:alert(1)"},
 	"quote and angle in actions URL": {ID: 10, Name: "k", Kind: "user", Owner: "you", ExpiryState: "never", Expires: "never",
-		ActionsURL: `/keys/10/actions?x="><script>alert(1)</script>`},
+		ActionsURL: `/keys/10/actions?x="><script>alert(1)</script>`, URL: `/keys/10?x="><script>alert(1)</script>`},
 	"mixed-case scheme in actions URL": {ID: 11, Name: "k", Kind: "user", Owner: "you", ExpiryState: "never", Expires: "never",
 		ActionsURL: "JaVaScRiPt:alert(1)"},
 	"absolute actions URL": {ID: 12, Name: "k", Kind: "user", Owner: "you", ExpiryState: "soon", Expires: "in 1 day",
@@ -86,14 +95,20 @@ func TestKeyRowFragmentMatchesTemplate(t *testing.T) {
 	}
 }
 
-// An unsafe actions URL never reaches an href; a safe one does, escaped.
+// An unsafe actions or key page URL never reaches an href; a safe one
+// does, escaped. A name links to its key's page.
 func TestKeyRowFragmentSanitizesActionsURL(t *testing.T) {
 	for name, want := range map[string]string{
 		"javascript actions URL":           `href="` + string(templ.FailedSanitizationURL) + `"`,
 		"mixed-case scheme in actions URL": `href="` + string(templ.FailedSanitizationURL) + `"`,
 		"quote and angle in actions URL":   `href="/keys/10/actions?x=&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"`,
 		"ampersands":                       `href="/keys/6/actions?a=1&amp;b=2"`,
-		"absolute actions URL":             `href="https://portal.example/keys/12/actions?return=%2Fkeys"`,
+		"ordinary":                         `<td class="name"><a href="/keys/20007?return=%2Fkeys%3Fkind%3Duser%26sort%3Dname">ci-deploy</a></td>`,
+		"unnamed, linked":                  `<td class="name"><a href="/keys/13"><span class="muted">(unnamed)</span></a></td>`,
+		"rotated": `<td class="name"><a href="/keys/14">ci-deploy</a> <span class="lineage">replaces <a href="/keys/7">#7</a></span>` +
+			` <span class="lineage">replaced by <a href="/keys/123456?return=%2Fkeys%3Fq%3Dci">#123456</a></span></td>`,
+		"lineage URLs unsafe":  `replaces <a href="` + string(templ.FailedSanitizationURL) + `">#1</a>`,
+		"absolute actions URL": `href="https://portal.example/keys/12/actions?return=%2Fkeys"`,
 	} {
 		if got := renderString(t, KeyRowFragment(goldenRows[name], true)); !strings.Contains(got, want) {
 			t.Errorf("%s: no %s in %s", name, want, got)

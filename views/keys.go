@@ -10,7 +10,14 @@ type Keys struct {
 	Flash      Flash // the outcome of the change that led here
 	CreateURL  string
 	DevicesURL string // suggestions for the device filter, as the create form has them
-	Alerts     string // one line: whether expiry alerts (the key watcher) are configured
+	Alerts     Alerts
+}
+
+// Alerts is one line saying whether expiry alerts are configured and when
+// the next digest goes out; it names no destination or address.
+type Alerts struct {
+	Text       string
+	NextDigest *FlashTime // nil: no digest is sent
 }
 
 // KeyFilter holds the filter form's values exactly as the URL had them, so
@@ -95,6 +102,12 @@ type KeyRow struct {
 	LastSeenState string // "online", "seen", "never" or "none" (not a device key); the phone layout follows it
 
 	ActionsURL string // the row's menu as a page, for browsers without JavaScript
+	URL        string // the key's own page; its name links there
+
+	// A rotation's lineage, from the audit trail: the key this one
+	// replaced and the key that replaced it (0 and "" when none).
+	Replaces, ReplacedBy       int64
+	ReplacesURL, ReplacedByURL string
 }
 
 // Active reports whether the key still works: "Expire now" applies.

@@ -2,6 +2,7 @@ package views
 
 import (
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 )
@@ -15,8 +16,9 @@ type Page struct {
 	// SignOutEverywhereURL ends every session of the account.
 	SignOutEverywhereURL string
 	KeysURL              string
+	AuditURL             string
 	OverviewURL          string
-	// Current is the header link of this page (NavKeys, NavOverview),
+	// Current is the header link of this page (NavKeys, NavOverview, NavAudit),
 	// marked aria-current; "" when the page is none of them.
 	Current string
 }
@@ -25,6 +27,7 @@ type Page struct {
 const (
 	NavKeys     = "keys"
 	NavOverview = "overview"
+	NavAudit    = "audit"
 )
 
 // navAttrs marks the header link named link as the current page's.
@@ -88,6 +91,11 @@ type FlashTime struct {
 	ISO   string // RFC 3339, UTC
 	Exact string // the hover text before app.js localises it
 	Text  string // "in 1 day"
+}
+
+// TimeAt is t as a FlashTime, read at now.
+func TimeAt(t, now time.Time) *FlashTime {
+	return &FlashTime{ISO: t.UTC().Format(time.RFC3339), Exact: ExactTime(t), Text: RelTime(t, now)}
 }
 
 // FlashButton is a one-click action offered by a flash: a plain form.

@@ -38,6 +38,7 @@ const (
 	simURLEnv  = "KEYPORTAL_BENCH_SIM_URL"
 	datasetEnv = "KEYPORTAL_BENCH_DATASET"
 	policyEnv  = "KEYPORTAL_BENCH_POLICY" // a portal's KEYPORTAL_POLICY_MAX_LIFETIME; none when unset
+	dataDirEnv = "KEYPORTAL_BENCH_DATA_DIR"
 )
 
 // procStats is what a child reports about itself.
@@ -195,11 +196,14 @@ func runSim() error {
 // runPortal is the portal's child, configured as in production except for
 // its log, which is formatted as usual and then discarded.
 func runPortal() error {
-	dir, err := os.MkdirTemp("", "keyportal-bench-")
-	if err != nil {
-		return err
+	dir := os.Getenv(dataDirEnv) // the bench's, which it fills with audit events
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "keyportal-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	key := make([]byte, 48)
 	_, _ = rand.Read(key)
 	env := map[string]string{
@@ -214,6 +218,9 @@ func runPortal() error {
 	if p := os.Getenv(policyEnv); p != "" {
 		env["KEYPORTAL_POLICY_MAX_LIFETIME"] = p
 	}
+	if tok := os.Getenv(watchTokenEnv); tok != "" {
+		env["KEYPORTAL_WATCH_TOKEN"], env["KEYPORTAL_METRICS"] = tok, "true"
+	}
 	cfg, err := config.Load(func(k string) string { return env[k] }, false)
 	if err != nil {
 		return err
@@ -223,8 +230,17 @@ func runPortal() error {
 	if err != nil {
 		return err
 	}
+	ctl := http.NewServeMux()
+	// One watcher refresh, on demand: the bench drives them instead of a ticker.
+	ctl.HandleFunc("POST /watch", func(w http.ResponseWriter, r *http.Request) {
+		if srv.Watcher() == nil {
+			http.Error(w, "no watcher", http.StatusNotFound)
+		} else if err := srv.Watcher().Refresh(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		}
+	})
 	var conns atomic.Int64
-	return serveChild(srv, http.NewServeMux(), &conns)
+	return serveChild(srv, ctl, &conns)
 }
 
 // child is a running child process as the bench sees it.

@@ -27,8 +27,15 @@ func TestQuickBenchRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two processes and the large dataset")
 	}
-	if err := run(io.Discard, "", true, "", 2*time.Minute); err != nil {
+	var out strings.Builder
+	if err := run(&out, "", true, "", 2*time.Minute); err != nil {
 		t.Fatal(err)
+	}
+	// The watcher's section: calls per refresh for both datasets, and the memory beside it.
+	for _, want := range []string{"## 8. The key watcher", "| `demo`  |", "| `large` |", "**Memory:** a portal with the watcher"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q", want)
+		}
 	}
 }
 

@@ -2,7 +2,8 @@
 //
 //	keyportal              serve, configured by KEYPORTAL_* environment variables
 //	keyportal demo         serve with the balena stand-in in the same process, seeded
-//	keyportal healthcheck  exit 0 when the portal at KEYPORTAL_ADDR answers /healthz
+//	keyportal digest       build the expiry digest now and send it (--dry-run: print it)
+//	keyportal healthcheck  exit 0 when the portal at KEYPORTAL_ADDR answers <base path>/healthz
 //	keyportal version      print the version
 //	keyportal help         print the usage (also -h and --help, after any command)
 package main
@@ -17,6 +18,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +27,7 @@ import (
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/audit"
 	"github.com/keyportal/keyportal/internal/config"
 )
 
@@ -49,7 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	text, known := commandUsage[cmd]
 	if !known {
-		return fmt.Errorf("unknown command %q (want serve, demo, healthcheck, version or help)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, demo, digest, healthcheck, version or help)", cmd)
+	}
+	if cmd == "digest" {
+		return digestCommand(ctx, args[1:], getenv, stdout, stderr)
 	}
 	if len(args) > 1 {
 		if isHelp(args[1]) {
@@ -82,6 +89,7 @@ const usage = `Usage: keyportal [command]
 Commands:
   serve        serve the portal, configured by KEYPORTAL_* environment variables (the default)
   demo         serve the portal with the balena stand-in in the same process, seeded
+  digest       build the expiry digest now and send it; --dry-run prints it instead
   healthcheck  exit 0 when the portal at KEYPORTAL_ADDR answers /healthz
   version      print the version
   help         print this help (also -h or --help; "keyportal COMMAND -h" for one command)
@@ -105,9 +113,22 @@ generated for the run when KEYPORTAL_SESSION_KEYS is not set. Keys may live at m
 (KEYPORTAL_POLICY_MAX_LIFETIME=90d) unless that variable says otherwise; =off turns it off.
 Ctrl-C stops it.
 `,
+	"digest": `Usage: keyportal digest [--dry-run] [--demo]
+
+Builds the expiry digest now (keys expiring within KEYPORTAL_DIGEST_WITHIN, and those expired
+since the last digest), reading keys with KEYPORTAL_WATCH_TOKEN, and sends it to
+KEYPORTAL_DIGEST_WEBHOOK_URL and/or by email (KEYPORTAL_DIGEST_SMTP_URL), recording it as the
+last digest. Exits non-zero when sending failed. For operators who schedule it themselves
+(cron, a Kubernetes CronJob) instead of the portal's KEYPORTAL_DIGEST_SCHEDULE.
+
+  --dry-run  print the digest instead; send and record nothing
+  --demo     read the demo organization as its admin: on the stand-in at
+             KEYPORTAL_BALENA_API_URL (the "balena API" address keyportal demo prints), or,
+             when that is not set, on a stand-in started here with the demo dataset
+`,
 	"healthcheck": `Usage: keyportal healthcheck
 
-Exits 0 when the portal at KEYPORTAL_ADDR answers /healthz, 1 otherwise (for a container's HEALTHCHECK).
+Exits 0 when the portal at KEYPORTAL_ADDR answers KEYPORTAL_BASE_PATH/healthz, 1 otherwise (for a container's HEALTHCHECK).
 `,
 	"version": `Usage: keyportal version
 
@@ -118,6 +139,14 @@ Prints the version.
 // demoMaxLifetime is the demo's KEYPORTAL_POLICY_MAX_LIFETIME unless the
 // environment says otherwise: a policy some demo keys break.
 const demoMaxLifetime = "90d"
+
+// auditWhere says where the audit trail is kept, naming no password.
+func auditWhere(cfg config.Config) string {
+	if cfg.DatabaseURL != "" {
+		return "PostgreSQL"
+	}
+	return "SQLite in " + filepath.Join(cfg.DataDir, audit.FileName)
+}
 
 func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, stderr io.Writer) error {
 	env := getenv
@@ -147,6 +176,8 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 				return "true"
 			case k == "KEYPORTAL_POLICY_MAX_LIFETIME" && v == "":
 				return demoMaxLifetime // KEYPORTAL_POLICY_MAX_LIFETIME=off turns it off
+			case k == "KEYPORTAL_AUDIT_ADMINS" && v == "":
+				return balenasim.DemoUsername // the demo's admin sees every event, the 2FA user's too
 			}
 			return v
 		}
@@ -159,12 +190,16 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 	if demo && len(cfg.SessionKeys) == 0 {
 		log.Warn("no KEYPORTAL_SESSION_KEYS: using a random key for this run; sessions end when it stops")
 	}
-	srv, err := handlers.New(cfg, log)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	if demo && cfg.PublicURL == "" { // the digest's links lead to this demo
+		cfg.PublicURL = "http://" + ln.Addr().String() + cfg.BasePath
+	}
+	srv, err := handlers.New(cfg, log)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	httpSrv := &http.Server{
@@ -175,19 +210,21 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	url := "http://" + ln.Addr().String()
+	url := "http://" + ln.Addr().String() + cfg.BasePath
 	log.Info("listening", "url", url, "balena", cfg.BalenaAPIURL)
 	if demo {
-		fmt.Fprintf(stdout, "\nKeyportal demo is running at %s\n\n", url)
+		fmt.Fprintf(stdout, "\nKeyportal demo is running at %s/\n\n", url)
 		fmt.Fprintf(stdout, "  Sign in with   %s / %s\n", balenasim.DemoEmail, balenasim.DemoPassword)
 		fmt.Fprintf(stdout, "  2FA user       %s / %s (TOTP secret %s)\n", balenasim.Demo2FAEmail, balenasim.DemoPassword, sim.TOTPSecret(balenasim.Demo2FAEmail))
 		fmt.Fprintf(stdout, "  balena API     %s (the built-in stand-in, demo dataset)\n", cfg.BalenaAPIURL)
+		fmt.Fprintf(stdout, "  Audit trail    %s/audit (%s)\n", url, auditWhere(cfg))
 		if cfg.Metrics {
 			fmt.Fprintf(stdout, "  Metrics        %s/metrics (keys watched as %s)\n", url, balenasim.DemoEmail)
 		}
 		if cfg.PolicyMaxLifetime > 0 {
 			fmt.Fprintf(stdout, "  Key policy     at most %s (KEYPORTAL_POLICY_MAX_LIFETIME=off to turn it off)\n", apikeys.Policy{MaxLifetime: cfg.PolicyMaxLifetime}.Lifetime())
 		}
+		fmt.Fprintf(stdout, "  Digest         KEYPORTAL_BALENA_API_URL=%s bin/keyportal digest --demo --dry-run\n", cfg.BalenaAPIURL)
 		fmt.Fprint(stdout, "\nPress Ctrl-C to stop.\n\n")
 	}
 
@@ -198,9 +235,18 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		log.Info("metrics on", "url", url+"/metrics")
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan struct{})
+	watchDone, digestDone := make(chan struct{}), make(chan struct{})
 	go func() { srv.RunWatcher(watchCtx); close(watchDone) }()
-	defer func() { stopWatch(); <-watchDone }() // the watcher stops with the server
+	go func() {
+		if err := srv.RunDigest(watchCtx); err != nil {
+			log.Error("digest: the schedule stopped", "error", err)
+		}
+		close(digestDone)
+	}()
+	defer func() { stopWatch(); <-watchDone; <-digestDone }() // the watcher and the digest stop with the server
+	if cfg.DigestEnabled() {
+		log.Info("digest on", "schedule", cfg.DigestSchedule, "tz", cfg.DigestTZ.String(), "next", srv.Digest().Next(time.Now()))
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
@@ -264,7 +310,7 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+strings.TrimSpace(getenv("KEYPORTAL_BASE_PATH"))+"/healthz", nil)
 	if err != nil {
 		return err
 	}
@@ -277,4 +323,88 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("healthz: %s", res.Status)
 	}
 	return nil
+}
+
+// digestCommand is `keyportal digest [--dry-run] [--demo]`.
+func digestCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var dryRun, demo bool
+	for _, a := range args {
+		switch a {
+		case "--dry-run", "-dry-run":
+			dryRun = true
+		case "--demo", "-demo":
+			demo = true
+		case "-h", "-help", "--help", "help":
+			_, err := io.WriteString(stdout, commandUsage["digest"])
+			return err
+		default:
+			return fmt.Errorf("digest: unknown argument %q (want --dry-run, --demo; see keyportal digest -h)", a)
+		}
+	}
+	env := getenv
+	if demo {
+		token, apiURL, err := demoWatchToken(ctx, getenv("KEYPORTAL_BALENA_API_URL"))
+		if err != nil {
+			return fmt.Errorf("digest --demo: %w", err)
+		}
+		env = func(k string) string {
+			switch k {
+			case "KEYPORTAL_BALENA_API_URL":
+				return apiURL
+			case "KEYPORTAL_WATCH_TOKEN":
+				return token
+			case "KEYPORTAL_WATCH_TOKEN_FILE":
+				return ""
+			}
+			return getenv(k)
+		}
+	}
+	cfg, err := config.Load(env, demo)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	switch {
+	case cfg.WatchToken == "":
+		return errors.New("digest: KEYPORTAL_WATCH_TOKEN (or _FILE) is required: the digest reads keys with it")
+	case !dryRun && !cfg.DigestEnabled():
+		return errors.New("digest: nowhere to send it: set KEYPORTAL_DIGEST_WEBHOOK_URL and/or KEYPORTAL_DIGEST_SMTP_URL, or use --dry-run")
+	}
+	log := newLogger(cfg, stderr)
+	srv, err := handlers.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close(context.Background())
+	if dryRun {
+		return srv.Digest().Print(ctx, stdout)
+	}
+	outcome, err := srv.Digest().SendNow(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, "digest:", outcome)
+	return err
+}
+
+// demoWatchToken is a credential of the demo admin: on the stand-in at
+// apiURL (a running `keyportal demo`), signing in with the demo password,
+// or, without apiURL, on a stand-in started here with the demo dataset.
+func demoWatchToken(ctx context.Context, apiURL string) (token, url string, err error) {
+	if apiURL == "" {
+		sim, simURL, err := startSim(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		token, err := sim.IssueToken(balenasim.DemoEmail, time.Now())
+		return token, simURL, err
+	}
+	c, err := apiclient.New(apiclient.Options{BaseURL: apiURL, Timeout: 10 * time.Second})
+	if err != nil {
+		return "", "", err
+	}
+	token, err = c.Login(ctx, balenasim.DemoEmail, balenasim.DemoPassword)
+	if err != nil {
+		return "", "", fmt.Errorf("signing in to the demo stand-in at %s as %s: %w", apiURL, balenasim.DemoEmail, err)
+	}
+	return token, apiURL, nil
 }

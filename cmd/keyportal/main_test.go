@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,10 +16,19 @@ import (
 // TestDemoServesAndStopsCleanly runs `keyportal demo` as `make demo` does,
 // signs nothing in, but checks that it prints where it is and what to sign
 // in with, serves, and returns without error when interrupted.
+// With KEYPORTAL_BASE_PATH (`KEYPORTAL_BASE_PATH=/kp make demo`) it
+// serves all of that under the base path, and nothing at the root.
 func TestDemoServesAndStopsCleanly(t *testing.T) {
+	for _, base := range []string{"", "/kp"} {
+		t.Run("base="+base, func(t *testing.T) { testDemo(t, base) })
+	}
+}
+
+func testDemo(t *testing.T, base string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": t.TempDir()}
+	dataDir := t.TempDir()
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dataDir, "KEYPORTAL_BASE_PATH": base}
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -30,7 +41,7 @@ func TestDemoServesAndStopsCleanly(t *testing.T) {
 	sc := bufio.NewScanner(outR)
 	for sc.Scan() {
 		printed.WriteString(sc.Text() + "\n")
-		if m := regexp.MustCompile(`running at (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+		if m := regexp.MustCompile(`running at (http://\S+?)/?$`).FindStringSubmatch(sc.Text()); m != nil {
 			url = m[1]
 		}
 		if strings.Contains(sc.Text(), "Ctrl-C") {
@@ -38,23 +49,43 @@ func TestDemoServesAndStopsCleanly(t *testing.T) {
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, outR) }()
-	if url == "" {
-		t.Fatalf("demo printed no URL:\n%s", printed.String())
+	if url == "" || !strings.HasSuffix(url, base) {
+		t.Fatalf("demo printed no URL under %q:\n%s", base, printed.String())
 	}
-	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics", "Key policy     at most 90 days"} {
+	status := func(u string) int {
+		t.Helper()
+		res, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if base != "" {
+		root := strings.TrimSuffix(url, base)
+		for _, path := range []string{"/", "/healthz", "/signin", "/metrics"} {
+			if code := status(root + path); code != http.StatusNotFound {
+				t.Errorf("GET %s outside the base path = %d, want 404", path, code)
+			}
+		}
+	}
+	probeEnv := map[string]string{"KEYPORTAL_ADDR": strings.TrimPrefix(strings.TrimSuffix(url, base), "http://"), "KEYPORTAL_BASE_PATH": base}
+	if err := healthcheck(ctx, func(k string) string { return probeEnv[k] }); err != nil {
+		t.Errorf("keyportal healthcheck: %v", err)
+	}
+	for _, want := range []string{"admin@example.com", "demo-password", "2fa@example.com", "TOTP secret", "/metrics", "Key policy     at most 90 days", "digest --demo --dry-run", "/audit (SQLite in " + dataDir} {
 		if !strings.Contains(printed.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, printed.String())
 		}
 	}
 	for _, path := range []string{"/healthz", "/readyz", "/signin"} {
-		res, err := http.Get(url + path)
-		if err != nil {
-			t.Fatal(err)
+		if code := status(url + path); code != http.StatusOK {
+			t.Errorf("GET %s = %d", path, code)
 		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Errorf("GET %s = %d", path, res.StatusCode)
-		}
+	}
+
+	if _, err := os.Stat(filepath.Join(dataDir, "audit.db")); err != nil {
+		t.Errorf("the demo keeps no audit trail in its data directory: %v", err)
 	}
 
 	// The demo turns metrics and the watcher on (its first refresh runs
@@ -66,7 +97,7 @@ func TestDemoServesAndStopsCleanly(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "keyportal_watch_errors_total") ||
-		!strings.Contains(string(body), `keyportal_http_requests_total{code="200",route="/healthz"}`) {
+		!strings.Contains(string(body), `keyportal_http_requests_total{code="200",route="`+base+`/healthz"}`) {
 		t.Errorf("GET /metrics = %d:\n%.2000s", res.StatusCode, body)
 	}
 
@@ -102,7 +133,8 @@ func TestUnknownCommand(t *testing.T) {
 func TestHelpPrintsUsage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": t.TempDir()}
+	dataDir := t.TempDir()
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dataDir}
 	cases := map[string]string{"": "Usage: keyportal [command]"}
 	for cmd := range commandUsage {
 		cases[cmd] = "Usage: keyportal " + cmd

@@ -34,6 +34,9 @@ type Options struct {
 	SessionKeys []string
 	// SessionStore is KEYPORTAL_SESSION_STORE, e.g. a redis:// URL.
 	SessionStore string
+	// BasePath is KEYPORTAL_BASE_PATH, e.g. /keyportal. URL stays the
+	// server's root, so that tests can also ask outside the base path.
+	BasePath string
 	// ReplicaOf starts a second portal beside that Env's: the same
 	// stand-in, data directory and (unless SessionKeys says otherwise)
 	// session keys, as another replica behind a load balancer would have.
@@ -74,7 +77,7 @@ func (c *Clock) Advance(d time.Duration) {
 type Env struct {
 	Sim     *balenasim.Sim
 	SimURL  string
-	URL     string // the portal's base URL
+	URL     string // the server's root URL; the portal is at URL + Config.BasePath
 	Logs    *Buffer
 	Config  config.Config
 	Portal  *handlers.Server
@@ -109,6 +112,8 @@ func New(opts Options) (*Env, error) {
 			return opts.SessionStore
 		case "KEYPORTAL_UPSTREAM_TIMEOUT":
 			return "5s"
+		case "KEYPORTAL_BASE_PATH":
+			return opts.BasePath
 		}
 		return ""
 	}

@@ -632,6 +632,9 @@ func TestTrailWordsEachOutcome(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatal(err)
 		}
+		if n := strings.Count(line, `"verified"`); n > 1 {
+			t.Errorf("a line says verified %d times: %s", n, line)
+		}
 		got = append(got, fmt.Sprintf("%v %s", ev.Verified, ev.Outcome))
 	}
 	want := []string{

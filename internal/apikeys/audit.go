@@ -30,6 +30,19 @@ type Event struct {
 	Ref      string
 }
 
+// Actions are the audit events' actions, in the order a key lives them,
+// with what each did in words.
+var Actions = []struct{ Name, Words string }{
+	{"create", "Created"},
+	{"update", "Edited"},
+	{"set_expiry", "Set expiry"},
+	{"clear_expiry", "Cleared expiry"},
+	{"expire", "Expired now"},
+	{"rotate_create", "Rotated: replacement made"},
+	{"rotate_expire_old", "Rotated: old key set to expire"},
+	{"revoke", "Revoked"},
+}
+
 // Change is one field's value before (nil for a new key) and after.
 type Change struct {
 	Field    string // name, description or expiry
@@ -53,6 +66,17 @@ func expiryValue(t *time.Time) string {
 // Recorder keeps the audit trail.
 type Recorder interface {
 	Record(ctx context.Context, e Event)
+}
+
+// Recorders is a Recorder that passes each event to all of its own, in
+// order: the log and its file, and the database.
+type Recorders []Recorder
+
+// Record passes e to each recorder.
+func (rs Recorders) Record(ctx context.Context, e Event) {
+	for _, r := range rs {
+		r.Record(ctx, e)
+	}
 }
 
 // record completes e with the caller and writes it. It outlives the
@@ -111,9 +135,6 @@ func (t *LogTrail) Record(ctx context.Context, e Event) {
 	}
 	if e.Bulk {
 		attrs = append(attrs, slog.Bool("bulk", true))
-	}
-	if e.Verified {
-		attrs = append(attrs, slog.Bool("verified", true))
 	}
 	if e.NewKey != 0 {
 		attrs = append(attrs, slog.Int64("new_key", e.NewKey))

@@ -1,6 +1,7 @@
 package apikeys
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient"
@@ -36,4 +37,21 @@ func StatusOf(k apiclient.APIKey, now time.Time, warn time.Duration) Status {
 		return StatusExpiring
 	}
 	return StatusActive
+}
+
+// Span writes a configured period in words: "5 minutes", "7 days",
+// "36 hours".
+func Span(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}} {
+		if d >= u.d && d%u.d == 0 {
+			if n := int64(d / u.d); n != 1 {
+				return strconv.FormatInt(n, 10) + " " + u.name + "s"
+			}
+			return "1 " + u.name
+		}
+	}
+	return d.String()
 }

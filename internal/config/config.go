@@ -9,11 +9,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // Config is every setting of the portal. Load reads it from
@@ -29,6 +34,15 @@ type Config struct {
 	CookieSecure    bool          // KEYPORTAL_COOKIE_SECURE: set behind a TLS proxy
 	LogLevel        slog.Level    // KEYPORTAL_LOG_LEVEL: debug, info, warn, error
 	LogFormat       string        // KEYPORTAL_LOG_FORMAT: text or json
+
+	// BasePath (KEYPORTAL_BASE_PATH) is the sub-path the portal lives under
+	// behind a proxy that shares a host name, e.g. "/keyportal"; empty is
+	// the root. Every route, link and cookie is under it.
+	BasePath string
+	// PublicURL (KEYPORTAL_PUBLIC_URL) is the address users type, e.g.
+	// https://tools.example.com/keyportal, without a trailing slash, for
+	// links that leave the browser (alerts, exports); its path is BasePath.
+	PublicURL string
 
 	// SessionStore is KEYPORTAL_SESSION_STORE(_FILE): empty for files under
 	// DataDir, or a redis:// or rediss:// URL that several replicas share.
@@ -46,6 +60,17 @@ type Config struct {
 	// AuditFile (KEYPORTAL_AUDIT_FILE), if set, receives every change made
 	// through the portal as a JSON line, besides the log.
 	AuditFile string
+	// DatabaseURL (KEYPORTAL_DATABASE_URL(_FILE)) keeps the audit trail in
+	// PostgreSQL, which several replicas share; empty: an SQLite file in
+	// DataDir.
+	DatabaseURL string
+	// AuditRetention (KEYPORTAL_AUDIT_RETENTION) is how long audit events
+	// are kept; older ones are deleted daily.
+	AuditRetention time.Duration
+	// AuditAdmins (KEYPORTAL_AUDIT_ADMINS) are the balena usernames and user
+	// ids that see every audit event; others see those of the keys they can
+	// see, and their own actions.
+	AuditAdmins []string
 
 	// The watcher (KEYPORTAL_WATCH_*) reads the key inventory in the
 	// background with WatchToken, a balena API key or session token, every
@@ -69,6 +94,19 @@ type Config struct {
 	// key when PolicyRequireDescription.
 	PolicyMaxLifetime        time.Duration
 	PolicyRequireDescription bool
+
+	// The digest (KEYPORTAL_DIGEST_*) lists the keys expiring within each
+	// of DigestWithin and those expired since the last digest, on
+	// DigestSchedule (a cron expression) in DigestTZ, to a webhook and/or
+	// by email. It reads keys with WatchToken.
+	DigestWithin     []time.Duration // ascending
+	DigestSchedule   string
+	DigestTZ         *time.Location
+	DigestWebhookURL string   // KEYPORTAL_DIGEST_WEBHOOK_URL(_FILE)
+	DigestSMTPURL    string   // KEYPORTAL_DIGEST_SMTP_URL(_FILE): smtp:// or smtps://user:pass@host:port
+	DigestEmailFrom  string   // KEYPORTAL_DIGEST_EMAIL_FROM
+	DigestEmailTo    []string // KEYPORTAL_DIGEST_EMAIL_TO, comma-separated
+	DigestSendEmpty  bool     // KEYPORTAL_DIGEST_SEND_EMPTY: send even when nothing is due
 
 	// Demo is set by `keyportal demo`: a missing session key is then generated.
 	Demo bool
@@ -119,8 +157,12 @@ func Default() Config {
 		SignInLimitAccount: Limit{N: 5, Per: 15 * time.Minute},
 		LogLevel:           slog.LevelInfo,
 		LogFormat:          "text",
+		AuditRetention:     DefaultAuditRetention,
 		WatchInterval:      5 * time.Minute,
 		WatchWarn:          7 * 24 * time.Hour,
+		DigestWithin:       []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour},
+		DigestSchedule:     DefaultDigestSchedule,
+		DigestTZ:           time.UTC,
 		MetricsAllowedNetworks: []*net.IPNet{
 			{IP: net.IPv4(127, 0, 0, 0).To4(), Mask: net.CIDRMask(8, 32)},
 			{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
@@ -131,6 +173,31 @@ func Default() Config {
 // DefaultMetricsAllowedNetworks is KEYPORTAL_METRICS_ALLOWED_NETWORKS'
 // default: the loopback addresses.
 const DefaultMetricsAllowedNetworks = "127.0.0.1/8,::1/128"
+
+// DefaultAuditRetention is KEYPORTAL_AUDIT_RETENTION's default, 400 days:
+// a year and a margin, so that last year's review can still be checked.
+const DefaultAuditRetention = 400 * 24 * time.Hour
+
+// MinAuditRetention is the shortest KEYPORTAL_AUDIT_RETENTION accepted:
+// pruning runs daily.
+const MinAuditRetention = 24 * time.Hour
+
+// DefaultDigestSchedule is KEYPORTAL_DIGEST_SCHEDULE's default: weekdays
+// at 08:00.
+const DefaultDigestSchedule = "0 8 * * 1-5"
+
+// DigestEnabled reports whether a digest has somewhere to go.
+func (c *Config) DigestEnabled() bool { return c.DigestWebhookURL != "" || c.DigestSMTPURL != "" }
+
+// ParseSchedule reads a cron expression of five fields (minute hour
+// day-of-month month day-of-week) or a descriptor such as @daily, as
+// KEYPORTAL_DIGEST_SCHEDULE takes it. The time zone is not part of it.
+func ParseSchedule(expr string) (cron.Schedule, error) {
+	if strings.Contains(expr, "TZ=") {
+		return nil, errors.New("give the time zone in KEYPORTAL_DIGEST_TZ, not in the expression")
+	}
+	return cron.ParseStandard(expr)
+}
 
 // MinWatchInterval is the shortest KEYPORTAL_WATCH_INTERVAL accepted.
 const MinWatchInterval = 10 * time.Second
@@ -250,7 +317,23 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		}
 	}
 	str("LOG_FORMAT", &cfg.LogFormat)
+	str("BASE_PATH", &cfg.BasePath)
+	str("PUBLIC_URL", &cfg.PublicURL)
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	str("AUDIT_FILE", &cfg.AuditFile)
+	if v := strings.TrimSpace(getenv("KEYPORTAL_AUDIT_RETENTION")); v != "" {
+		d, err := parseWarn(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_AUDIT_RETENTION=%q: %w", v, err))
+		}
+		cfg.AuditRetention = d
+	}
+	cfg.AuditAdmins = strings.FieldsFunc(getenv("KEYPORTAL_AUDIT_ADMINS"), func(r rune) bool { return r == ',' || r == ' ' })
+	dbURL, err := secret(getenv, "DATABASE_URL")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.DatabaseURL = strings.TrimSpace(dbURL)
 	limit := func(name string, dst *Limit) {
 		if v := strings.TrimSpace(getenv("KEYPORTAL_" + name)); v != "" {
 			l, err := parseLimit(v)
@@ -288,6 +371,52 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		errs = append(errs, err)
 	}
 	cfg.MetricsPassword = strings.TrimSpace(password)
+	if v := strings.TrimSpace(getenv("KEYPORTAL_DIGEST_WITHIN")); v != "" {
+		cfg.DigestWithin = nil
+		for _, w := range strings.Split(v, ",") {
+			d, err := parseWarn(strings.TrimSpace(w))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_WITHIN=%q: %q: %w", v, w, err))
+				continue
+			}
+			if !slices.Contains(cfg.DigestWithin, d) {
+				cfg.DigestWithin = append(cfg.DigestWithin, d)
+			}
+		}
+		slices.Sort(cfg.DigestWithin)
+	}
+	str("DIGEST_SCHEDULE", &cfg.DigestSchedule)
+	if v := strings.TrimSpace(getenv("KEYPORTAL_DIGEST_TZ")); v != "" {
+		loc, err := time.LoadLocation(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_TZ=%q: want a time zone such as UTC or Europe/Paris", v))
+		} else {
+			cfg.DigestTZ = loc
+		}
+	}
+	for _, s := range []struct {
+		name string
+		dst  *string
+	}{{"DIGEST_WEBHOOK_URL", &cfg.DigestWebhookURL}, {"DIGEST_SMTP_URL", &cfg.DigestSMTPURL}} {
+		v, err := secret(getenv, s.name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		*s.dst = strings.TrimSpace(v)
+	}
+	str("DIGEST_EMAIL_FROM", &cfg.DigestEmailFrom)
+	for _, a := range strings.Split(getenv("KEYPORTAL_DIGEST_EMAIL_TO"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			cfg.DigestEmailTo = append(cfg.DigestEmailTo, a)
+		}
+	}
+	if v := strings.TrimSpace(getenv("KEYPORTAL_DIGEST_SEND_EMPTY")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_SEND_EMPTY=%q: want true or false", v))
+		}
+		cfg.DigestSendEmpty = b
+	}
 	store, err := secret(getenv, "SESSION_STORE")
 	if err != nil {
 		errs = append(errs, err)
@@ -311,6 +440,23 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
+// Variables is every environment variable Load reads, _FILE variants
+// included, in the order it reads them. It is learnt by running Load, so
+// it cannot drift from it: the README and the deployment recipes are
+// checked against it.
+func Variables() []string {
+	var names []string
+	seen := map[string]bool{}
+	_, _ = Load(func(name string) string {
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+		return ""
+	}, true)
+	return names
+}
+
 // secret reads KEYPORTAL_<name>, or the file named by KEYPORTAL_<name>_FILE.
 func secret(getenv func(string) string, name string) (string, error) {
 	v, file := getenv("KEYPORTAL_"+name), getenv("KEYPORTAL_"+name+"_FILE")
@@ -327,9 +473,51 @@ func secret(getenv func(string) string, name string) (string, error) {
 	return v, nil
 }
 
+// CookiePath is the Path of every cookie the portal sets: its base path,
+// so that a browser sends them to no other application on the host.
+func (c *Config) CookiePath() string {
+	if c.BasePath == "" {
+		return "/"
+	}
+	return c.BasePath
+}
+
+// validBasePath reports what is wrong with a KEYPORTAL_BASE_PATH, or "".
+// It is spelled into every URL and cookie Path, so only plain path
+// segments are accepted: no escaping is ever needed.
+func validBasePath(p string) string {
+	switch {
+	case p == "":
+		return ""
+	case p == "/":
+		return "leave it empty to serve at the root"
+	case !strings.HasPrefix(p, "/"):
+		return "want a path that starts with /, such as /keyportal"
+	case strings.HasSuffix(p, "/"):
+		return "want no trailing slash, such as /keyportal"
+	case path.Clean(p) != p:
+		return "want a clean path without // or . or .. segments, such as /keyportal"
+	case strings.Trim(p, "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~") != "":
+		return "want only letters, digits, -, ., _, ~ and /, with no query or fragment, such as /keyportal"
+	}
+	return ""
+}
+
 // Validate checks the settings that do not depend on how they were read.
 func (c *Config) Validate() error {
 	var errs []error
+	if msg := validBasePath(c.BasePath); msg != "" {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_BASE_PATH=%q: %s", c.BasePath, msg))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+			errs = append(errs, fmt.Errorf("KEYPORTAL_PUBLIC_URL=%q: want the http(s) address users type, such as https://tools.example.com/keyportal", c.PublicURL))
+		case strings.TrimSuffix(u.EscapedPath(), "/") != c.BasePath:
+			errs = append(errs, fmt.Errorf("KEYPORTAL_PUBLIC_URL=%q and KEYPORTAL_BASE_PATH=%q disagree: the URL's path must be the base path (%q)", c.PublicURL, c.BasePath, c.BasePath))
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("KEYPORTAL_ADDR=%q: want host:port, e.g. 127.0.0.1:8080", c.Addr))
 	}
@@ -351,6 +539,15 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("KEYPORTAL_SESSION_STORE: want empty (files under KEYPORTAL_DATA_DIR) or a redis:// or rediss:// URL such as redis://:password@redis:6379/0"))
 		}
 	}
+	if c.DatabaseURL != "" {
+		// The URL may hold a password: name only its scheme.
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			errs = append(errs, errors.New("KEYPORTAL_DATABASE_URL: want empty (SQLite under KEYPORTAL_DATA_DIR) or a postgres:// URL such as postgres://keyportal:password@db:5432/keyportal"))
+		}
+	}
+	if c.AuditRetention > 0 && c.AuditRetention < MinAuditRetention {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_AUDIT_RETENTION=%s: want at least a day (1d)", c.AuditRetention))
+	}
 	if c.WatchToken != "" && c.WatchInterval > 0 && c.WatchInterval < MinWatchInterval {
 		errs = append(errs, fmt.Errorf("KEYPORTAL_WATCH_INTERVAL=%s: want at least %s; every refresh costs balena a dozen calls", c.WatchInterval, MinWatchInterval))
 	}
@@ -359,6 +556,39 @@ func (c *Config) Validate() error {
 	}
 	if (c.MetricsUsername == "") != (c.MetricsPassword == "") {
 		errs = append(errs, errors.New("KEYPORTAL_METRICS_USERNAME and KEYPORTAL_METRICS_PASSWORD (or _FILE) go together: set both for basic auth on /metrics, or neither"))
+	}
+	if _, err := ParseSchedule(c.DigestSchedule); err != nil {
+		errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_SCHEDULE=%q: want a cron expression of five fields (minute hour day-of-month month day-of-week) such as %q, or @daily: %v", c.DigestSchedule, DefaultDigestSchedule, err))
+	}
+	if c.DigestWebhookURL != "" {
+		// It may hold a token in its path: name only what is wrong.
+		if u, err := url.Parse(c.DigestWebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, errors.New("KEYPORTAL_DIGEST_WEBHOOK_URL: want an http(s) URL, such as a Slack, Mattermost or Rocket.Chat incoming webhook"))
+		}
+	}
+	if c.DigestSMTPURL != "" {
+		if u, err := url.Parse(c.DigestSMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			errs = append(errs, errors.New("KEYPORTAL_DIGEST_SMTP_URL: want smtp://user:password@host:port (STARTTLS when offered) or smtps://user:password@host:port (TLS)"))
+		}
+		if _, err := mail.ParseAddress(c.DigestEmailFrom); err != nil {
+			errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_EMAIL_FROM=%q: want the sender's address, such as keyportal@example.com", c.DigestEmailFrom))
+		}
+		if len(c.DigestEmailTo) == 0 {
+			errs = append(errs, errors.New("KEYPORTAL_DIGEST_EMAIL_TO is required with KEYPORTAL_DIGEST_SMTP_URL: one or more addresses, comma-separated"))
+		}
+		for _, a := range c.DigestEmailTo {
+			if _, err := mail.ParseAddress(a); err != nil {
+				errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_EMAIL_TO: %q is not an email address", a))
+			}
+		}
+	}
+	if c.DigestEnabled() {
+		if c.WatchToken == "" {
+			errs = append(errs, errors.New("KEYPORTAL_WATCH_TOKEN (or _FILE) is required for the digest (KEYPORTAL_DIGEST_WEBHOOK_URL or KEYPORTAL_DIGEST_SMTP_URL): the digest reads keys with it"))
+		}
+		if c.PublicURL == "" && !c.Demo {
+			errs = append(errs, errors.New("KEYPORTAL_PUBLIC_URL is required for the digest: its links lead to the portal at that address, such as https://keys.example.com"))
+		}
 	}
 	if len(c.SessionKeys) == 0 && !c.Demo {
 		errs = append(errs, errors.New("KEYPORTAL_SESSION_KEYS (or KEYPORTAL_SESSION_KEYS_FILE) is required: one or more secrets of at least 32 characters, newest first (try: openssl rand -base64 48)"))

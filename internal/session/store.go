@@ -75,7 +75,7 @@ func New(cfg config.Config, log *slog.Logger) (*Store, error) {
 		idle: cfg.IdleTimeout,
 		log:  log,
 		opts: sessions.Options{
-			Path:     "/",
+			Path:     cfg.CookiePath(),
 			MaxAge:   int(sessionMaxAge.Seconds()),
 			HttpOnly: true,
 			Secure:   cfg.CookieSecure,

@@ -22,8 +22,7 @@ func Expected(sim *balenasim.Sim, now time.Time, warn time.Duration) watch.Figur
 		f.Keys[k] = map[apikeys.Status]int{}
 	}
 	for _, r := range sim.Keys() {
-		if r.Kind == balenasim.KindUser && r.OwnerEmail != balenasim.DemoEmail ||
-			r.Kind != balenasim.KindUser && !strings.HasPrefix(r.FleetSlug, "acme/") {
+		if !Watched(r) {
 			continue
 		}
 		kind := apiclient.KeyKind(r.Kind)
@@ -35,4 +34,13 @@ func Expected(sim *balenasim.Sim, now time.Time, warn time.Duration) watch.Figur
 		}
 	}
 	return f
+}
+
+// Watched reports whether the demo admin sees r on balenaCloud's profile:
+// their own user keys, and the keys of acme's fleets and their devices.
+func Watched(r balenasim.KeyRecord) bool {
+	if r.Kind == balenasim.KindUser {
+		return r.OwnerEmail == balenasim.DemoEmail
+	}
+	return strings.HasPrefix(r.FleetSlug, "acme/")
 }

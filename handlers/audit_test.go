@@ -1,0 +1,260 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/pgtest"
+)
+
+const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
+
+// createAndRevoke makes a user key through the portal and revokes it; it
+// returns the key's id.
+func createAndRevoke(t *testing.T, env *portaltest.Env, b *browser, name, description string) int64 {
+	t.Helper()
+	p := b.submit(b.get("/keys/new"), "form.keyform", map[string]string{"kind": "user", "name": name, "description": description, "expiry": "never"})
+	rec, ok := record(t, env, name)
+	if !ok {
+		t.Fatalf("the key %q was not made: %d %q", name, p.status, p.doc.Find(".flash").Text())
+	}
+	id := strconv.FormatInt(rec.ID, 10)
+	if gone := b.post("/keys/"+id+"/revoke", formWithCSRF(p)); !strings.Contains(gone.doc.Find(".flash-success").Text(), "Revoked") {
+		t.Fatalf("revoke: %d %q", gone.status, gone.doc.Find(".flash").Text())
+	}
+	return rec.ID
+}
+
+func TestAuditPageShowsChangesNewestFirstAsText(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	id := createAndRevoke(t, env, b, "ci "+hostile[:20], hostile)
+
+	p := b.get("/audit")
+	if p.status != http.StatusOK {
+		t.Fatalf("/audit: %d\n%s", p.status, p.body)
+	}
+	rows := p.doc.Find("table.audit tbody tr")
+	if rows.Length() != 2 {
+		t.Fatalf("%d events, want the create and the revoke", rows.Length())
+	}
+	first, second := rows.Eq(0), rows.Eq(1)
+	if got := first.Find("td.action").Text(); !strings.Contains(got, "Revoked") {
+		t.Errorf("newest event: %q, want the revoke", got)
+	}
+	if got := second.Find("td.action").Text(); !strings.Contains(got, "Created") {
+		t.Errorf("oldest event: %q, want the create", got)
+	}
+	key := "#" + strconv.FormatInt(id, 10)
+	if !strings.Contains(first.Find("td.event-key").Text(), key) || first.Find("td.who").Text() != "admin" {
+		t.Errorf("revoke row: key %q, who %q", first.Find("td.event-key").Text(), first.Find("td.who").Text())
+	}
+	// Hostile text is shown as text: no element came out of it.
+	if p.doc.Find("main script, main img[onerror]").Length() != 0 || !strings.Contains(second.Find("td.changes").Text(), hostile) {
+		t.Errorf("hostile description rendered as markup, or not shown: %q", second.Find("td.changes").Text())
+	}
+	if !strings.Contains(p.doc.Find("#audit-scope").Text(), "keys you can see now, and your own actions") {
+		t.Errorf("the page does not say what it shows: %q", p.doc.Find("#audit-scope").Text())
+	}
+	if p.doc.Find(`header nav a[aria-current=page]`).Text() != "Audit" {
+		t.Error("the header does not mark Audit as the page shown")
+	}
+
+	// Filters in the URL, the total, and the export of the same view.
+	one := b.get("/audit?action=revoke&key=" + strconv.FormatInt(id, 10))
+	if one.doc.Find("table.audit tbody tr").Length() != 1 || !strings.Contains(one.doc.Find(".count").Text(), "1–1 of 1 events") {
+		t.Errorf("filtered: %q", one.doc.Find(".count").Text())
+	}
+	csvURL, _ := one.doc.Find(".export a").First().Attr("href")
+	csv := b.get(csvURL)
+	lines := strings.Split(strings.TrimSpace(csv.body), "\n")
+	if csv.status != 200 || len(lines) != 2 || !strings.Contains(lines[1], ",revoke,") {
+		t.Errorf("CSV export: %d %q", csv.status, csv.body)
+	}
+	js := b.get("/audit/export?format=json")
+	var events []struct {
+		Action  string `json:"action"`
+		KeyID   int64  `json:"key_id"`
+		Outcome string `json:"outcome"`
+	}
+	if err := json.Unmarshal([]byte(js.body), &events); err != nil || len(events) != 2 || events[0].Action != "revoke" || events[1].KeyID != id {
+		t.Errorf("JSON export: %v %+v", err, events)
+	}
+
+	// htmx gets the results and the field messages only.
+	frag := b.get("/audit?outcome=ok", "HX-Request", "true")
+	if frag.status != 200 || strings.Contains(frag.body, "<html") || frag.doc.Find("table.audit tbody tr").Length() != 2 {
+		t.Errorf("htmx: %d\n%s", frag.status, frag.body)
+	}
+}
+
+func TestAuditFiltersRejectBadValuesAtTheirField(t *testing.T) {
+	_, b := signedIn(t, portaltest.Options{})
+	p := b.get("/audit?actor=%3Cb%3E&action=nope&key=abc&kind=robot&fleet=%20x%20y&outcome=maybe&after=2025-13-01&before=x&page=0")
+	if p.status != http.StatusBadRequest {
+		t.Errorf("bad filters: %d, want 400", p.status)
+	}
+	for _, field := range []string{"actor", "action", "key", "kind", "fleet", "outcome", "after", "before", "page"} {
+		if p.doc.Find("#fe-"+field+" .field-error").Length() != 1 {
+			t.Errorf("no message at %s", field)
+		}
+	}
+	if p.doc.Find("#a-key").AttrOr("value", "") != "abc" {
+		t.Error("the bad key id is not shown back")
+	}
+	backwards := b.get("/audit?after=2025-02-01&before=2025-01-01")
+	if backwards.status != http.StatusBadRequest || backwards.doc.Find("#fe-before .field-error").Length() != 1 {
+		t.Errorf("a range ending before it starts: %d", backwards.status)
+	}
+	if e := b.get("/audit/export?format=xml"); e.status != http.StatusBadRequest {
+		t.Errorf("bad export format: %d", e.status)
+	}
+}
+
+func TestAuditShowsOthersOnlyTheEventsOfKeysTheyCanSee(t *testing.T) {
+	env, admin := signedIn(t, portaltest.Options{})
+	createAndRevoke(t, env, admin, "admins own key", "")
+
+	bob := newBrowser(t, env)
+	if p := bob.signIn(balenasim.DemoOtherEmail, balenasim.DemoPassword); p.status != 200 {
+		t.Fatalf("bob's sign-in: %d", p.status)
+	}
+	if p := bob.get("/audit"); p.doc.Find("table.audit tbody tr").Length() != 0 || strings.Contains(p.body, "admins own key") {
+		t.Errorf("bob sees the admin's events:\n%s", p.doc.Find("#results").Text())
+	}
+	createAndRevoke(t, env, bob, "bobs key", "")
+	if p := bob.get("/audit"); p.doc.Find("table.audit tbody tr").Length() != 2 {
+		t.Errorf("bob sees %d events, want his own two", p.doc.Find("table.audit tbody tr").Length())
+	}
+	if p := bob.get("/audit/export?format=json"); strings.Contains(p.body, "admins own key") {
+		t.Error("bob's export holds the admin's events")
+	}
+
+	// An audit administrator, named by username or user id, sees all.
+	for _, admins := range []string{"ADMIN", "1"} {
+		t.Run(admins, func(t *testing.T) {
+			env2 := portaltest.Start(t, portaltest.Options{ReplicaOf: env, Config: func(c *config.Config) { c.AuditAdmins = []string{admins} }})
+			b := newBrowser(t, env2)
+			b.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
+			p := b.get("/audit")
+			if p.doc.Find("table.audit tbody tr").Length() != 4 || !strings.Contains(p.doc.Find("#audit-scope").Text(), "every event") {
+				t.Errorf("audit admin by %q sees %d events: %q", admins, p.doc.Find("table.audit tbody tr").Length(), p.doc.Find("#audit-scope").Text())
+			}
+		})
+	}
+}
+
+// The database going away during a revoke costs the audit row, not the
+// revoke: the key is revoked, the page says so, the event is in the log,
+// and /readyz is not ready until the database is back.
+func TestRevokeWithTheDatabaseDownStillRevokes(t *testing.T) {
+	pg := pgtest.Start(t)
+	url := pg.Database(t)
+	env, b := signedIn(t, portaltest.Options{Config: func(c *config.Config) { c.DatabaseURL = url }})
+	p := b.submit(b.get("/keys/new"), "form.keyform", map[string]string{"kind": "user", "name": "revoked while down", "expiry": "never"})
+	rec, _ := record(t, env, "revoked while down")
+	if r := b.get("/readyz"); r.status != http.StatusOK {
+		t.Fatalf("/readyz before: %d %q", r.status, r.body)
+	}
+
+	pg.Stop()
+	id := strconv.FormatInt(rec.ID, 10)
+	gone := b.post("/keys/"+id+"/revoke", formWithCSRF(p))
+	if !strings.Contains(gone.doc.Find(".flash-success").Text(), "Revoked “revoked while down”") {
+		t.Errorf("revoke with the database down: %d %q", gone.status, gone.doc.Find(".flash").Text())
+	}
+	if _, still := record(t, env, "revoked while down"); still {
+		t.Error("the key was not revoked")
+	}
+	if !env.Logs.Contains("audit event not stored in the database") || !env.Logs.Contains("key="+id) {
+		t.Errorf("the log does not keep the event:\n%s", env.Logs.String())
+	}
+	if r := b.get("/readyz"); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "audit database") {
+		t.Errorf("/readyz with the database down: %d %q", r.status, r.body)
+	}
+	if a := b.get("/audit"); a.status != http.StatusServiceUnavailable || !strings.Contains(a.doc.Find(".flash-error").Text(), "audit database did not answer") {
+		t.Errorf("/audit with the database down: %d %q", a.status, a.doc.Find(".flash").Text())
+	}
+
+	pg.Restart(t)
+	if r := b.get("/readyz"); r.status != http.StatusOK {
+		t.Errorf("/readyz once the database is back: %d %q", r.status, r.body)
+	}
+	if a := b.get("/audit"); a.status != http.StatusOK || a.doc.Find("table.audit tbody tr").Length() != 1 {
+		t.Errorf("/audit once the database is back: %d, %d events (the create)", a.status, a.doc.Find("table.audit tbody tr").Length())
+	}
+}
+
+// Two replicas on one PostgreSQL: a change made through one is on the
+// other's audit page.
+func TestTwoReplicasShareTheAuditTrailInPostgreSQL(t *testing.T) {
+	pg := pgtest.Start(t)
+	url := pg.Database(t)
+	withDB := func(c *config.Config) { c.DatabaseURL = url }
+	envA, a := signedIn(t, portaltest.Options{Config: withDB})
+	envB := portaltest.Start(t, portaltest.Options{ReplicaOf: envA, Config: withDB})
+	createAndRevoke(t, envA, a, "made on replica a", "")
+	b := newBrowser(t, envB)
+	b.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
+	if p := b.get("/audit"); p.doc.Find("table.audit tbody tr").Length() != 2 || !strings.Contains(p.body, "made on replica a") {
+		t.Errorf("replica b sees %d events", p.doc.Find("table.audit tbody tr").Length())
+	}
+}
+
+// Events older than KEYPORTAL_AUDIT_RETENTION are deleted when the portal
+// starts (and daily after).
+func TestOldEventsArePrunedAtStart(t *testing.T) {
+	clock := portaltest.NewClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	env, b := signedIn(t, portaltest.Options{Clock: clock})
+	createAndRevoke(t, env, b, "old news", "")
+	clock.Advance(31 * 24 * time.Hour)
+	b.signIn(balenasim.DemoEmail, balenasim.DemoPassword) // the session has long ended
+	createAndRevoke(t, env, b, "recent news", "")
+
+	clock.Advance(24 * time.Hour)
+	later := portaltest.Start(t, portaltest.Options{ReplicaOf: env, Clock: clock, Config: func(c *config.Config) {
+		c.AuditRetention, c.AuditAdmins = 30*24*time.Hour, []string{"admin"}
+	}})
+	b2 := newBrowser(t, later)
+	b2.signIn(balenasim.DemoEmail, balenasim.DemoPassword)
+	p := b2.get("/audit")
+	if n := p.doc.Find("table.audit tbody tr").Length(); n != 2 || strings.Contains(p.body, "old news") || !strings.Contains(p.body, "recent news") {
+		t.Errorf("after a restart with 30 days' retention: %d events\n%s", n, p.doc.Find("#results").Text())
+	}
+	if !later.Logs.Contains("pruned old events") {
+		t.Error("the pruning is not in the log")
+	}
+}
+
+// Paging and filtering the audit page within half a minute ask balena for
+// the ids of the visible keys once.
+func TestAuditViewsReuseTheVisibleKeysForHalfAMinute(t *testing.T) {
+	clock := portaltest.NewClock(time.Now())
+	env, b := signedIn(t, portaltest.Options{Clock: clock})
+	idCalls := func() int {
+		n := 0
+		for _, sp := range env.Sim.Counters().Spans {
+			if sp.Route == "GET /v7/api_key" && sp.Query.Get("$select") == "id" {
+				n++
+			}
+		}
+		return n
+	}
+	env.Sim.ResetCounters()
+	b.get("/audit")
+	b.get("/audit?action=revoke")
+	if n := idCalls(); n != 1 {
+		t.Errorf("two views asked balena for the visible keys %d times, want once", n)
+	}
+	clock.Advance(31 * time.Second)
+	b.get("/audit")
+	if n := idCalls(); n != 2 {
+		t.Errorf("after half a minute: %d calls, want a fresh one", n)
+	}
+}

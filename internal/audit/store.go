@@ -1,0 +1,534 @@
+// Package audit keeps the audit trail in a database, so that "who revoked
+// the CI key yesterday?" is answered in the browser rather than by grepping
+// log files on each replica: an SQLite file in the data directory for a
+// single portal, or PostgreSQL that several replicas share. Writing an
+// event never holds up or fails the change it records: a database that is
+// slow or down costs at most the write timeout, and the event then stays in
+// the log (the LogTrail writes every event there anyway) with a warning.
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"golang.org/x/sync/errgroup"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go: the static build stays static
+
+	"github.com/keyportal/keyportal/internal/apikeys"
+)
+
+// Entry is one stored event.
+type Entry struct {
+	ID       int64
+	At       time.Time // UTC
+	Action   string    // as apikeys.Event: create, update, revoke, rotate_create…
+	ActorID  int64     // the balena user who acted
+	Username string
+	KeyID    int64  // 0 when balena did not show a new key
+	Kind     string // user, provisioning or device; "" when it could not be told
+	Owner    string // the owner's name at the time (apikeys.Owner)
+	Fleet    string // the fleet slug of a provisioning key
+	KeyName  string // the key's name at the time
+	Changes  []apikeys.Change
+	NewKey   int64 // a rotation's replacement
+	Bulk     bool
+	Outcome  string // ok, failed or unknown (apikeys.Outcome)
+	Reason   string // why, when the outcome is not ok
+	Verified bool   // the outcome was read back from balena after its answer was lost
+	// RequestID ties the event to the request's log lines.
+	RequestID string
+}
+
+// Link is the rotation lineage of a key: the key it replaced and the key
+// that replaced it; 0 when none.
+type Link struct{ Replaces, ReplacedBy int64 }
+
+// Options say where the trail lives.
+type Options struct {
+	// URL is a postgres:// (or postgresql://) URL; empty means SQLite in Dir.
+	URL string
+	Dir string // the data directory, for SQLite's audit.db
+	Log *slog.Logger
+	Now func() time.Time // nil: time.Now
+	// WriteTimeout bounds what recording an event may add to a change;
+	// 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+}
+
+// DefaultWriteTimeout is the longest a change waits for its event to be
+// stored. A healthy database takes a millisecond or two.
+const DefaultWriteTimeout = 2 * time.Second
+
+// Store is the audit trail in a database. It is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	opts    Options
+	pg      bool
+	log     *slog.Logger
+	now     func() time.Time
+	timeout time.Duration
+	stop    chan struct{}
+	pruning chan struct{} // closed when the pruner has stopped; nil without one
+	// writing serialises this process's writes to SQLite, which takes one
+	// writer at a time: waiting here is a queue, where SQLite's own busy
+	// handler would sleep and retry (milliseconds at a time).
+	writing sync.Mutex
+}
+
+//go:embed migrations
+var migrations embed.FS
+
+// FileName is SQLite's file in the data directory.
+const FileName = "audit.db"
+
+// Open connects and applies the migrations the database lacks. Replicas
+// starting together on one PostgreSQL take turns (an advisory lock).
+func Open(ctx context.Context, o Options) (*Store, error) {
+	s := &Store{opts: o, log: o.Log, now: o.Now, timeout: o.WriteTimeout}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultWriteTimeout
+	}
+	var dialect goose.Dialect
+	var opts []goose.ProviderOption
+	var err error
+	switch {
+	case o.URL != "":
+		if !IsPostgresURL(o.URL) {
+			return nil, errors.New("audit database: want a postgres:// URL")
+		}
+		s.pg, dialect = true, goose.DialectPostgres
+		if s.db, err = sql.Open("pgx", o.URL); err != nil {
+			return nil, fmt.Errorf("audit database: %w", err)
+		}
+		s.db.SetMaxOpenConns(10)
+		s.db.SetMaxIdleConns(4)
+		s.db.SetConnMaxIdleTime(5 * time.Minute)
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, errors.Join(err, s.db.Close())
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	default:
+		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("audit database: %w", err)
+		}
+		// Created here, so that it is the portal's alone: SQLite gives its
+		// journal files the database file's mode.
+		f, err := os.OpenFile(filepath.Join(o.Dir, FileName), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("audit database: %w", err)
+		}
+		f.Close()
+		// WAL lets the audit page read while a change writes; the busy
+		// timeout makes concurrent writers wait for each other rather than
+		// fail, within the write timeout.
+		dsn := "file:" + filepath.Join(o.Dir, FileName) +
+			"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		dialect = goose.DialectSQLite3
+		if s.db, err = sql.Open("sqlite", dsn); err != nil {
+			return nil, fmt.Errorf("audit database: %w", err)
+		}
+	}
+	sub, err := fs.Sub(migrations, "migrations/"+map[bool]string{true: "postgres", false: "sqlite"}[s.pg])
+	if err != nil {
+		return nil, errors.Join(err, s.db.Close())
+	}
+	p, err := goose.NewProvider(dialect, s.db, sub, opts...)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("audit database migrations: %w", err), s.db.Close())
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("audit database: applying migrations: %w", err), s.db.Close())
+	}
+	return s, nil
+}
+
+// IsPostgresURL reports whether u names a PostgreSQL database.
+func IsPostgresURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "postgres" || p.Scheme == "postgresql") && p.Host != ""
+}
+
+// Dialect names the database: "sqlite" or "postgres".
+func (s *Store) Dialect() string {
+	if s.pg {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Close stops pruning and closes the database.
+func (s *Store) Close() error {
+	if s.stop != nil {
+		close(s.stop)
+		<-s.pruning
+		s.stop = nil
+	}
+	return s.db.Close()
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return err
+	}
+	// A pooled connection may answer a ping while the server is gone.
+	var one int
+	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// change is apikeys.Change as stored: JSON with short names.
+type change struct {
+	Field string  `json:"field"`
+	Old   *string `json:"old,omitempty"`
+	New   *string `json:"new,omitempty"`
+}
+
+const columns = "id, at, action, actor_id, username, key_id, kind, owner, fleet, key_name, changes, new_key, bulk, outcome, reason, verified, request_id"
+
+// Record stores e within the write timeout, whatever happened to the
+// request. If the database does not take it, the event is logged with a
+// warning instead: the change it records has happened either way.
+func (s *Store) Record(ctx context.Context, e apikeys.Event) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	if err := s.insert(ctx, s.now(), e); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "audit event not stored in the database; it is only in this log",
+			slog.String("action", e.Action), slog.Int64("actor", e.ActorID), slog.String("username", e.Username),
+			slog.Int64("key", e.Key.ID), slog.String("outcome", outcome(e)), slog.String("request_id", e.Ref),
+			slog.String("error", err.Error()))
+	}
+}
+
+func outcome(e apikeys.Event) string {
+	if e.Outcome == "" {
+		return string(apikeys.Done)
+	}
+	return string(e.Outcome)
+}
+
+func (s *Store) insert(ctx context.Context, at time.Time, e apikeys.Event) error {
+	chs := make([]change, len(e.Changes))
+	for i, c := range e.Changes {
+		chs[i] = change{Field: c.Field, Old: c.Old, New: c.New}
+	}
+	changes, err := json.Marshal(chs)
+	if err != nil {
+		return err
+	}
+	reason := ""
+	if outcome(e) != string(apikeys.Done) {
+		reason = apikeys.Explain(e.Err)
+	}
+	if !s.pg {
+		s.writing.Lock()
+		defer s.writing.Unlock()
+	}
+	_, err = s.db.ExecContext(ctx, s.bind(`INSERT INTO audit_event (`+strings.TrimPrefix(columns, "id, ")+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		s.time(at), e.Action, e.ActorID, e.Username, e.Key.ID, string(e.Key.Kind), apikeys.Owner(e.Key),
+		e.Key.Owner.FleetSlug, e.Key.Name, string(changes), e.NewKey, e.Bulk, outcome(e), reason, e.Verified, e.Ref)
+	return err
+}
+
+// Filter selects events. Zero fields select everything, except for who
+// may see: unless All is set, only the events of KeyIDs and ActorID's own
+// actions.
+type Filter struct {
+	Actor   string // a username (any case) or a balena user id
+	Action  string
+	KeyID   int64
+	Kind    string
+	Fleet   string
+	Outcome string
+	After   time.Time // at or after; zero: no bound
+	Before  time.Time // strictly before; zero: no bound
+
+	All     bool
+	KeyIDs  []int64
+	ActorID int64
+
+	Offset int
+	Limit  int // 0: DefaultLimit
+}
+
+// DefaultLimit is the page size when a Filter names none.
+const DefaultLimit = 50
+
+// List returns one page of the events f selects, newest first, and how
+// many it selects in all.
+func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) { where, args = append(where, cond), append(args, a...) }
+	switch {
+	case f.All:
+	case f.KeyID != 0 && slices.Contains(f.KeyIDs, f.KeyID):
+		// One key, which this user can see: its events are theirs to see,
+		// and the planner need not weigh a set of thousands of ids.
+	case f.KeyID != 0:
+		add("actor_id = ?", f.ActorID)
+	default:
+		// A rotation's event is the old key's (key_id), which names the
+		// new one: it is seen by whoever sees the old key.
+		keys, arg := s.inIDs("key_id", f.KeyIDs)
+		add("("+keys+" OR actor_id = ?)", arg, f.ActorID)
+	}
+	if f.Actor != "" {
+		if id, err := strconv.ParseInt(f.Actor, 10, 64); err == nil {
+			add("(actor_id = ? OR lower(username) = lower(?))", id, f.Actor)
+		} else {
+			add("lower(username) = lower(?)", f.Actor)
+		}
+	}
+	if f.Action != "" {
+		add("action = ?", f.Action)
+	}
+	if f.KeyID != 0 {
+		add("(key_id = ? OR new_key = ?)", f.KeyID, f.KeyID)
+	}
+	if f.Kind != "" {
+		add("kind = ?", f.Kind)
+	}
+	if f.Fleet != "" {
+		add("lower(fleet) = lower(?)", f.Fleet)
+	}
+	if f.Outcome != "" {
+		add("outcome = ?", f.Outcome)
+	}
+	if !f.After.IsZero() {
+		add("at >= ?", s.time(f.After))
+	}
+	if !f.Before.IsZero() {
+		add("at < ?", s.time(f.Before))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	// The count and the page are read at once, on two connections: with
+	// tens of thousands of events each is a scan, and a scan is one core.
+	var total int
+	var entries []Entry
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.db.QueryRowContext(gctx, s.bind("SELECT count(*) FROM audit_event"+cond), args...).Scan(&total); err != nil {
+			return fmt.Errorf("audit: count events: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		var err error
+		entries, err = s.query(gctx, "SELECT "+columns+" FROM audit_event"+cond+" ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+			append(slices.Clip(args), limit, max(f.Offset, 0))...)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, 0, err
+	}
+	return entries, total, nil
+}
+
+// History returns the newest limit events of a key, including the
+// rotation that made it.
+func (s *Store) History(ctx context.Context, keyID int64, limit int) ([]Entry, error) {
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	return s.query(ctx, "SELECT "+columns+" FROM audit_event WHERE key_id = ? OR new_key = ? ORDER BY at DESC, id DESC LIMIT ?",
+		keyID, keyID, limit)
+}
+
+// Lineage returns, for those of keyIDs that a rotation through the portal
+// made or replaced, the key each replaced and the key that replaced it.
+func (s *Store) Lineage(ctx context.Context, keyIDs []int64) (map[int64]Link, error) {
+	links := map[int64]Link{}
+	if len(keyIDs) == 0 {
+		return links, nil
+	}
+	keys, arg := s.inIDs("key_id", keyIDs)
+	news, arg2 := s.inIDs("new_key", keyIDs)
+	rows, err := s.db.QueryContext(ctx, s.bind("SELECT key_id, new_key FROM audit_event WHERE action = 'rotate_create' AND new_key <> 0 AND key_id <> 0 AND ("+
+		keys+" OR "+news+") ORDER BY at, id"), arg, arg2)
+	if err != nil {
+		return nil, fmt.Errorf("audit: lineage: %w", err)
+	}
+	defer rows.Close()
+	want := make(map[int64]bool, len(keyIDs))
+	for _, id := range keyIDs {
+		want[id] = true
+	}
+	for rows.Next() {
+		var old, fresh int64
+		if err := rows.Scan(&old, &fresh); err != nil {
+			return nil, fmt.Errorf("audit: lineage: %w", err)
+		}
+		if want[old] {
+			l := links[old]
+			l.ReplacedBy = fresh
+			links[old] = l
+		}
+		if want[fresh] {
+			l := links[fresh]
+			l.Replaces = old
+			links[fresh] = l
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit: lineage: %w", err)
+	}
+	return links, nil
+}
+
+// Prune deletes the events older than before and says how many.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	if !s.pg {
+		s.writing.Lock()
+		defer s.writing.Unlock()
+	}
+	r, err := s.db.ExecContext(ctx, s.bind("DELETE FROM audit_event WHERE at < ?"), s.time(before))
+	if err != nil {
+		return 0, fmt.Errorf("audit: prune: %w", err)
+	}
+	return r.RowsAffected()
+}
+
+// PruneEvery deletes the events older than retention now, before it
+// returns, and then every interval until Close. Several replicas may prune
+// the same database: a delete that finds nothing costs nothing.
+func (s *Store) PruneEvery(retention, interval time.Duration) {
+	if s.stop != nil || retention <= 0 {
+		return
+	}
+	s.pruneOnce(retention)
+	s.stop, s.pruning = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.pruning)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				s.pruneOnce(retention)
+			}
+		}
+	}()
+}
+
+func (s *Store) pruneOnce(retention time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := s.Prune(ctx, s.now().Add(-retention))
+	switch {
+	case err != nil:
+		s.log.Warn("audit: pruning old events failed; the next try is in a day", "error", err)
+	case n > 0:
+		s.log.Info("audit: pruned old events", "events", n, "retention", retention.String())
+	}
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) ([]Entry, error) {
+	rows, err := s.db.QueryContext(ctx, s.bind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read events: %w", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var e Entry
+		var changes string
+		var micros int64
+		at := any(&e.At)
+		if !s.pg {
+			at = &micros
+		}
+		if err := rows.Scan(&e.ID, at, &e.Action, &e.ActorID, &e.Username, &e.KeyID, &e.Kind, &e.Owner, &e.Fleet, &e.KeyName,
+			&changes, &e.NewKey, &e.Bulk, &e.Outcome, &e.Reason, &e.Verified, &e.RequestID); err != nil {
+			return nil, fmt.Errorf("audit: read events: %w", err)
+		}
+		if !s.pg {
+			e.At = time.UnixMicro(micros)
+		}
+		e.At = e.At.UTC()
+		var chs []change
+		if err := json.Unmarshal([]byte(changes), &chs); err != nil {
+			return nil, fmt.Errorf("audit: event %d: changes: %w", e.ID, err)
+		}
+		for _, c := range chs {
+			e.Changes = append(e.Changes, apikeys.Change{Field: c.Field, Old: c.Old, New: c.New})
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// time is t as the database keeps it: Unix microseconds in SQLite,
+// timestamptz in PostgreSQL (which keeps microseconds too).
+func (s *Store) time(t time.Time) any {
+	if s.pg {
+		return t.UTC().Truncate(time.Microsecond)
+	}
+	return t.UnixMicro()
+}
+
+// inIDs is a condition "col is one of ids" with a single argument, however
+// many ids there are (an account can see tens of thousands of keys): a
+// JSON array that SQLite reads with json_each, an array that PostgreSQL
+// unnests; either way a set the planner can join against.
+func (s *Store) inIDs(col string, ids []int64) (string, any) {
+	if ids == nil {
+		ids = []int64{}
+	}
+	if s.pg {
+		return col + " IN (SELECT unnest(?::bigint[]))", ids
+	}
+	b, _ := json.Marshal(ids)
+	return col + " IN (SELECT value FROM json_each(?))", string(b)
+}
+
+// bind turns ? placeholders into PostgreSQL's $1, $2…
+func (s *Store) bind(q string) string {
+	if !s.pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

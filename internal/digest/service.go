@@ -1,0 +1,229 @@
+package digest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/robfig/cron/v3"
+)
+
+// Service sends the digest on its schedule.
+type Service struct {
+	builder   *Builder
+	ledger    Ledger
+	senders   []Sender
+	expr      string
+	sched     cron.Schedule
+	loc       *time.Location
+	sendEmpty bool
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// Options are what a Service needs; Schedule is a cron expression read in
+// Loc (config.ParseSchedule has checked it).
+type Options struct {
+	Builder   *Builder
+	Ledger    Ledger
+	Senders   []Sender // none: the digest can only be printed
+	Schedule  string
+	Loc       *time.Location
+	SendEmpty bool // send even when nothing is due
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// New makes a Service.
+func New(o Options) (*Service, error) {
+	sched, err := cron.ParseStandard(o.Schedule)
+	if err != nil {
+		return nil, fmt.Errorf("digest schedule: %w", err)
+	}
+	if o.Loc == nil {
+		o.Loc = time.UTC
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Service{builder: o.Builder, ledger: o.Ledger, senders: o.Senders, expr: o.Schedule, sched: sched,
+		loc: o.Loc, sendEmpty: o.SendEmpty, now: o.Now, log: o.Log}, nil
+}
+
+// Next is the first scheduled time after t.
+func (s *Service) Next(t time.Time) time.Time { return s.sched.Next(t.In(s.loc)) }
+
+// Slot is the last scheduled time at or before t, zero if there is none in
+// the last four years.
+func (s *Service) Slot(t time.Time) time.Time {
+	t = t.In(s.loc)
+	for _, back := range []time.Duration{time.Hour, 25 * time.Hour, 8 * 24 * time.Hour, 32 * 24 * time.Hour, 367 * 24 * time.Hour, 4 * 366 * 24 * time.Hour} {
+		var last time.Time
+		for n := s.sched.Next(t.Add(-back)); !n.IsZero() && !n.After(t); n = s.sched.Next(n) {
+			last = n
+		}
+		if !last.IsZero() {
+			return last
+		}
+	}
+	return time.Time{}
+}
+
+// Outcome is what handling a slot came to.
+type Outcome string
+
+const (
+	Sent         Outcome = "sent"
+	NothingDue   Outcome = "nothing due"                 // recorded, not sent
+	AlreadySent  Outcome = "already sent"                // by this or another replica
+	OtherReplica Outcome = "another replica sends it"    // it holds the claim
+	FirstStart   Outcome = "first start: nothing missed" // recorded as the baseline
+	NoSlot       Outcome = "no scheduled time yet"
+)
+
+// SendSlot sends the digest of the scheduled time slot, unless it has been
+// sent or another replica is sending it.
+func (s *Service) SendSlot(ctx context.Context, slot time.Time) (Outcome, error) {
+	return s.deliver(ctx, slot, false)
+}
+
+// CatchUp sends, at start, the digest of the last scheduled time if it was
+// not sent (every replica was down then). On the very first start there is
+// no record, and nothing was missed: the last scheduled time becomes the
+// record that the next digest's expired keys are counted from.
+func (s *Service) CatchUp(ctx context.Context) (Outcome, error) {
+	slot := s.Slot(s.now())
+	if slot.IsZero() {
+		return NoSlot, nil
+	}
+	return s.deliver(ctx, slot, true)
+}
+
+func (s *Service) deliver(ctx context.Context, slot time.Time, catchUp bool) (Outcome, error) {
+	release, ok, err := s.ledger.Claim(ctx, slot)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return OtherReplica, nil
+	}
+	defer release()
+	rec, found, err := s.ledger.Last(ctx)
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	switch {
+	case found && !rec.Slot.Before(slot):
+		return AlreadySent, nil
+	case !found && catchUp:
+		return FirstStart, s.ledger.Put(ctx, Record{Slot: slot, At: now})
+	}
+	d, err := s.builder.Build(ctx, now, s.since(rec, found, slot, now))
+	if err != nil {
+		return "", fmt.Errorf("digest: reading keys: %w", err)
+	}
+	if d.Empty() && !s.sendEmpty {
+		return NothingDue, s.ledger.Put(ctx, Record{Slot: slot, At: now})
+	}
+	sent, err := s.send(ctx, d)
+	if sent > 0 {
+		// Some destination has it: sending it again at the next start would
+		// repeat it there. The failure is still reported.
+		err = errors.Join(err, s.ledger.Put(ctx, Record{Slot: slot, At: now}))
+		if err != nil {
+			return Sent, err
+		}
+		return Sent, nil
+	}
+	return "", err
+}
+
+// since is when the digest's expired keys start: the last digest, or,
+// when there was none, the last scheduled time before t.
+func (s *Service) since(rec Record, found bool, t, now time.Time) time.Time {
+	if found {
+		return rec.At
+	}
+	if prev := s.Slot(t.Add(-time.Nanosecond)); !prev.IsZero() {
+		return prev
+	}
+	return now.Add(-7 * 24 * time.Hour)
+}
+
+// send delivers d everywhere, reporting how many destinations took it.
+func (s *Service) send(ctx context.Context, d Digest) (int, error) {
+	var errs []error
+	sent := 0
+	for _, snd := range s.senders {
+		if err := snd.Send(ctx, d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sent++
+	}
+	if len(s.senders) == 0 {
+		errs = append(errs, errors.New("digest: no destination (KEYPORTAL_DIGEST_WEBHOOK_URL or KEYPORTAL_DIGEST_SMTP_URL)"))
+	}
+	return sent, errors.Join(errs...)
+}
+
+// SendNow builds the digest now and sends it, recorded as the last digest,
+// for operators who schedule it themselves (cron, a Kubernetes CronJob).
+func (s *Service) SendNow(ctx context.Context) (Outcome, error) {
+	return s.deliver(ctx, s.now().Truncate(time.Minute), false)
+}
+
+// Print builds the digest now and writes it as text, sending nothing and
+// recording nothing.
+func (s *Service) Print(ctx context.Context, w io.Writer) error {
+	now := s.now()
+	rec, found, err := s.ledger.Last(ctx)
+	if err != nil {
+		return err
+	}
+	d, err := s.builder.Build(ctx, now, s.since(rec, found, now, now))
+	if err != nil {
+		return fmt.Errorf("digest: reading keys: %w", err)
+	}
+	_, err = io.WriteString(w, d.Text(s.loc))
+	return err
+}
+
+// catchUpSlack lets a run that gocron starts a moment early still count as
+// its scheduled time: cron times are whole minutes.
+const catchUpSlack = 30 * time.Second
+
+// Run sends a missed digest, then each scheduled one, until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	s.report(s.CatchUp(ctx))
+	sc, err := gocron.NewScheduler(gocron.WithLocation(s.loc))
+	if err != nil {
+		return err
+	}
+	_, err = sc.NewJob(gocron.CronJob(s.expr, false), gocron.NewTask(func() {
+		s.report(s.SendSlot(ctx, s.Slot(s.now().Add(catchUpSlack))))
+	}), gocron.WithSingletonMode(gocron.LimitModeReschedule))
+	if err != nil {
+		return errors.Join(err, sc.Shutdown())
+	}
+	sc.Start()
+	<-ctx.Done()
+	return sc.Shutdown()
+}
+
+func (s *Service) report(o Outcome, err error) {
+	switch {
+	case err != nil && ctx0(err):
+	case err != nil:
+		s.log.Error("digest failed", "error", err, "outcome", string(o))
+	default:
+		s.log.Info("digest", "outcome", string(o))
+	}
+}
+
+func ctx0(err error) bool { return errors.Is(err, context.Canceled) }
