@@ -199,3 +199,30 @@ func TestKeyPageOfAnAPIKeySession(t *testing.T) {
 		t.Errorf("API-key session's key page: %d %q", p.status, p.doc.Find("main").Text())
 	}
 }
+
+// A return address names this key's page or a keys view, rebuilt from
+// what it means; anything else (another key's page, another site) goes
+// back to the plain keys page.
+func TestKeyPageReturnAddressesStayOnThePortal(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	later := time.Now().AddDate(0, 2, 0)
+	k := seedKey(t, env, balenasim.KindUser, balenasim.DemoEmail, "return-addresses", &later)
+	other := seedKey(t, env, balenasim.KindUser, balenasim.DemoEmail, "another-key", &later)
+	for ret, want := range map[string]string{
+		keyURL(k): keyURL(k),
+		keyURL(k) + "?return=%2Fkeys%3Fkind%3Duser":             keyURL(k) + "?return=%2Fkeys%3Fkind%3Duser",
+		keyURL(k) + "?return=https%3A%2F%2Fevil.example%2Fkeys": keyURL(k),
+		keyURL(other):                      "/keys",
+		"https://evil.example" + keyURL(k): "/keys",
+		"//evil.example" + keyURL(k):       "/keys",
+		keyURL(k) + "/../../evil":          "/keys",
+	} {
+		edit := b.get(keyURL(k) + "/edit?return=" + url.QueryEscape(ret))
+		if back := edit.doc.Find(".pagehead a").AttrOr("href", ""); back != want {
+			t.Errorf("return %q: edit page leads back to %q, want %q", ret, back, want)
+		}
+	}
+	if back := b.get(keyURL(k)+"?return="+url.QueryEscape("https://evil.example/keys")).doc.Find(".pagehead a").AttrOr("href", ""); back != "/keys" {
+		t.Errorf("key page with a foreign return leads back to %q", back)
+	}
+}
