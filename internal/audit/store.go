@@ -308,7 +308,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 		add("action = ?", f.Action)
 	}
 	if f.KeyID != 0 {
-		add("(key_id = ? OR new_key = ?)", f.KeyID, f.KeyID)
+		add("("+oneKey+")", f.KeyID, f.KeyID)
 	}
 	if f.Kind != "" {
 		add("kind = ?", f.Kind)
@@ -346,7 +346,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 	})
 	g.Go(func() error {
 		var err error
-		entries, err = s.query(gctx, "SELECT "+columns+" FROM audit_event"+cond+" ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+		entries, err = s.query(gctx, "SELECT "+columns+" FROM audit_event"+cond+" ORDER BY "+s.newestFirst(f.KeyID != 0)+" LIMIT ? OFFSET ?",
 			append(slices.Clip(args), limit, max(f.Offset, 0))...)
 		return err
 	})
@@ -362,8 +362,26 @@ func (s *Store) History(ctx context.Context, keyID int64, limit int) ([]Entry, e
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	return s.query(ctx, "SELECT "+columns+" FROM audit_event WHERE key_id = ? OR new_key = ? ORDER BY at DESC, id DESC LIMIT ?",
-		keyID, keyID, limit)
+	return s.query(ctx, s.historyQuery(), keyID, keyID, limit)
+}
+
+func (s *Store) historyQuery() string {
+	return "SELECT " + columns + " FROM audit_event WHERE " + oneKey + " ORDER BY " + s.newestFirst(true) + " LIMIT ?"
+}
+
+// oneKey selects a key's events: as the key, or as a rotation's new key.
+// "new_key <> 0" lets SQLite use the partial index of rotations.
+const oneKey = "key_id = ? OR (new_key = ? AND new_key <> 0)"
+
+// newestFirst is the events' order. For one key's events SQLite is told
+// not to walk the time index (+at), which it would otherwise do to save a
+// sort, reading every event to find a key's handful; the key indexes find
+// them at once, and sorting a handful costs nothing.
+func (s *Store) newestFirst(oneKey bool) string {
+	if oneKey && !s.pg {
+		return "+at DESC, id DESC"
+	}
+	return "at DESC, id DESC"
 }
 
 // Lineage returns, for those of keyIDs that a rotation through the portal
