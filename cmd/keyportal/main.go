@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -145,7 +146,21 @@ func auditWhere(cfg config.Config) string {
 	if cfg.DatabaseURL != "" {
 		return "PostgreSQL"
 	}
-	return "SQLite in " + filepath.Join(cfg.DataDir, audit.FileName)
+	where := "SQLite in " + filepath.Join(cfg.DataDir, audit.FileName)
+	if cfg.Demo {
+		where += ", fresh each run like the stand-in's keys"
+	}
+	return where
+}
+
+// removeAuditFile deletes the SQLite audit trail in dir and its journal.
+func removeAuditFile(dir string) error {
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		if err := os.Remove(filepath.Join(dir, audit.FileName+suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -196,6 +211,14 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 	}
 	if demo && cfg.PublicURL == "" { // the digest's links lead to this demo
 		cfg.PublicURL = "http://" + ln.Addr().String() + cfg.BasePath
+	}
+	if demo && cfg.DatabaseURL == "" {
+		// The stand-in is seeded afresh on every run and hands out the same
+		// key ids again: last run's events would name keys they never were.
+		if err := removeAuditFile(cfg.DataDir); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	srv, err := handlers.New(cfg, log)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyportal/keyportal/internal/audit"
 )
 
 // TestDemoServesAndStopsCleanly runs `keyportal demo` as `make demo` does,
@@ -28,6 +30,11 @@ func testDemo(t *testing.T, base string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dataDir := t.TempDir()
+	// Last run's audit trail names keys of last run's stand-in; the demo
+	// starts a fresh one (a file that is no database would stop the start).
+	if err := os.WriteFile(filepath.Join(dataDir, audit.FileName), []byte("last run's events"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dataDir, "KEYPORTAL_BASE_PATH": base}
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
