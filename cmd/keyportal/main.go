@@ -224,7 +224,7 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		if cfg.PolicyMaxLifetime > 0 {
 			fmt.Fprintf(stdout, "  Key policy     at most %s (KEYPORTAL_POLICY_MAX_LIFETIME=off to turn it off)\n", apikeys.Policy{MaxLifetime: cfg.PolicyMaxLifetime}.Lifetime())
 		}
-		fmt.Fprintf(stdout, "  Digest         KEYPORTAL_BALENA_API_URL=%s bin/keyportal digest --demo --dry-run\n", cfg.BalenaAPIURL)
+		fmt.Fprintf(stdout, "  Digest         %s bin/keyportal digest --demo --dry-run\n", demoDigestEnv(cfg))
 		fmt.Fprint(stdout, "\nPress Ctrl-C to stop.\n\n")
 	}
 
@@ -323,6 +323,17 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("healthz: %s", res.Status)
 	}
 	return nil
+}
+
+// demoDigestEnv is the environment, as shell assignments, under which
+// `keyportal digest --demo` reads this demo's stand-in and links to this
+// demo: its port and base path are not the defaults that command assumes.
+func demoDigestEnv(cfg config.Config) string {
+	env := "KEYPORTAL_BALENA_API_URL=" + cfg.BalenaAPIURL
+	if cfg.BasePath != "" {
+		env += " KEYPORTAL_BASE_PATH=" + cfg.BasePath
+	}
+	return env + " KEYPORTAL_PUBLIC_URL=" + cfg.PublicURL
 }
 
 // digestCommand is `keyportal digest [--dry-run] [--demo]`.

@@ -78,6 +78,24 @@ func testDemo(t *testing.T, base string) {
 			t.Errorf("demo output lacks %q:\n%s", want, printed.String())
 		}
 	}
+	// The digest line it prints, copied as the README says, links to this
+	// demo (its port, its base path), not to the default address.
+	line := regexp.MustCompile(`(?m)^  Digest +(.*) bin/keyportal digest --demo --dry-run$`).FindStringSubmatch(printed.String())
+	if line == nil {
+		t.Fatalf("demo printed no digest command:\n%s", printed.String())
+	}
+	digestEnv := map[string]string{"KEYPORTAL_DATA_DIR": dataDir} // as from the demo's directory
+	for _, kv := range strings.Fields(line[1]) {
+		k, v, _ := strings.Cut(kv, "=")
+		digestEnv[k] = v
+	}
+	var digest strings.Builder
+	if err := digestCommand(ctx, []string{"--demo", "--dry-run"}, func(k string) string { return digestEnv[k] }, &digest, io.Discard); err != nil {
+		t.Errorf("%s bin/keyportal digest --demo --dry-run: %v", line[1], err)
+	} else if !strings.Contains(digest.String(), ": "+url+"/keys?") {
+		t.Errorf("the printed digest command's digest does not link to the demo at %s:\n%s", url, digest.String())
+	}
+
 	for _, path := range []string{"/healthz", "/readyz", "/signin"} {
 		if code := status(url + path); code != http.StatusOK {
 			t.Errorf("GET %s = %d", path, code)
