@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -195,7 +196,7 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		return err
 	}
 	if demo && cfg.PublicURL == "" { // the digest's links lead to this demo
-		cfg.PublicURL = "http://" + ln.Addr().String() + cfg.BasePath
+		cfg.PublicURL = "http://" + browsable(ln.Addr()) + cfg.BasePath
 	}
 	srv, err := handlers.New(cfg, log)
 	if err != nil {
@@ -210,7 +211,7 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	url := "http://" + ln.Addr().String() + cfg.BasePath
+	url := "http://" + browsable(ln.Addr()) + cfg.BasePath
 	log.Info("listening", "url", url, "balena", cfg.BalenaAPIURL)
 	if demo {
 		fmt.Fprintf(stdout, "\nKeyportal demo is running at %s/\n\n", url)
@@ -323,6 +324,17 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("healthz: %s", res.Status)
 	}
 	return nil
+}
+
+// browsable is addr as a browser on this host can reach it: a listener on
+// every address (KEYPORTAL_ADDR=0.0.0.0:8080 or [::]:8080) is reached at
+// the loopback, since "http://[::]:8080" opens nothing.
+func browsable(addr net.Addr) string {
+	a, ok := addr.(*net.TCPAddr)
+	if !ok || !a.IP.IsUnspecified() {
+		return addr.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port))
 }
 
 // demoDigestEnv is the environment, as shell assignments, under which

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -176,5 +177,18 @@ func TestCommandsRefuseArguments(t *testing.T) {
 	err := run(context.Background(), []string{"demo", "now"}, func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), `demo takes no arguments, got "now"`) {
 		t.Errorf("got %v", err)
+	}
+}
+
+// KEYPORTAL_ADDR=0.0.0.0:8080 make demo prints, and links its digest to,
+// an address a browser opens, not http://[::]:8080.
+func TestDemoOnEveryAddressNamesTheLoopback(t *testing.T) {
+	for _, addr := range []net.Addr{&net.TCPAddr{IP: net.IPv4zero, Port: 8080}, &net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}} {
+		if got := browsable(addr); got != "127.0.0.1:8080" {
+			t.Errorf("%s: %s, want 127.0.0.1:8080", addr, got)
+		}
+	}
+	if got := browsable(&net.TCPAddr{IP: net.IPv6loopback, Port: 9090}); got != "[::1]:9090" {
+		t.Errorf("[::1]:9090 became %s", got)
 	}
 }
