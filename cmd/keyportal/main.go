@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -191,6 +192,14 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 	if demo && len(cfg.SessionKeys) == 0 {
 		log.Warn("no KEYPORTAL_SESSION_KEYS: using a random key for this run; sessions end when it stops")
 	}
+	if demo && cfg.DatabaseURL == "" {
+		// The stand-in starts afresh each run, with the same key ids: an
+		// audit trail kept from an earlier run would tell of changes these
+		// keys never had (key 13 "replaced by #32", a key that is not there).
+		if err := removeSQLite(filepath.Join(cfg.DataDir, audit.FileName)); err != nil {
+			return fmt.Errorf("the demo's audit trail starts afresh with its stand-in: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -324,6 +333,17 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("healthz: %s", res.Status)
 	}
 	return nil
+}
+
+// removeSQLite removes an SQLite database file and its write-ahead log.
+func removeSQLite(file string) error {
+	var errs []error
+	for _, f := range []string{file, file + "-wal", file + "-shm"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // browsable is addr as a browser on this host can reach it: a listener on

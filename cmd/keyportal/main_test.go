@@ -12,6 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/audit"
 )
 
 // TestDemoServesAndStopsCleanly runs `keyportal demo` as `make demo` does,
@@ -190,5 +195,48 @@ func TestDemoOnEveryAddressNamesTheLoopback(t *testing.T) {
 	}
 	if got := browsable(&net.TCPAddr{IP: net.IPv6loopback, Port: 9090}); got != "[::1]:9090" {
 		t.Errorf("[::1]:9090 became %s", got)
+	}
+}
+
+// A demo's stand-in starts afresh, with the same key ids, so its audit
+// trail does too: a rotation recorded by an earlier run would otherwise
+// show on key 13's page as "Replaced by #32", a key this run does not have.
+func TestDemoStartsItsAuditTrailAfresh(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dataDir := t.TempDir()
+	earlier, err := audit.Open(ctx, audit.Options{Dir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlier.Record(ctx, apikeys.Event{Action: "rotate_create", ActorID: 1, Username: balenasim.DemoUsername, Key: apiclient.APIKey{ID: 13}, NewKey: 32, Outcome: apikeys.Done})
+	if _, n, err := earlier.List(ctx, audit.Filter{All: true}); err != nil || n != 1 {
+		t.Fatalf("the earlier run's trail: %d events, %v", n, err)
+	}
+	earlier.Close()
+
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dataDir}
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo"}, func(k string) string { return env[k] }, outW, io.Discard)
+		outW.Close()
+	}()
+	sc := bufio.NewScanner(outR)
+	for sc.Scan() && !strings.Contains(sc.Text(), "Ctrl-C") {
+	}
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+
+	now, err := audit.Open(ctx, audit.Options{Dir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer now.Close()
+	if history, err := now.History(ctx, 13, 10); err != nil || len(history) != 0 {
+		t.Errorf("key 13's history in a fresh demo: %d events, %v; want none", len(history), err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo stopped with %v", err)
 	}
 }
