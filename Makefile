@@ -20,7 +20,7 @@ demo: ## Run the portal with the built-in balena stand-in on 127.0.0.1:8080
 	@# Run the binary itself: `go run` exits 1 on Ctrl-C even when the portal stops cleanly.
 	@exec bin/keyportal demo
 
-test: vet check-generated check-vendor e2e-deps ## Everything: vet, generated and vendored files, unit, integration (with a real Redis) and end-to-end tests
+test: vet check-generated check-vendor e2e-deps ## Everything: vet, generated and vendored files, unit, integration (with a real Redis, PostgreSQL and Caddy) and end-to-end tests
 	KEYPORTAL_E2E=1 $(GO) test -race -count=1 -timeout 8m ./...
 
 unit: ## Unit and integration tests only (no browser)
@@ -53,7 +53,7 @@ vendor: ## Fetch the pinned front-end files from npm and verify their checksums
 check-vendor: ## Verify the vendored front-end files against their checksums
 	static/vendor/vendor.sh check
 
-e2e-deps: ## Install Chromium and redis-server (apt) and the Playwright driver (npm) when missing
+e2e-deps: ## Install Chromium, redis-server, PostgreSQL, caddy and systemd-analyze (apt) and the Playwright driver (npm) when missing
 	e2e/setup.sh
 
 bench: ## Measure a keys view against its balena call, a 1,000-key bulk expire against one call per key, the overview against its slowest call, and the audit trail (a revoke with and without it, its page over 100,000 events); write docs/performance.md (loopback, ~5 min), then run each Go benchmark once

@@ -77,13 +77,13 @@ func checkRotationLineage(t *testing.T, opts portaltest.Options) {
 	}
 
 	oldPage, newPage := b.get(keyURL(old)), b.get(keyURL(fresh))
-	if got := facts(oldPage)["Replaced by"]; got != "replaced by #"+newID {
+	if got := facts(oldPage)["Replaced by"]; got != "#"+newID {
 		t.Errorf("old key's page: replaced by %q", got)
 	}
 	if href := oldPage.doc.Find("dl.facts .lineage a").AttrOr("href", ""); href != "/keys/"+newID {
 		t.Errorf("old key's page links to %q", href)
 	}
-	if got := facts(newPage)["Replaces"]; got != "replaces #"+oldID {
+	if got := facts(newPage)["Replaces"]; got != "#"+oldID {
 		t.Errorf("new key's page: replaces %q", got)
 	}
 	if href := newPage.doc.Find("dl.facts .lineage a").AttrOr("href", ""); href != "/keys/"+oldID {

@@ -200,9 +200,9 @@ func (h keys) overview(c echo.Context) error {
 		}
 		for _, k := range sectionKeys[i] {
 			row := keyRow(k, u.Identity, now)
-			// The key's own view: the keys page searched for its id.
-			v.Keys = append(v.Keys, views.OverviewKey{Row: row, URL: view(keyFilter{Filter: apikeys.Filter{Q: strconv.FormatInt(k.ID, 10),
-				Sort: apiclient.SortCreatedAt, Desc: true}}).URL(base)})
+			// The key's own page: a search for its id would also list every
+			// key whose name holds that number.
+			v.Keys = append(v.Keys, views.OverviewKey{Row: row, URL: h.url(routeKeyShow, k.ID)})
 		}
 		m.Sections = append(m.Sections, v)
 	}

@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -101,13 +100,13 @@ func TestOverviewCountsAreTheViewsTheyLink(t *testing.T) {
 			all := b.get(section.Find(".section-count a").AttrOr("href", ""))
 			rows := all.doc.Find("table.keys tbody tr")
 			items.Each(func(i int, a *goquery.Selection) {
-				// Each key's link is the keys page searched for its id.
-				u, _ := url.Parse(a.AttrOr("href", ""))
-				if got, want := u.Query().Get("q"), strings.TrimSpace(rows.Eq(i).Find("td.key-id").Text()); got != want {
-					t.Errorf("never-expiring key %d (%q) has id %q, its view's row %d has %q", i+1, a.Text(), got, i+1, want)
+				// Each key's link is its own page.
+				id := strings.TrimSpace(rows.Eq(i).Find("td.key-id").Text())
+				if got := a.AttrOr("href", ""); got != "/keys/"+id {
+					t.Errorf("never-expiring key %d (%q) links to %q, its view's row %d is key %s", i+1, a.Text(), got, i+1, id)
 				}
-				if one := b.get(a.AttrOr("href", "")); one.doc.Find("table.keys tbody tr").Length() == 0 {
-					t.Errorf("key %q: its link shows no key", a.Text())
+				if one := b.get(a.AttrOr("href", "")); one.status != http.StatusOK || facts(one)["ID"] != id {
+					t.Errorf("key %q: its link shows %d, key %q", a.Text(), one.status, facts(one)["ID"])
 				}
 			})
 		})

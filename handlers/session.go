@@ -171,14 +171,18 @@ func (s *Server) toSignIn(c echo.Context, reason string) error {
 	return c.Redirect(http.StatusSeeOther, target)
 }
 
-// safeNext returns raw if it is a page of this portal's keys section to go
-// to after sign-in, and "" for anything else, so that a crafted link cannot
+// safeNext returns raw if it is a page of this portal's keys section, its
+// overview or its audit trail (views people bookmark and share) to go to
+// after sign-in, and "" for anything else, so that a crafted link cannot
 // send a fresh sign-in off to another site (an open redirect).
 func (s *Server) safeNext(raw string) string {
 	keys := s.url(routeKeys)
 	u, err := url.Parse(raw)
 	if err != nil || raw == "" || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(raw, "/") ||
-		strings.HasPrefix(raw, "//") || strings.ContainsAny(raw, "\\\r\n") || path.Clean(u.Path) != u.Path || (u.Path != keys && !strings.HasPrefix(u.Path, keys+"/")) {
+		strings.HasPrefix(raw, "//") || strings.ContainsAny(raw, "\\\r\n") || path.Clean(u.Path) != u.Path {
+		return ""
+	}
+	if u.Path != keys && !strings.HasPrefix(u.Path, keys+"/") && u.Path != s.url(routeOverview) && u.Path != s.url(routeAudit) {
 		return ""
 	}
 	return u.RequestURI()

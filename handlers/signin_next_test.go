@@ -12,19 +12,21 @@ import (
 	"github.com/keyportal/keyportal/internal/config"
 )
 
-// A shared link to a filtered view survives the sign-in it leads to.
+// A shared link to a filtered view, the overview or a view of the audit
+// trail survives the sign-in it leads to.
 func TestSignInReturnsToTheLinkThatAskedForIt(t *testing.T) {
 	env := portaltest.Start(t, portaltest.Options{})
-	b := newBrowser(t, env)
-	link := "/keys?kind=device&sort=name&status=active"
-	p := b.get(link)
-	u, _ := url.Parse(p.url)
-	if u.Path != "/signin" || u.Query().Get("next") != link {
-		t.Fatalf("signed out, %s led to %s", link, p.url)
-	}
-	done := b.submit(p, "#signin-password", map[string]string{"email": balenasim.DemoEmail, "password": balenasim.DemoPassword})
-	if !strings.HasSuffix(done.url, link) {
-		t.Errorf("after sign-in: %s, want %s", done.url, link)
+	for _, link := range []string{"/keys?kind=device&sort=name&status=active", "/overview", "/audit?action=revoke"} {
+		b := newBrowser(t, env)
+		p := b.get(link)
+		u, _ := url.Parse(p.url)
+		if u.Path != "/signin" || u.Query().Get("next") != link {
+			t.Fatalf("signed out, %s led to %s", link, p.url)
+		}
+		done := b.submit(p, "#signin-password", map[string]string{"email": balenasim.DemoEmail, "password": balenasim.DemoPassword})
+		if done.status != http.StatusOK || !strings.HasSuffix(done.url, link) {
+			t.Errorf("after sign-in: %s (%d), want %s", done.url, done.status, link)
+		}
 	}
 }
 

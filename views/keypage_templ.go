@@ -374,7 +374,7 @@ func KeyPageView(m KeyPage) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = lineageLink("replaces", m.Key.ReplacesURL, m.Key.Replaces).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = lineageLink("", m.Key.ReplacesURL, m.Key.Replaces).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -388,7 +388,7 @@ func KeyPageView(m KeyPage) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = lineageLink("replaced by", m.Key.ReplacedByURL, m.Key.ReplacedBy).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = lineageLink("", m.Key.ReplacedByURL, m.Key.ReplacedBy).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

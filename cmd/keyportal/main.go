@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -153,16 +154,6 @@ func auditWhere(cfg config.Config) string {
 	return where
 }
 
-// removeAuditFile deletes the SQLite audit trail in dir and its journal.
-func removeAuditFile(dir string) error {
-	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-		if err := os.Remove(filepath.Join(dir, audit.FileName+suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
-}
-
 func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, stderr io.Writer) error {
 	env := getenv
 	var sim *balenasim.Sim
@@ -205,20 +196,20 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 	if demo && len(cfg.SessionKeys) == 0 {
 		log.Warn("no KEYPORTAL_SESSION_KEYS: using a random key for this run; sessions end when it stops")
 	}
+	if demo && cfg.DatabaseURL == "" {
+		// The stand-in starts afresh each run, with the same key ids: an
+		// audit trail kept from an earlier run would tell of changes these
+		// keys never had (key 13 "replaced by #32", a key that is not there).
+		if err := removeSQLite(filepath.Join(cfg.DataDir, audit.FileName)); err != nil {
+			return fmt.Errorf("the demo's audit trail starts afresh with its stand-in: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
 	if demo && cfg.PublicURL == "" { // the digest's links lead to this demo
-		cfg.PublicURL = "http://" + ln.Addr().String() + cfg.BasePath
-	}
-	if demo && cfg.DatabaseURL == "" {
-		// The stand-in is seeded afresh on every run and hands out the same
-		// key ids again: last run's events would name keys they never were.
-		if err := removeAuditFile(cfg.DataDir); err != nil {
-			ln.Close()
-			return err
-		}
+		cfg.PublicURL = "http://" + browsable(ln.Addr()) + cfg.BasePath
 	}
 	srv, err := handlers.New(cfg, log)
 	if err != nil {
@@ -233,7 +224,7 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	url := "http://" + ln.Addr().String() + cfg.BasePath
+	url := "http://" + browsable(ln.Addr()) + cfg.BasePath
 	log.Info("listening", "url", url, "balena", cfg.BalenaAPIURL)
 	if demo {
 		fmt.Fprintf(stdout, "\nKeyportal demo is running at %s/\n\n", url)
@@ -247,7 +238,7 @@ func serve(ctx context.Context, demo bool, getenv func(string) string, stdout, s
 		if cfg.PolicyMaxLifetime > 0 {
 			fmt.Fprintf(stdout, "  Key policy     at most %s (KEYPORTAL_POLICY_MAX_LIFETIME=off to turn it off)\n", apikeys.Policy{MaxLifetime: cfg.PolicyMaxLifetime}.Lifetime())
 		}
-		fmt.Fprintf(stdout, "  Digest         KEYPORTAL_BALENA_API_URL=%s bin/keyportal digest --demo --dry-run\n", cfg.BalenaAPIURL)
+		fmt.Fprintf(stdout, "  Digest         %s bin/keyportal digest --demo --dry-run\n", demoDigestEnv(cfg))
 		fmt.Fprint(stdout, "\nPress Ctrl-C to stop.\n\n")
 	}
 
@@ -346,6 +337,39 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("healthz: %s", res.Status)
 	}
 	return nil
+}
+
+// removeSQLite removes an SQLite database file and its write-ahead log.
+func removeSQLite(file string) error {
+	var errs []error
+	for _, f := range []string{file, file + "-wal", file + "-shm"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// browsable is addr as a browser on this host can reach it: a listener on
+// every address (KEYPORTAL_ADDR=0.0.0.0:8080 or [::]:8080) is reached at
+// the loopback, since "http://[::]:8080" opens nothing.
+func browsable(addr net.Addr) string {
+	a, ok := addr.(*net.TCPAddr)
+	if !ok || !a.IP.IsUnspecified() {
+		return addr.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port))
+}
+
+// demoDigestEnv is the environment, as shell assignments, under which
+// `keyportal digest --demo` reads this demo's stand-in and links to this
+// demo: its port and base path are not the defaults that command assumes.
+func demoDigestEnv(cfg config.Config) string {
+	env := "KEYPORTAL_BALENA_API_URL=" + cfg.BalenaAPIURL
+	if cfg.BasePath != "" {
+		env += " KEYPORTAL_BASE_PATH=" + cfg.BasePath
+	}
+	return env + " KEYPORTAL_PUBLIC_URL=" + cfg.PublicURL
 }
 
 // digestCommand is `keyportal digest [--dry-run] [--demo]`.

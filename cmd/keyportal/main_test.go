@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyportal/keyportal/apiclient"
+	"github.com/keyportal/keyportal/apiclient/balenasim"
+	"github.com/keyportal/keyportal/internal/apikeys"
 	"github.com/keyportal/keyportal/internal/audit"
 )
 
@@ -85,6 +89,24 @@ func testDemo(t *testing.T, base string) {
 			t.Errorf("demo output lacks %q:\n%s", want, printed.String())
 		}
 	}
+	// The digest line it prints, copied as the README says, links to this
+	// demo (its port, its base path), not to the default address.
+	line := regexp.MustCompile(`(?m)^  Digest +(.*) bin/keyportal digest --demo --dry-run$`).FindStringSubmatch(printed.String())
+	if line == nil {
+		t.Fatalf("demo printed no digest command:\n%s", printed.String())
+	}
+	digestEnv := map[string]string{"KEYPORTAL_DATA_DIR": dataDir} // as from the demo's directory
+	for _, kv := range strings.Fields(line[1]) {
+		k, v, _ := strings.Cut(kv, "=")
+		digestEnv[k] = v
+	}
+	var digest strings.Builder
+	if err := digestCommand(ctx, []string{"--demo", "--dry-run"}, func(k string) string { return digestEnv[k] }, &digest, io.Discard); err != nil {
+		t.Errorf("%s bin/keyportal digest --demo --dry-run: %v", line[1], err)
+	} else if !strings.Contains(digest.String(), ": "+url+"/keys?") {
+		t.Errorf("the printed digest command's digest does not link to the demo at %s:\n%s", url, digest.String())
+	}
+
 	for _, path := range []string{"/healthz", "/readyz", "/signin"} {
 		if code := status(url + path); code != http.StatusOK {
 			t.Errorf("GET %s = %d", path, code)
@@ -165,5 +187,61 @@ func TestCommandsRefuseArguments(t *testing.T) {
 	err := run(context.Background(), []string{"demo", "now"}, func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), `demo takes no arguments, got "now"`) {
 		t.Errorf("got %v", err)
+	}
+}
+
+// KEYPORTAL_ADDR=0.0.0.0:8080 make demo prints, and links its digest to,
+// an address a browser opens, not http://[::]:8080.
+func TestDemoOnEveryAddressNamesTheLoopback(t *testing.T) {
+	for _, addr := range []net.Addr{&net.TCPAddr{IP: net.IPv4zero, Port: 8080}, &net.TCPAddr{IP: net.IPv6unspecified, Port: 8080}} {
+		if got := browsable(addr); got != "127.0.0.1:8080" {
+			t.Errorf("%s: %s, want 127.0.0.1:8080", addr, got)
+		}
+	}
+	if got := browsable(&net.TCPAddr{IP: net.IPv6loopback, Port: 9090}); got != "[::1]:9090" {
+		t.Errorf("[::1]:9090 became %s", got)
+	}
+}
+
+// A demo's stand-in starts afresh, with the same key ids, so its audit
+// trail does too: a rotation recorded by an earlier run would otherwise
+// show on key 13's page as "Replaced by #32", a key this run does not have.
+func TestDemoStartsItsAuditTrailAfresh(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dataDir := t.TempDir()
+	earlier, err := audit.Open(ctx, audit.Options{Dir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlier.Record(ctx, apikeys.Event{Action: "rotate_create", ActorID: 1, Username: balenasim.DemoUsername, Key: apiclient.APIKey{ID: 13}, NewKey: 32, Outcome: apikeys.Done})
+	if _, n, err := earlier.List(ctx, audit.Filter{All: true}); err != nil || n != 1 {
+		t.Fatalf("the earlier run's trail: %d events, %v", n, err)
+	}
+	earlier.Close()
+
+	env := map[string]string{"KEYPORTAL_ADDR": "127.0.0.1:0", "KEYPORTAL_DATA_DIR": dataDir}
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo"}, func(k string) string { return env[k] }, outW, io.Discard)
+		outW.Close()
+	}()
+	sc := bufio.NewScanner(outR)
+	for sc.Scan() && !strings.Contains(sc.Text(), "Ctrl-C") {
+	}
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+
+	now, err := audit.Open(ctx, audit.Options{Dir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer now.Close()
+	if history, err := now.History(ctx, 13, 10); err != nil || len(history) != 0 {
+		t.Errorf("key 13's history in a fresh demo: %d events, %v; want none", len(history), err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo stopped with %v", err)
 	}
 }

@@ -107,11 +107,14 @@ func (p Policy) Offers(choice string, now time.Time) bool {
 func (p Policy) Breach(now time.Time, expiry *time.Time, description *string) map[string]string {
 	errs := map[string]string{}
 	if latest := p.Latest(now); latest != nil {
+		// The day named is the last one the custom date accepts, so that
+		// following the message never meets a second refusal.
+		day, _ := time.Parse(time.DateOnly, p.LatestDay(now))
 		switch {
 		case expiry == nil:
-			errs["expiry"] = p.ExpiryRule() + " Choose an expiry on or before " + latest.Format("2 Jan 2006") + "; “never” is not allowed."
+			errs["expiry"] = p.ExpiryRule() + " Choose an expiry on or before " + day.Format("2 Jan 2006") + "; “never” is not allowed."
 		case expiry.After(*latest):
-			errs["expiry"] = p.ExpiryRule() + " Choose an expiry on or before " + latest.Format("2 Jan 2006") + "."
+			errs["expiry"] = p.ExpiryRule() + " Choose an expiry on or before " + day.Format("2 Jan 2006") + "."
 		}
 	}
 	if p.RequireDescription && description != nil && *description == "" {

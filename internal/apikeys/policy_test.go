@@ -71,6 +71,12 @@ func TestPolicyOffersAndWords(t *testing.T) {
 			t.Errorf("%v %v: %v, want %v", c.expiry, c.desc, got, c.fields)
 		}
 	}
+	// Refusing "never", it names the last day the custom date takes
+	// (28 Feb), not the day the maximum falls on (1 Mar), which a custom
+	// date would then be refused for.
+	if msg := p.Breach(now, nil, nil)["expiry"]; !strings.Contains(msg, "on or before 28 Feb 2027;") {
+		t.Errorf("never refused with %q, want the last day a custom date may take", msg)
+	}
 }
 
 func TestPolicyRefusesBreachesOfEveryChange(t *testing.T) {

@@ -223,9 +223,10 @@ func (b *Builder) section(keys []apiclient.APIKey, now time.Time, deviceFleets m
 		if v.OwnerDetail != "" {
 			owner += " (" + v.OwnerDetail + ")"
 		}
-		one := apikeys.NewFilter()
-		one.Q = fmt.Sprint(k.ID) // the search box finds a key by its id
-		s.Groups[i].Keys = append(s.Groups[i].Keys, Entry{ID: k.ID, Title: apikeys.Title(k), Owner: owner, Expires: *k.ExpiryDate, Link: one.URL(b.keysURL)})
+		// The key's own page: a search for its id would also list every
+		// key whose name holds that number.
+		link := b.keysURL + "/" + fmt.Sprint(k.ID)
+		s.Groups[i].Keys = append(s.Groups[i].Keys, Entry{ID: k.ID, Title: apikeys.Title(k), Owner: owner, Expires: *k.ExpiryDate, Link: link})
 	}
 	order := func(k apiclient.KeyKind) int {
 		if i := slices.Index(apikeys.Kinds, k); i >= 0 {

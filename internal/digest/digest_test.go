@@ -121,7 +121,7 @@ func TestDigestListsEachKeyUnderItsNearestWindowAndThoseExpiredSince(t *testing.
 					wantFleet = ""
 				}
 				if g.Kind != c.kind || g.Fleet != wantFleet || e.Title != *c.key.Name || !e.Expires.Equal(*c.key.ExpiryDate) ||
-					e.Link != keysURL+"?q="+strconv.FormatInt(c.key.ID, 10) {
+					e.Link != keysURL+"/"+strconv.FormatInt(c.key.ID, 10) {
 					t.Errorf("%s: in group %s/%q as %+v", *c.key.Name, g.Kind, g.Fleet, e)
 				}
 				link, err := url.Parse(g.Link)
@@ -146,8 +146,8 @@ func TestDigestListsEachKeyUnderItsNearestWindowAndThoseExpiredSince(t *testing.
 	text, html := d.Text(time.UTC), d.HTML(time.UTC)
 	data, _ := json.Marshal(d.Data())
 	contains(t, "text", text, "ci <deploy> & co", "owner admin", "expires Mon 30 Nov 2026 10:00 UTC", "Expiring within 1 day",
-		"Expiring in 1 day to 7 days", "Expiring in 7 days to 30 days", "Expired since Fri 27 Nov 2026 08:00 UTC", "just expired", keysURL+"?q=")
-	contains(t, "HTML", html, "ci &lt;deploy&gt; &amp; co", `<a href="`+keysURL+`?q=`)
+		"Expiring in 1 day to 7 days", "Expiring in 7 days to 30 days", "Expired since Fri 27 Nov 2026 08:00 UTC", "just expired", keysURL+"/")
+	contains(t, "HTML", html, "ci &lt;deploy&gt; &amp; co", `<a href="`+keysURL+`/`)
 	for name, out := range map[string]string{"text": text, "HTML": html, "JSON": string(data)} {
 		if strings.Contains(out, "SECRET-") {
 			t.Errorf("the %s shows a key's secret", name)

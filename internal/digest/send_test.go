@@ -27,7 +27,7 @@ func TestWebhookGetsTextChatsShowAndTheStructuredList(t *testing.T) {
 	}
 	p := got[0]
 	// Names show as typed, and mention nobody: Slack reads <!channel>, the others @channel.
-	contains(t, "text", p.Text, "ci &lt;deploy&gt; &amp; co @\u200bchannel", "plant provisioning", "gateway key", "just expired", keysURL+"?q=")
+	contains(t, "text", p.Text, "ci &lt;deploy&gt; &amp; co @\u200bchannel", "plant provisioning", "gateway key", "just expired", keysURL+"/")
 	if strings.Contains(p.Text, "<deploy>") || strings.Contains(p.Text, "@channel") {
 		t.Errorf("the chat text carries a name's markup or mention:\n%s", p.Text)
 	}
@@ -92,8 +92,8 @@ func TestEmailHasAPlainAndAnEscapedHTMLPart(t *testing.T) {
 		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
 		parts[ct] = string(b)
 	}
-	contains(t, "plain part", parts["text/plain"], "ci <deploy> & co", "owner admin", "expires Mon 30 Nov 2026 10:00 UTC", keysURL+"?q=")
-	contains(t, "HTML part", parts["text/html"], "ci &lt;deploy&gt; &amp; co", `<a href="`+keysURL+`?q=`, "<h2>Expiring within 1 day (1)</h2>")
+	contains(t, "plain part", parts["text/plain"], "ci <deploy> & co", "owner admin", "expires Mon 30 Nov 2026 10:00 UTC", keysURL+"/")
+	contains(t, "HTML part", parts["text/html"], "ci &lt;deploy&gt; &amp; co", `<a href="`+keysURL+`/`, "<h2>Expiring within 1 day (1)</h2>")
 	if strings.Contains(parts["text/html"], "<deploy>") || strings.Contains(m.Data, "SECRET-") || strings.Contains(m.Data, "hunter2") {
 		t.Error("the mail shows a name unescaped in HTML, a key's secret or the SMTP password")
 	}
