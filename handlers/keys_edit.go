@@ -36,7 +36,7 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 		}))
 	}
 	return render(c, status, views.KeyEditPage(views.KeyEdit{
-		Page:          h.page(c, "Edit key"),
+		Page:          h.keysPage(c, "Edit key"),
 		Action:        h.url(routeKeyUpdate, k.ID),
 		ExpiryOptions: h.offered(views.ExpiryOptions),
 		Key:           row,
@@ -73,7 +73,7 @@ func (h keys) actions(c echo.Context) error {
 	ret := h.returnTo(c)
 	label := "Actions for " + apikeys.Label(k)
 	return render(c, http.StatusOK, views.KeyActionsPage(views.KeyActions{
-		Page:   h.page(c, label),
+		Page:   h.keysPage(c, label),
 		Key:    keyRow(k, currentUser(c).Identity, h.now()),
 		Label:  label,
 		Menu:   h.rowLinks(ret).forKey(k.ID),
