@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -35,7 +36,7 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 			Return: ret, Form: h.formView(f), Flash: flash, Colspan: 9,
 		}))
 	}
-	return render(c, status, views.KeyEditPage(views.KeyEdit{
+	m := views.KeyEdit{
 		Page:          h.keysPage(c, "Edit key"),
 		Action:        h.url(routeKeyUpdate, k.ID),
 		ExpiryOptions: h.offered(views.ExpiryOptions),
@@ -44,7 +45,31 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 		Flash:         flash,
 		CancelURL:     ret,
 		OnKeyPage:     h.isKeyPage(ret, k.ID),
-	}))
+	}
+	m.Breach, m.Fix = h.expiryBreach(k, ret)
+	return render(c, status, views.KeyEditPage(m))
+}
+
+// expiryBreach says how k's expiry breaks the lifetime policy, and the
+// one-click fix: its expiry set to the latest day the policy allows.
+// Nothing when it keeps the policy.
+func (h keys) expiryBreach(k apiclient.APIKey, ret string) (string, *views.ExpiryFix) {
+	p, now := h.rules.Policy(), h.now()
+	if p.Breach(now, k.ExpiryDate, nil) == nil {
+		return "", nil
+	}
+	how := "it never expires"
+	if k.ExpiryDate != nil {
+		how = "it expires on " + k.ExpiryDate.UTC().Format("2 Jan 2006") + ", later than the policy allows"
+	}
+	latest := p.LatestDay(now)
+	day := latest
+	if t, err := time.Parse(time.DateOnly, latest); err == nil {
+		day = t.Format("2 Jan 2006")
+	}
+	return "This key breaks your organization's policy (keys expire within " + p.Lifetime() + "): " + how +
+			". A new name or description can be saved with its expiry kept; to mend it, choose an expiry on or before " + day + ".",
+		&views.ExpiryFix{Action: h.url(routeKeyExpiry, k.ID), Date: latest, Day: day, Return: ret}
 }
 
 // showRow answers with a key's row as the table shows it: what Cancel in
