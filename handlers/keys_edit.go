@@ -31,6 +31,11 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 		if msg := strings.TrimSpace(f.Errors["expiry"] + " " + f.Errors["expiry_date"]); msg != "" && flash.Text == "" {
 			flash = views.Flash{Kind: "error", Text: msg} // the row's editor has no expiry field: said above it
 		}
+		if breach, _ := h.expiryBreach(k, ret); breach != "" && flash.Text == "" {
+			// Its expiry is kept here: said, with the way to the form that mends it.
+			flash = views.Flash{Kind: "warning", Text: breach, LinkText: "Change its expiry",
+				Link: h.url(routeKeyEdit, k.ID) + "?" + url.Values{"return": {ret}}.Encode()}
+		}
 		return render(c, status, views.KeyEditRowFragment(views.KeyEditRow{
 			Key: row, Action: h.url(routeKeyUpdate, k.ID), RowURL: h.url(routeKeyRow, k.ID) + "?" + url.Values{"return": {ret}}.Encode(),
 			Return: ret, Form: h.formView(f), Flash: flash, Colspan: 9,

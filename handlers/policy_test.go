@@ -184,6 +184,13 @@ func TestEditingAKeyThatBreaksThePolicySaysSoAndMendsItInOneClick(t *testing.T) 
 		if keep := edit.doc.Find("#k-expiry option[value=keep]").Text(); !strings.HasSuffix(keep, ", breaks the policy)") {
 			t.Errorf("%s: the keep choice reads %q", c.name, keep)
 		}
+		// The row's editor (htmx), which has no expiry field, says so too,
+		// and links to the form.
+		row := b.get(keyURL(k)+"/edit?return="+url.QueryEscape(view), "HX-Request", "true")
+		if w := row.doc.Find("form.inline-edit .flash-warning"); !strings.Contains(w.Text(), "This key breaks your organization's policy") ||
+			w.Find("a").AttrOr("href", "") != keyURL(k)+"/edit?return="+url.QueryEscape(view) {
+			t.Errorf("%s: the row's editor says %q, links to %q", c.name, w.Text(), w.Find("a").AttrOr("href", ""))
+		}
 		// A rename keeps the expiry it had.
 		if p := b.submit(edit, "form.keyform", map[string]string{"name": c.name + "-renamed"}); p.status >= 400 {
 			t.Errorf("%s: a rename is refused: %d %q", c.name, p.status, flashText(p))
@@ -206,7 +213,9 @@ func TestEditingAKeyThatBreaksThePolicySaysSoAndMendsItInOneClick(t *testing.T) 
 	}
 	ok := seedKey(t, env, balenasim.KindProvisioning, "acme/plant-3", "keeps-the-policy", &soon)
 	edit := b.get(keyURL(ok) + "/edit")
-	if edit.doc.Find("#k-breach, form#k-fix").Length() != 0 || strings.Contains(edit.doc.Find("#k-expiry option[value=keep]").Text(), "breaks") {
+	row := b.get(keyURL(ok)+"/edit", "HX-Request", "true")
+	if edit.doc.Find("#k-breach, form#k-fix").Length() != 0 || strings.Contains(edit.doc.Find("#k-expiry option[value=keep]").Text(), "breaks") ||
+		row.doc.Find(".flash-warning").Length() != 0 {
 		t.Error("a key that keeps the policy is said to break it")
 	}
 }
