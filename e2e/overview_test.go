@@ -41,6 +41,30 @@ func followCount(t *testing.T, page playwright.Page, link playwright.Locator, wh
 	t.Logf("%s: %s keys, as its view says", what, n)
 }
 
+// openListedKey opens the first key a section lists: its own page, whose
+// "Back to keys" is the section's view; then comes back to the overview.
+func openListedKey(t *testing.T, page playwright.Page, section playwright.Locator) {
+	t.Helper()
+	key := section.Locator(".keylist li a").First()
+	href, err := key.GetAttribute("href")
+	must(t, err)
+	if !regexp.MustCompile(`^[^?]*/keys/[0-9]+\?return=`).MatchString(href) {
+		t.Fatalf("a listed key links to %s, not its own page", href)
+	}
+	view, err := section.Locator(".section-count a").GetAttribute("href")
+	must(t, err)
+	must(t, key.Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(regexp.QuoteMeta(href)+"$")))
+	must(t, expect.Locator(page.GetByRole("region", playwright.PageGetByRoleOptions{Name: "Details"})).ToBeVisible())
+	must(t, page.GetByRole("link", playwright.PageGetByRoleOptions{Name: "Back to keys"}).Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(regexp.QuoteMeta(view)+"$")))
+	_, err = page.GoBack()
+	must(t, err)
+	_, err = page.GoBack()
+	must(t, err)
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/overview$`)))
+}
+
 // asInDemo is the portal as make demo runs it: with a 90-day lifetime
 // policy, so that the overview has every section.
 var asInDemo = portaltest.Options{Config: func(c *config.Config) { c.PolicyMaxLifetime = 90 * 24 * time.Hour }}
@@ -79,6 +103,7 @@ func TestOverviewCountsMatchTheViewsTheyOpen(t *testing.T) {
 	followCount(t, page, page.Locator(".section-count a").First(), "keys that never expire")
 	stale := page.Locator("section", playwright.PageLocatorOptions{Has: page.GetByRole("heading", playwright.PageGetByRoleOptions{Name: "Device keys of devices silent for 30 days or more"})})
 	must(t, expect.Locator(stale.Locator(".keylist li").First()).ToBeVisible())
+	openListedKey(t, page, stale)
 	followCount(t, page, stale.Locator(".section-count a"), "device keys of devices silent for 30 days")
 	breach := page.Locator("section", playwright.PageLocatorOptions{Has: page.GetByRole("heading", playwright.PageGetByRoleOptions{Name: "Keys that break the lifetime policy"})})
 	followCount(t, page, breach.Locator(".section-count a"), "keys that break the policy")

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/url"
 	"regexp"
 	"strconv"
 	"testing"
@@ -126,4 +127,24 @@ func mustTexts(t *testing.T, l playwright.Locator) []string {
 	texts, err := l.AllInnerTexts()
 	must(t, err)
 	return texts
+}
+
+// The edit form of a key that breaks the policy says so beside its expiry
+// and mends it in one click; the key then leaves the breach view.
+func TestEditFormOfABreachSaysSoAndMendsItInOneClick(t *testing.T) {
+	env := policyEnv(t, false)
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys?policy=breach")
+	first := page.Locator("tbody tr").First()
+	id, err := first.GetAttribute("data-key-id")
+	must(t, err)
+	goTo(t, page, env.URL+"/keys/"+id+"/edit?return="+url.QueryEscape("/keys?policy=breach"))
+	note := page.Locator("#k-breach")
+	must(t, expect.Locator(note).ToContainText("This key breaks your organization's policy (keys expire within 90 days)"))
+	must(t, expect.Locator(page.Locator("#k-expiry option[value=keep]")).ToContainText("breaks the policy"))
+	checkA11y(t, page, "edit form of a breach")
+	must(t, note.GetByRole("button").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/keys\?policy=breach$`)))
+	must(t, expect.Locator(page.Locator(".flash-success")).ToContainText("Set the expiry of"))
+	must(t, expect.Locator(page.Locator(`tbody tr[data-key-id="`+id+`"]`)).ToHaveCount(0))
 }

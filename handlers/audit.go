@@ -328,7 +328,16 @@ func (h auditPage) auditResults(r *views.AuditResults, f auditFilter, entries []
 		r.Empty = "Page " + strconv.Itoa(f.Page) + " is past the last page (" + strconv.Itoa(r.Pages) + ")."
 	}
 	for _, e := range entries {
-		r.Rows = append(r.Rows, auditRow(e, now))
+		row := auditRow(e, now)
+		// The key's own page, even once it is gone: it then says so and
+		// shows the key's history to who may see it.
+		if e.KeyID != 0 {
+			row.KeyURL = h.url(routeKeyShow, e.KeyID)
+		}
+		if e.NewKey != 0 {
+			row.NewKeyURL = h.url(routeKeyShow, e.NewKey)
+		}
+		r.Rows = append(r.Rows, row)
 	}
 }
 

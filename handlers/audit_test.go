@@ -55,6 +55,19 @@ func TestAuditPageShowsChangesNewestFirstAsText(t *testing.T) {
 	if !strings.Contains(first.Find("td.event-key").Text(), key) || first.Find("td.who").Text() != "admin" {
 		t.Errorf("revoke row: key %q, who %q", first.Find("td.event-key").Text(), first.Find("td.who").Text())
 	}
+	// Each event's key is a link to its page; this one's says it was
+	// revoked, and shows its history.
+	for i, row := range []string{"revoke", "create"} {
+		a := rows.Eq(i).Find("td.event-key a")
+		if a.Text() != key || a.AttrOr("href", "") != "/keys/"+strconv.FormatInt(id, 10) {
+			t.Errorf("%s event: key link %q to %q, want %q to its page", row, a.Text(), a.AttrOr("href", ""), key)
+		}
+	}
+	gone := b.get(first.Find("td.event-key a").AttrOr("href", ""))
+	if gone.status != http.StatusNotFound || !strings.Contains(gone.doc.Find("main").Text(), "Key "+key+" was revoked by admin") ||
+		gone.doc.Find("ol.history > li").Length() != 2 {
+		t.Errorf("the revoked key's page: %d %q, %d events in its history", gone.status, gone.doc.Find("main .card p").First().Text(), gone.doc.Find("ol.history > li").Length())
+	}
 	// Hostile text is shown as text: no element came out of it.
 	if p.doc.Find("main script, main img[onerror]").Length() != 0 || !strings.Contains(second.Find("td.changes").Text(), hostile) {
 		t.Errorf("hostile description rendered as markup, or not shown: %q", second.Find("td.changes").Text())

@@ -134,6 +134,14 @@ func (h keys) backTo(raw string, id int64) string {
 	return base
 }
 
+// keysPage is a full page of the keys area (a key's page, its forms and
+// confirmations, the bulk pages): the header marks Keys on each.
+func (h keys) keysPage(c echo.Context, title string) views.Page {
+	p := h.page(c, title)
+	p.Current = views.NavKeys
+	return p
+}
+
 // keyPage is the page of key id, remembering the keys view to go back to.
 func (h keys) keyPage(id int64, view string) string {
 	return h.url(routeKeyShow, id) + h.backQuery(view)

@@ -49,7 +49,7 @@ func (h keys) bulk(c echo.Context) error {
 
 	if c.FormValue("confirm") != "1" {
 		m := views.BulkConfirm{
-			Page: h.page(c, verbs[0]+" keys"), Action: string(action), Verb: verbs[0], PostURL: h.url(routeKeyBulk),
+			Page: h.keysPage(c, verbs[0]+" keys"), Action: string(action), Verb: verbs[0], PostURL: h.url(routeKeyBulk),
 			Count: len(targets), All: sel.All, Return: ret, CancelURL: ret,
 		}
 		if action == apikeys.BulkPolicyMax {
@@ -71,7 +71,7 @@ func (h keys) bulk(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m := views.BulkResult{Page: h.page(c, verbs[1]+" keys"), Verb: verbs[1], Done: res.Done, ReturnURL: ret}
+	m := views.BulkResult{Page: h.keysPage(c, verbs[1]+" keys"), Verb: verbs[1], Done: res.Done, ReturnURL: ret}
 	if action == apikeys.BulkPolicyMax {
 		m.Note = "They now expire " + views.ExactTime(res.Set) + "."
 		if res.Kept > 0 {

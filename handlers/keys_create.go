@@ -33,7 +33,7 @@ func (h keys) newForm(c echo.Context) error {
 func (h keys) createPage(c echo.Context, status int, f keyForm, change func(*views.KeyCreate), flash views.Flash) error {
 	u := currentUser(c)
 	m := views.KeyCreate{
-		Page:          h.page(c, "Create key"),
+		Page:          h.keysPage(c, "Create key"),
 		Action:        h.url(routeKeyCreate),
 		Form:          h.formView(f),
 		ExpiryOptions: h.offered(views.ExpiryOptions),

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,13 +31,18 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 		if msg := strings.TrimSpace(f.Errors["expiry"] + " " + f.Errors["expiry_date"]); msg != "" && flash.Text == "" {
 			flash = views.Flash{Kind: "error", Text: msg} // the row's editor has no expiry field: said above it
 		}
+		if breach, _ := h.expiryBreach(k, ret); breach != "" && flash.Text == "" {
+			// Its expiry is kept here: said, with the way to the form that mends it.
+			flash = views.Flash{Kind: "warning", Text: breach, LinkText: "Change its expiry",
+				Link: h.url(routeKeyEdit, k.ID) + "?" + url.Values{"return": {ret}}.Encode()}
+		}
 		return render(c, status, views.KeyEditRowFragment(views.KeyEditRow{
 			Key: row, Action: h.url(routeKeyUpdate, k.ID), RowURL: h.url(routeKeyRow, k.ID) + "?" + url.Values{"return": {ret}}.Encode(),
 			Return: ret, Form: h.formView(f), Flash: flash, Colspan: 9,
 		}))
 	}
-	return render(c, status, views.KeyEditPage(views.KeyEdit{
-		Page:          h.page(c, "Edit key"),
+	m := views.KeyEdit{
+		Page:          h.keysPage(c, "Edit key"),
 		Action:        h.url(routeKeyUpdate, k.ID),
 		ExpiryOptions: h.offered(views.ExpiryOptions),
 		Key:           row,
@@ -44,7 +50,31 @@ func (h keys) editPage(c echo.Context, status int, k apiclient.APIKey, f keyForm
 		Flash:         flash,
 		CancelURL:     ret,
 		OnKeyPage:     h.isKeyPage(ret, k.ID),
-	}))
+	}
+	m.Breach, m.Fix = h.expiryBreach(k, ret)
+	return render(c, status, views.KeyEditPage(m))
+}
+
+// expiryBreach says how k's expiry breaks the lifetime policy, and the
+// one-click fix: its expiry set to the latest day the policy allows.
+// Nothing when it keeps the policy.
+func (h keys) expiryBreach(k apiclient.APIKey, ret string) (string, *views.ExpiryFix) {
+	p, now := h.rules.Policy(), h.now()
+	if p.Breach(now, k.ExpiryDate, nil) == nil {
+		return "", nil
+	}
+	how := "it never expires"
+	if k.ExpiryDate != nil {
+		how = "it expires on " + k.ExpiryDate.UTC().Format("2 Jan 2006") + ", later than the policy allows"
+	}
+	latest := p.LatestDay(now)
+	day := latest
+	if t, err := time.Parse(time.DateOnly, latest); err == nil {
+		day = t.Format("2 Jan 2006")
+	}
+	return "This key breaks your organization's policy (keys expire within " + p.Lifetime() + "): " + how +
+			". A new name or description can be saved with its expiry kept; to mend it, choose an expiry on or before " + day + ".",
+		&views.ExpiryFix{Action: h.url(routeKeyExpiry, k.ID), Date: latest, Day: day, Return: ret}
 }
 
 // showRow answers with a key's row as the table shows it: what Cancel in
@@ -73,7 +103,7 @@ func (h keys) actions(c echo.Context) error {
 	ret := h.returnTo(c)
 	label := "Actions for " + apikeys.Label(k)
 	return render(c, http.StatusOK, views.KeyActionsPage(views.KeyActions{
-		Page:   h.page(c, label),
+		Page:   h.keysPage(c, label),
 		Key:    keyRow(k, currentUser(c).Identity, h.now()),
 		Label:  label,
 		Menu:   h.rowLinks(ret).forKey(k.ID),

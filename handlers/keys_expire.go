@@ -63,7 +63,7 @@ func (h keys) confirm(c echo.Context, fill func(apiclient.APIKey, *views.KeyConf
 		rowURL := h.url(routeKeyRow, k.ID) + "?" + url.Values{"return": {ret}}.Encode()
 		return render(c, http.StatusOK, views.KeyConfirmRowFragment(m, rowURL, 8))
 	}
-	m.Page = h.page(c, m.Title)
+	m.Page = h.keysPage(c, m.Title)
 	return render(c, http.StatusOK, views.KeyConfirmPage(m))
 }
 

@@ -106,6 +106,14 @@ func checkRotationLineage(t *testing.T, opts portaltest.Options) {
 	if a := oldPage.doc.Find("a:contains('This key in the audit trail')").AttrOr("href", ""); a != "/audit?key="+oldID {
 		t.Errorf("old key's page links to the audit trail at %q", a)
 	}
+	// The audit trail's rotation links the old key and its replacement.
+	audit := b.get("/audit?key=" + oldID + "&action=rotate_create")
+	if a := audit.doc.Find("td.event-key > a"); a.Text() != "#"+oldID || a.AttrOr("href", "") != "/keys/"+oldID {
+		t.Errorf("the rotation in the audit trail links %q to %q", a.Text(), a.AttrOr("href", ""))
+	}
+	if a := audit.doc.Find("td.event-key .muted a"); a.Text() != "#"+newID || a.AttrOr("href", "") != "/keys/"+newID {
+		t.Errorf("the rotation in the audit trail: replaced by %q, linked to %q", a.Text(), a.AttrOr("href", ""))
+	}
 	// A change made in the row (htmx) keeps the lineage in the new row.
 	saved := b.post(keyURL(fresh)+"/edit", url.Values{"name": {"lineage-of-a-rotation"}, "description": {"after"}, "expiry": {"keep"}, "return": {view}},
 		"HX-Request", "true", "X-CSRF-Token", csrfOf(b, env))

@@ -82,7 +82,7 @@ func (h keys) list(c echo.Context) error {
 		return render(c, status, views.KeyResultsUpdate(results, f.form()))
 	}
 	m := views.Keys{
-		Page:       h.page(c, "API keys"),
+		Page:       h.keysPage(c, "API keys"),
 		Action:     h.url(routeKeys),
 		Filter:     f.form(),
 		Results:    results,
@@ -91,7 +91,6 @@ func (h keys) list(c echo.Context) error {
 		DevicesURL: h.url(routeKeyDevices),
 		Alerts:     h.alertsLine(),
 	}
-	m.Page.Current = views.NavKeys
 	if fleetErr == nil {
 		for _, fl := range fleets {
 			m.Fleets = append(m.Fleets, fl.Slug)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -138,6 +139,41 @@ func TestABadFilterIsMarkedInPlaceByTheHTMXAnswer(t *testing.T) {
 		}
 		if got := p.doc.Find("#filters #fe-within .field-error").Text(); got == "" {
 			t.Errorf("Sec-Fetch-Site %s: no message at the field", header)
+		}
+	}
+}
+
+// The keys area is one place in the header: a key's page (even a gone
+// key's), its forms, its confirmations and the bulk pages mark "Keys" as
+// the current page, as the keys list does.
+func TestTheHeaderMarksKeysOnEveryPageOfTheKeysArea(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	later := time.Now().AddDate(0, 2, 0)
+	k := keyURL(seedKey(t, env, balenasim.KindProvisioning, "acme/plant-3", "marked-in-the-header", &later))
+	list := b.get("/keys")
+	bulk := formWithCSRF(list, "action", "expire")
+	bulk["id"] = firstIDs(list, 2)
+	pages := map[string]page{
+		"keys":          list,
+		"key page":      b.get(k),
+		"gone key page": b.get("/keys/999999999"),
+		"create form":   b.get("/keys/new"),
+		"created key":   b.submit(b.get("/keys/new"), "form.keyform", map[string]string{"kind": "user", "name": "marked-too", "expiry": "30d"}),
+		"edit form":     b.get(k + "/edit"),
+		"actions":       b.get(k + "/actions"),
+		"rotate form":   b.get(k + "/rotate"),
+		"revoke":        b.get(k + "/revoke"),
+		"expire":        b.get(k + "/expire"),
+		"clear expiry":  b.get(k + "/expiry"),
+		"bulk confirm":  b.post("/keys/bulk", bulk),
+	}
+	for name, p := range pages {
+		if p.doc.Find("main h1").Length() == 0 {
+			t.Errorf("%s: %d, no page (%s)", name, p.status, p.url)
+			continue
+		}
+		if got := p.doc.Find(`header nav a[aria-current=page]`); got.Length() != 1 || got.Text() != "Keys" {
+			t.Errorf("%s (%d): the header marks %q, want Keys", name, p.status, got.Text())
 		}
 	}
 }

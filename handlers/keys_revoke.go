@@ -17,7 +17,7 @@ func (h keys) confirmRevoke(c echo.Context) error {
 	}
 	ret := h.returnTo(c) // the view the revoke link was clicked in
 	return render(c, http.StatusOK, views.KeyRevokePage(views.KeyRevoke{
-		Page:      h.page(c, "Revoke key"),
+		Page:      h.keysPage(c, "Revoke key"),
 		Action:    h.url(routeKeyDelete, k.ID),
 		Key:       keyRow(k, currentUser(c).Identity, h.now()),
 		Label:     apikeys.Label(k),

@@ -37,7 +37,7 @@ func (h keys) rotatePage(c echo.Context, status int, k apiclient.APIKey, grace s
 	}
 	opts = append([]views.Option{{Value: apikeys.ExpiryFresh, Label: label}}, opts...)
 	m := views.KeyRotate{
-		Page:           h.page(c, "Rotate key"),
+		Page:           h.keysPage(c, "Rotate key"),
 		Action:         h.url(routeKeyRotateDo, k.ID),
 		Key:            keyRow(k, currentUser(c).Identity, h.now()),
 		Label:          apikeys.Label(k),

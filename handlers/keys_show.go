@@ -30,7 +30,7 @@ func (h keys) show(c echo.Context) error {
 	k, err := h.rules.Key(ctx, h.caller(c), id)
 	if apikeys.Code(err) == apiclient.CodeNotFound {
 		m := views.KeyPage{
-			Page:    h.page(c, "Key "+strconv.FormatInt(id, 10)+" not found"),
+			Page:    h.keysPage(c, "Key "+strconv.FormatInt(id, 10)+" not found"),
 			Title:   "Key #" + strconv.FormatInt(id, 10),
 			Status:  "There is no key #" + strconv.FormatInt(id, 10) + " that your account can see: it may have been revoked, or it belongs to someone else.",
 			BackURL: back,
@@ -49,7 +49,7 @@ func (h keys) show(c echo.Context) error {
 	now := h.now()
 	v := apikeys.ViewOf(k, u.Identity, now)
 	m := views.KeyPage{
-		Page:      h.page(c, apikeys.Title(k)),
+		Page:      h.keysPage(c, apikeys.Title(k)),
 		Key:       keyRow(k, u.Identity, now),
 		Title:     apikeys.Title(k),
 		Owner:     ownerFacts(k, v.Mine),

@@ -198,11 +198,12 @@ func (h keys) overview(c echo.Context) error {
 			}
 			v.Error = "Could not read these keys: " + describe(err).Message
 		}
+		// Each key opens its own page (a search for its id would also
+		// match keys whose names hold those digits), whose "Back to keys"
+		// is the section's view.
+		links := h.rowLinks(v.Count.URL)
 		for _, k := range sectionKeys[i] {
-			row := keyRow(k, u.Identity, now)
-			// The key's own page: a search for its id would also list every
-			// key whose name holds that number.
-			v.Keys = append(v.Keys, views.OverviewKey{Row: row, URL: h.url(routeKeyShow, k.ID)})
+			v.Keys = append(v.Keys, views.OverviewKey{Row: keyRow(k, u.Identity, now), URL: links.keyPage(k.ID)})
 		}
 		m.Sections = append(m.Sections, v)
 	}

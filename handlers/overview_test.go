@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -99,14 +100,24 @@ func TestOverviewCountsAreTheViewsTheyLink(t *testing.T) {
 			}
 			all := b.get(section.Find(".section-count a").AttrOr("href", ""))
 			rows := all.doc.Find("table.keys tbody tr")
+			sectionView := section.Find(".section-count a").AttrOr("href", "")
 			items.Each(func(i int, a *goquery.Selection) {
-				// Each key's link is its own page.
-				id := strings.TrimSpace(rows.Eq(i).Find("td.key-id").Text())
-				if got := a.AttrOr("href", ""); got != "/keys/"+id {
-					t.Errorf("never-expiring key %d (%q) links to %q, its view's row %d is key %s", i+1, a.Text(), got, i+1, id)
+				// Each key's link is its own page, which goes back to the
+				// section's view.
+				href := a.AttrOr("href", "")
+				want := strings.TrimSpace(rows.Eq(i).Find("td.key-id").Text())
+				if u, _ := url.Parse(href); u.Path != "/keys/"+strings.TrimPrefix(want, "#") || u.Query().Get("q") != "" {
+					t.Errorf("never-expiring key %d (%q) links to %s, not the page of its view's row %d (%s)", i+1, a.Text(), href, i+1, want)
 				}
-				if one := b.get(a.AttrOr("href", "")); one.status != http.StatusOK || facts(one)["ID"] != id {
-					t.Errorf("key %q: its link shows %d, key %q", a.Text(), one.status, facts(one)["ID"])
+				one := b.get(href)
+				if one.status != http.StatusOK {
+					t.Fatalf("key %q: its page is %d", a.Text(), one.status)
+				}
+				if got := strings.TrimSpace(one.doc.Find(".key-page dl.facts dd.mono").First().Text()); got != want {
+					t.Errorf("key %q: its page shows key %q, want %q", a.Text(), got, want)
+				}
+				if back := one.doc.Find(".pagehead a").FilterFunction(func(_ int, l *goquery.Selection) bool { return l.Text() == "Back to keys" }).AttrOr("href", ""); back != sectionView {
+					t.Errorf("key %q: its page goes back to %q, not the section's view %q", a.Text(), back, sectionView)
 				}
 			})
 		})

@@ -160,3 +160,68 @@ func TestBulkSetsEveryBreachToThePolicysMaximum(t *testing.T) {
 		t.Errorf("%d breaches left", left.doc.Find("tbody tr").Length())
 	}
 }
+
+// Under a maximum lifetime, the edit form of a key that already breaks it
+// says so beside the expiry (its "keep" choice too), lets a rename keep
+// the expiry, and mends the key in one click: its expiry set to the
+// latest day the policy allows. A key that keeps the policy gets none of it.
+func TestEditingAKeyThatBreaksThePolicySaysSoAndMendsItInOneClick(t *testing.T) {
+	env, b := signedIn(t, withPolicy(false))
+	later, soon := time.Now().AddDate(2, 0, 0), time.Now().AddDate(0, 0, 30)
+	for _, c := range []struct {
+		name   string
+		expiry *time.Time
+		says   string
+	}{{"breaks-by-never", nil, "it never expires"}, {"breaks-by-far", &later, "later than the policy allows"}} {
+		k := seedKey(t, env, balenasim.KindProvisioning, "acme/plant-3", c.name, c.expiry)
+		id := strconv.FormatInt(k.ID, 10)
+		view := "/keys?q=" + c.name
+		edit := b.get(keyURL(k) + "/edit?return=" + url.QueryEscape(view))
+		note := edit.doc.Find("form.keyform #k-breach").Text()
+		if !strings.Contains(note, "This key breaks your organization's policy (keys expire within 90 days): ") || !strings.Contains(note, c.says) {
+			t.Errorf("%s: the form says %q", c.name, note)
+		}
+		if keep := edit.doc.Find("#k-expiry option[value=keep]").Text(); !strings.HasSuffix(keep, ", breaks the policy)") {
+			t.Errorf("%s: the keep choice reads %q", c.name, keep)
+		}
+		// The row's editor (htmx), which has no expiry field, says so too,
+		// and links to the form.
+		row := b.get(keyURL(k)+"/edit?return="+url.QueryEscape(view), "HX-Request", "true")
+		if w := row.doc.Find("form.inline-edit .flash-warning"); !strings.Contains(w.Text(), "This key breaks your organization's policy") ||
+			w.Find("a").AttrOr("href", "") != keyURL(k)+"/edit?return="+url.QueryEscape(view) {
+			t.Errorf("%s: the row's editor says %q, links to %q", c.name, w.Text(), w.Find("a").AttrOr("href", ""))
+		}
+		// A rename keeps the expiry it had.
+		if p := b.submit(edit, "form.keyform", map[string]string{"name": c.name + "-renamed"}); p.status >= 400 {
+			t.Errorf("%s: a rename is refused: %d %q", c.name, p.status, flashText(p))
+		}
+		if got, _ := inSim(env, id); got.Name == nil || *got.Name != c.name+"-renamed" || !sameExpiry(got.ExpiryDate, c.expiry) {
+			t.Errorf("%s: after a rename: name %v, expiry %v", c.name, got.Name, got.ExpiryDate)
+		}
+		// The one-click fix: the button of the note submits its own form.
+		if edit.doc.Find("#k-breach button[form=k-fix]").Length() != 1 {
+			t.Fatalf("%s: no one-click fix in the note", c.name)
+		}
+		fixed := b.submit(edit, "form#k-fix", nil)
+		got, _ := inSim(env, id)
+		if got.ExpiryDate == nil || got.ExpiryDate.After(time.Now().Add(maxLife)) || got.ExpiryDate.Before(time.Now().Add(maxLife-48*time.Hour)) {
+			t.Errorf("%s: after the fix (%d %q) it expires %v", c.name, fixed.status, flashText(fixed), got.ExpiryDate)
+		}
+		if again := b.get(keyURL(k) + "/edit"); again.doc.Find("#k-breach, form#k-fix").Length() != 0 {
+			t.Errorf("%s: the mended key's form still says it breaks the policy", c.name)
+		}
+	}
+	ok := seedKey(t, env, balenasim.KindProvisioning, "acme/plant-3", "keeps-the-policy", &soon)
+	edit := b.get(keyURL(ok) + "/edit")
+	row := b.get(keyURL(ok)+"/edit", "HX-Request", "true")
+	if edit.doc.Find("#k-breach, form#k-fix").Length() != 0 || strings.Contains(edit.doc.Find("#k-expiry option[value=keep]").Text(), "breaks") ||
+		row.doc.Find(".flash-warning").Length() != 0 {
+		t.Error("a key that keeps the policy is said to break it")
+	}
+}
+
+// sameExpiry reports whether two expiries (nil: never) are the same
+// moment, as balena keeps it (to the millisecond).
+func sameExpiry(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Sub(*b).Abs() < time.Millisecond
+}

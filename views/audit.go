@@ -39,7 +39,8 @@ type AuditRow struct {
 	Who                      string
 	Action                   string // in words
 	Key, NewKey              string // "#123"; "" when none
-	KeyName, Kind, Owner     string
+	KeyURL, NewKeyURL        string // their pages
+	KeyName, Kind, Owner     string // KeyName as it was then
 	Changes                  []string
 	Outcome, Reason          string
 	Verified, Bulk           bool

@@ -60,6 +60,20 @@ type KeyEdit struct {
 	Flash         Flash
 	CancelURL     string
 	OnKeyPage     bool // CancelURL is the key's own page
+	// Breach says how the key's expiry already breaks the lifetime
+	// policy, beside the expiry field; "" when it keeps it. Keeping the
+	// expiry stays allowed (a rename is not a breach the portal makes),
+	// and Fix sets it to the latest the policy allows in one click.
+	Breach string
+	Fix    *ExpiryFix
+}
+
+// ExpiryFix is a one-click form setting a key's expiry to a date.
+type ExpiryFix struct {
+	Action string
+	Date   string // YYYY-MM-DD, a custom expiry (through the end of that day)
+	Day    string // Date in words: "28 Feb 2027"
+	Return string
 }
 
 // KeyRevoke asks to confirm a revocation, naming the key.
