@@ -42,7 +42,7 @@ func newEnv(t testing.TB, opts balenasim.Options, hooks ...func(*http.Server)) *
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	c, err := New(Options{BaseURL: srv.URL, Timeout: 5 * time.Second})
+	c, err := New(Options{BaseURL: srv.URL, Timeout: balenasim.CallTimeout(opts.Dataset)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,6 +162,27 @@ func TestExpireAndRevokeFromTheRowMenu(t *testing.T) {
 	}
 }
 
+// A window that shrinks under an open row menu (a toolbar appears, a
+// tablet turns; Playwright's full-page screenshots do it too) moves the
+// menu back into view; it does not close it, as it did when the shrink put
+// the ⋯ button below the window's edge.
+func TestRowMenuStaysOpenWhenTheWindowShrinks(t *testing.T) {
+	env := portaltest.Start(t, portaltest.Options{})
+	page := signedInPage(t, env)
+	goTo(t, page, env.URL+"/keys?kind=user&status=active&sort=name")
+	row, _ := firstRow(t, page)
+	button := row.Locator("summary")
+	must(t, button.Click())
+	expire := row.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "Expire now…"})
+	must(t, expect.Locator(expire).ToBeInViewport())
+	box, err := button.BoundingBox()
+	must(t, err)
+	must(t, page.SetViewportSize(1280, int(box.Y)-10)) // the button is below the window's edge
+	must(t, expect.Locator(expire).ToBeInViewport(playwright.LocatorAssertionsToBeInViewportOptions{Ratio: playwright.Float(1)}))
+	must(t, expire.Click())
+	must(t, expect.Locator(page.Locator("tbody tr.editing")).ToBeVisible())
+}
+
 func TestFiltersLiveInTheURL(t *testing.T) {
 	env := portaltest.Start(t, portaltest.Options{})
 	page := signedInPage(t, env)

@@ -23,7 +23,9 @@ const freshPasswordRoute = "POST /user/v1/refresh-token"
 // one test can sign in from several client addresses.
 func behindProxy(t *testing.T, change func(*config.Config)) *portaltest.Env {
 	_, loopback, _ := net.ParseCIDR("127.0.0.1/32")
-	return portaltest.Start(t, portaltest.Options{Config: func(c *config.Config) {
+	// A still clock: a Retry-After is the window's whole rest, however long
+	// the requests before it took on a loaded machine.
+	return portaltest.Start(t, portaltest.Options{Clock: portaltest.NewClock(time.Now()), Config: func(c *config.Config) {
 		c.TrustedProxies = []*net.IPNet{loopback}
 		if change != nil {
 			change(c)

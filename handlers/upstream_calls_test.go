@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/keyportal/keyportal/handlers/portaltest"
 )
@@ -35,8 +34,9 @@ func TestAKeysViewCostsOneRoundTripUpstream(t *testing.T) {
 			}
 			for _, fragment := range []bool{false, true} {
 				env.Sim.ResetCounters()
-				// The wait bounds a failure only (the portal's limit per call is 5s).
-				meet := env.Sim.Rendezvous(2*time.Second, "GET /v7/api_key", "GET /v7/api_key/$count")
+				// The wait bounds a failure only: a call sent after the other's
+				// answer would have it wait in vain, for half of what a call may take.
+				meet := env.Sim.Rendezvous(env.Config.UpstreamTimeout/2, "GET /v7/api_key", "GET /v7/api_key/$count")
 				var p page
 				if fragment {
 					p = b.get(path, "HX-Request", "true")

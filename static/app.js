@@ -115,8 +115,12 @@
   // the page's flow (CSS), and the page scrolls to show it; elsewhere it
   // floats (position: fixed, so the table's scroll box cannot clip it)
   // below its button, or above it near the bottom of the viewport, and
-  // never past a side. It follows its button when the page scrolls.
-  function placeMenu(d) {
+  // never past a side. It follows its button when the page scrolls, and
+  // closes once the user scrolls its button away. A resize only moves it:
+  // the user did not ask for that (a browser's toolbar, a rotated tablet, a
+  // full-page screenshot all resize the window), and a menu that vanished
+  // under the pointer would lose the action it was opened for.
+  function placeMenu(d, closeIfAway) {
     var menu = d.querySelector(".menu");
     if (!menu) return;
     if (getComputedStyle(menu).position === "static") {
@@ -125,7 +129,7 @@
     }
     menu.classList.add("menu-float");
     var b = d.querySelector("summary").getBoundingClientRect();
-    if (b.bottom < 0 || b.top > window.innerHeight) {
+    if (closeIfAway && (b.bottom < 0 || b.top > window.innerHeight)) {
       d.removeAttribute("open"); // its button scrolled away
       return;
     }
@@ -134,19 +138,20 @@
     var left = Math.max(edge, Math.min(b.right - w, vw - w - edge));
     var top = b.bottom + gap;
     if (top + h > vh - edge) top = b.top - gap - h >= edge ? b.top - gap - h : Math.max(edge, vh - edge - h);
+    top = Math.max(edge, Math.min(top, vh - edge - h)); // its button may lie below the window's edge after a resize
     menu.style.left = left + "px";
     menu.style.top = top + "px";
   }
   document.addEventListener("toggle", function (e) {
     var d = e.target;
-    if (d.matches && d.matches(menus) && d.open) placeMenu(d);
+    if (d.matches && d.matches(menus) && d.open) placeMenu(d, false);
   }, true);
-  function placeOpenMenus() {
+  function placeOpenMenus(closeIfAway) {
     var open = document.querySelectorAll("details.row-menu[open], details.account-menu[open]");
-    for (var i = 0; i < open.length; i++) placeMenu(open[i]);
+    for (var i = 0; i < open.length; i++) placeMenu(open[i], closeIfAway);
   }
-  window.addEventListener("scroll", placeOpenMenus, true);
-  window.addEventListener("resize", placeOpenMenus);
+  window.addEventListener("scroll", function () { placeOpenMenus(true); }, true);
+  window.addEventListener("resize", function () { placeOpenMenus(false); });
 
   // Row menus and the account menu are <details>: close them on a click
   // elsewhere or on Escape, as a menu would, and keep at most one open.

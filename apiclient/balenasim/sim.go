@@ -138,8 +138,10 @@ func (s *Sim) Profile() Profile { return s.profile }
 // Counters returns a snapshot of the request counters.
 func (s *Sim) Counters() Counters { return s.counters.snapshot() }
 
-// ResetCounters zeroes the counters (requests in flight are still counted
-// when they end).
+// ResetCounters zeroes the counters. It first waits, up to a second, for
+// requests in flight to end, so that one whose answer the client already
+// has is not counted after the reset; a request held longer (latency, a
+// rendezvous) is still counted when it ends.
 func (s *Sim) ResetCounters() { s.counters.reset() }
 
 // ServeHTTP answers one request, after any injected fault.

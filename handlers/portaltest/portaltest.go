@@ -111,7 +111,7 @@ func New(opts Options) (*Env, error) {
 		case "KEYPORTAL_SESSION_STORE":
 			return opts.SessionStore
 		case "KEYPORTAL_UPSTREAM_TIMEOUT":
-			return "5s"
+			return balenasim.CallTimeout(opts.Dataset).String()
 		case "KEYPORTAL_BASE_PATH":
 			return opts.BasePath
 		}

@@ -45,7 +45,7 @@ func start(t *testing.T, dataset string, warn time.Duration) *env {
 	}
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	c, err := apiclient.New(apiclient.Options{BaseURL: srv.URL, Timeout: 5 * time.Second})
+	c, err := apiclient.New(apiclient.Options{BaseURL: srv.URL, Timeout: balenasim.CallTimeout(dataset)})
 	if err != nil {
 		t.Fatal(err)
 	}
