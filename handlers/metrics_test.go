@@ -3,7 +3,9 @@ package handlers_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers/portaltest"
 	"github.com/keyportal/keyportal/internal/apikeys"
@@ -52,6 +55,72 @@ func keysMetric(kind, status string) string {
 	return fmt.Sprintf(`keyportal_keys{kind=%q,status=%q}`, kind, status)
 }
 
+// standInCounts asks the stand-in itself, as the demo admin, how many of
+// the keys the watcher watches each kind and status has at now: /$count
+// with filters written from balena-api.md and the domain's StatusOf
+// boundaries, not the watcher's own queries, so that both cannot be wrong
+// the same way. The filter's syntax goes unescaped, as pinejs-client writes
+// it, only its spaces escaped: balena parses $filter before URL-decoding
+// (balena-api.md), so an escaped / or ( is a malformed URL.
+func standInCounts(t *testing.T, env *portaltest.Env, now time.Time, warn time.Duration) map[apiclient.KeyKind]map[apikeys.Status]int {
+	t.Helper()
+	token, err := env.Sim.IssueToken(balenasim.DemoEmail, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// balena keeps milliseconds; a window that is not whole milliseconds
+	// would need rounding the literal cannot express.
+	if warn%time.Millisecond != 0 {
+		t.Fatalf("warning window %v is not whole milliseconds", warn)
+	}
+	at := func(t time.Time) string { return "datetime'" + t.UTC().Format("2006-01-02T15:04:05.000Z") + "'" }
+	nowLit, edgeLit := at(now), at(now.Add(warn))
+	// The demo admin's own user keys, and the keys of acme's fleets and of
+	// their devices (watchtest.Watched).
+	owners := map[apiclient.KeyKind]string{
+		apiclient.KindUser:         "is_of__actor/any(a:a/is_of__user/any(u:u/username eq '" + balenasim.DemoUsername + "'))",
+		apiclient.KindProvisioning: "is_of__actor/any(a:a/is_of__application/any(f:startswith(f/slug,'acme/')))",
+		apiclient.KindDevice:       "is_of__actor/any(a:a/is_of__device/any(d:d/belongs_to__application/any(df:startswith(df/slug,'acme/'))))",
+	}
+	// StatusOf: never without expiry; expired at or before now; expiring
+	// less than warn after now; active from now+warn on.
+	statuses := map[apikeys.Status]string{
+		apikeys.StatusActive:   "expiry_date ge " + edgeLit,
+		apikeys.StatusExpiring: "(expiry_date gt " + nowLit + " and expiry_date lt " + edgeLit + ")",
+		apikeys.StatusExpired:  "(expiry_date ne null and expiry_date le " + nowLit + ")",
+		apikeys.StatusNever:    "expiry_date eq null",
+	}
+	out := map[apiclient.KeyKind]map[apikeys.Status]int{}
+	for _, kind := range apikeys.Kinds {
+		out[kind] = map[apikeys.Status]int{}
+		for _, status := range apikeys.Statuses {
+			filter := owners[kind] + " and " + statuses[status]
+			req, err := http.NewRequest(http.MethodGet, env.SimURL+"/v7/api_key/$count?$filter="+strings.ReplaceAll(filter, " ", "%20"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			var body struct {
+				D *int `json:"d"`
+			}
+			if err == nil {
+				err = json.Unmarshal(raw, &body)
+			}
+			if res.StatusCode != http.StatusOK || err != nil || body.D == nil {
+				t.Fatalf("stand-in /$count?$filter=%s: %s %s", filter, res.Status, raw)
+			}
+			out[kind][status] = *body.D
+		}
+	}
+	return out
+}
+
 func TestMetricsAreTheStandInsFiguresAtConstantCost(t *testing.T) {
 	calls := map[string]int{}
 	for _, dataset := range []string{"demo", "large"} {
@@ -70,6 +139,7 @@ func TestMetricsAreTheStandInsFiguresAtConstantCost(t *testing.T) {
 				}
 				calls[dataset] = env.Sim.Counters().Total()
 				want := watchtest.Expected(env.Sim, clock.Now(), env.Config.WatchWarn)
+				counted := standInCounts(t, env, clock.Now(), env.Config.WatchWarn)
 				m := scrape(t, env)
 				for _, kind := range apikeys.Kinds {
 					sum, total := 0.0, 0
@@ -77,6 +147,9 @@ func TestMetricsAreTheStandInsFiguresAtConstantCost(t *testing.T) {
 						got := m[keysMetric(string(kind), string(status))]
 						if int(got) != want.Keys[kind][status] {
 							t.Errorf("%s: %v, want %d", keysMetric(string(kind), string(status)), got, want.Keys[kind][status])
+						}
+						if int(got) != counted[kind][status] {
+							t.Errorf("%s: %v, but the stand-in's /$count says %d", keysMetric(string(kind), string(status)), got, counted[kind][status])
 						}
 						sum += got
 						total += want.Keys[kind][status]
