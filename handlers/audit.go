@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"crypto/sha256"
-	"encoding/csv"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -438,9 +436,9 @@ type exportedChange struct {
 // export streams every event of the view as CSV or JSON, a thousand at a
 // time.
 func (h auditPage) export(c echo.Context) error {
-	format := c.QueryParam("format")
-	if format != "csv" && format != "json" {
-		return echo.NewHTTPError(http.StatusBadRequest, "Export as format=csv or format=json.")
+	format, err := exportFormat(c)
+	if err != nil {
+		return err
 	}
 	f := parseAuditFilter(c.QueryParams())
 	if err := apikeys.Invalid(f.Errors); err != nil {
@@ -459,38 +457,18 @@ func (h auditPage) export(c echo.Context) error {
 		h.log.Warn("audit export: the database did not answer", "error", err)
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "The audit database did not answer. Try again in a moment.")
 	}
-	name := "audit-" + h.now().UTC().Format("20060102-150405") + "." + format
-	hd := c.Response().Header()
-	hd.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
-	hd.Set(echo.HeaderContentType, map[string]string{"csv": "text/csv; charset=utf-8", "json": echo.MIMEApplicationJSON}[format])
-	c.Response().WriteHeader(http.StatusOK)
-	w := c.Response()
-	cw := csv.NewWriter(w)
-	if format == "csv" {
-		_ = cw.Write([]string{"id", "at", "action", "actor_id", "username", "key_id", "kind", "owner", "fleet", "key_name",
-			"changes", "new_key", "bulk", "outcome", "reason", "verified", "request_id"})
-	} else {
-		_, _ = w.Write([]byte("[\n"))
-	}
-	first := true
+	out := startExport(c, format, "audit-"+h.now().UTC().Format("20060102-150405"), []string{"id", "at", "action", "actor_id",
+		"username", "key_id", "kind", "owner", "fleet", "key_name", "changes", "new_key", "bulk", "outcome", "reason", "verified", "request_id"})
 	for {
 		for _, e := range entries {
-			if format == "csv" {
-				_ = cw.Write([]string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339), e.Action, strconv.FormatInt(e.ActorID, 10),
+			out.row(func() []string {
+				return []string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339), e.Action, strconv.FormatInt(e.ActorID, 10),
 					safeCell(e.Username), strconv.FormatInt(e.KeyID, 10), e.Kind, safeCell(e.Owner), safeCell(e.Fleet), safeCell(e.KeyName),
 					safeCell(strings.Join(changeLines(e.Changes), "; ")), strconv.FormatInt(e.NewKey, 10), strconv.FormatBool(e.Bulk),
-					e.Outcome, safeCell(e.Reason), strconv.FormatBool(e.Verified), safeCell(e.RequestID)})
-				continue
-			}
-			b, _ := json.Marshal(exportOf(e))
-			if !first {
-				_, _ = w.Write([]byte(",\n"))
-			}
-			first = false
-			_, _ = w.Write(b)
+					e.Outcome, safeCell(e.Reason), strconv.FormatBool(e.Verified), safeCell(e.RequestID)}
+			}, exportOf(e))
 		}
-		cw.Flush()
-		w.Flush()
+		out.flush()
 		q.Offset += len(entries)
 		if len(entries) == 0 || q.Offset >= total {
 			break
@@ -501,9 +479,7 @@ func (h auditPage) export(c echo.Context) error {
 			panic(http.ErrAbortHandler)
 		}
 	}
-	if format == "json" {
-		_, _ = w.Write([]byte("\n]\n"))
-	}
+	out.end()
 	return nil
 }
 

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"encoding/csv"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -44,9 +42,9 @@ type exportRow struct {
 // export streams every key of the view, all pages, as CSV or JSON, one
 // upstream page at a time so that memory stays flat however many keys.
 func (h keys) export(c echo.Context) error {
-	format := c.QueryParam("format")
-	if format != "csv" && format != "json" {
-		return echo.NewHTTPError(http.StatusBadRequest, "Export as format=csv or format=json.")
+	format, err := exportFormat(c)
+	if err != nil {
+		return err
 	}
 	f := h.filter(c.QueryParams())
 	if err := apikeys.Invalid(f.Errors); err != nil {
@@ -64,45 +62,24 @@ func (h keys) export(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	name := "keys-" + now.UTC().Format("20060102-150405") + "." + format
-	hd := c.Response().Header()
-	hd.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
-	hd.Set(echo.HeaderContentType, map[string]string{"csv": "text/csv; charset=utf-8", "json": echo.MIMEApplicationJSON}[format])
-	c.Response().WriteHeader(http.StatusOK)
-
-	w := c.Response()
-	cw := csv.NewWriter(w)
-	if format == "csv" {
-		_ = cw.Write([]string{"id", "name", "kind", "owner", "description", "created_at", "expiry_date", "status", "last_seen"})
-	} else {
-		_, _ = w.Write([]byte("[\n"))
-	}
-	first := true
+	out := startExport(c, format, "keys-"+now.UTC().Format("20060102-150405"),
+		[]string{"id", "name", "kind", "owner", "description", "created_at", "expiry_date", "status", "last_seen"})
 	for {
 		for _, k := range page.Keys {
 			row := toExportRow(k, now)
-			if format == "csv" {
-				exp := ""
+			out.row(func() []string {
+				exp, seen := "", ""
 				if row.ExpiryDate != nil {
 					exp = row.ExpiryDate.Format(time.RFC3339)
 				}
-				seen := ""
 				if row.LastSeen != nil {
 					seen = *row.LastSeen
 				}
-				_ = cw.Write([]string{strconv.FormatInt(row.ID, 10), safeCell(row.Name), row.Kind, safeCell(row.Owner),
-					safeCell(row.Description), row.CreatedAt.Format(time.RFC3339), exp, row.Status, seen})
-				continue
-			}
-			b, _ := json.Marshal(row)
-			if !first {
-				_, _ = w.Write([]byte(",\n"))
-			}
-			first = false
-			_, _ = w.Write(b)
+				return []string{strconv.FormatInt(row.ID, 10), safeCell(row.Name), row.Kind, safeCell(row.Owner),
+					safeCell(row.Description), row.CreatedAt.Format(time.RFC3339), exp, row.Status, seen}
+			}, row)
 		}
-		cw.Flush()
-		w.Flush()
+		out.flush()
 		q.Skip += len(page.Keys)
 		if len(page.Keys) == 0 || q.Skip >= page.Total {
 			break
@@ -113,9 +90,7 @@ func (h keys) export(c echo.Context) error {
 			panic(http.ErrAbortHandler)
 		}
 	}
-	if format == "json" {
-		_, _ = w.Write([]byte("\n]\n"))
-	}
+	out.end()
 	return nil
 }
 
