@@ -111,6 +111,60 @@ type Session struct {
 
 	mu    sync.Mutex
 	ident *Identity
+	// reads, when set, are the reads shared by the parallel calls of one
+	// page (see Shared).
+	reads  *sharedReads
+	parent *Session // the Session it was made from, which learns its Identity too
+}
+
+// Shared returns a Session for one burst of parallel reads, such as one
+// page or one refresh: where a key's actor cannot be read, every count by
+// kind needs the caller's fleets, and every count of silent devices' keys
+// those devices; each is read from balena at most once for the life of
+// this Session instead of once per count. Make a new one per burst: what
+// it read is never refreshed.
+func (s *Session) Shared() *Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &Session{c: s.c, token: s.token, ident: s.ident, reads: &sharedReads{byKey: map[string]*sharedRead{}}, parent: s}
+}
+
+// sharedReads are the reads of one Shared Session, by what they asked.
+type sharedReads struct {
+	mu    sync.Mutex
+	byKey map[string]*sharedRead
+}
+
+// sharedRead is one read, its error included: the calls sharing it belong
+// to one request, which would not fare better asking again.
+type sharedRead struct {
+	mu   sync.Mutex
+	done bool
+	val  any
+	err  error
+}
+
+// readOnce returns what read returns, calling it only once per key on a
+// Shared Session (and every time on any other).
+func readOnce[T any](ctx context.Context, s *Session, key string, read func(context.Context) (T, error)) (T, error) {
+	if s.reads == nil {
+		return read(ctx)
+	}
+	s.reads.mu.Lock()
+	r, ok := s.reads.byKey[key]
+	if !ok {
+		r = &sharedRead{}
+		s.reads.byKey[key] = r
+	}
+	s.reads.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.done {
+		r.val, r.err = read(ctx)
+		r.done = true
+	}
+	v, _ := r.val.(T)
+	return v, r.err
 }
 
 // WithIdentity returns a Session that already knows who its caller is, so
@@ -128,11 +182,14 @@ func (s *Session) identity(ctx context.Context) (Identity, error) {
 	if cached != nil {
 		return *cached, nil
 	}
-	return s.WhoAmI(ctx)
+	return readOnce(ctx, s, "whoami", s.WhoAmI)
 }
 
 func (s *Session) remember(id Identity) {
 	s.mu.Lock()
 	s.ident = &id
 	s.mu.Unlock()
+	if s.parent != nil {
+		s.parent.remember(id)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -500,5 +501,47 @@ func TestSeenBeforeByIDsIsBounded(t *testing.T) {
 	}
 	if want == 0 || page.Total != want {
 		t.Errorf("one fleet's silent devices' keys: %d, want %d", page.Total, want)
+	}
+}
+
+// TestSharedSessionReadsTheFleetsOnce: on open-balena the counts of one
+// page, asked at once on a Shared session, read the fleets once and count
+// what they count alone; the next Shared session reads them afresh.
+func TestSharedSessionReadsTheFleetsOnce(t *testing.T) {
+	e := newEnv(t, balenasim.Options{Profile: balenasim.ProfileOpenBalena})
+	s := e.session(t, balenasim.DemoEmail)
+	if _, err := s.ListKeys(ctx(t), KeyQuery{}); err != nil { // learns that actor is hidden
+		t.Fatal(err)
+	}
+	var qs []KeyQuery
+	for _, k := range []KeyKind{KindUser, KindProvisioning, KindDevice} {
+		qs = append(qs, KeyQuery{Kinds: []KeyKind{k}}, KeyQuery{Kinds: []KeyKind{k}, Status: StatusNever})
+	}
+	want := make([]int, len(qs))
+	for i, q := range qs {
+		n, err := s.CountKeys(ctx(t), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = n
+	}
+	for range 2 {
+		e.sim.ResetCounters()
+		shared := s.Shared()
+		got := make([]int, len(qs))
+		errs := make([]error, len(qs))
+		var wg sync.WaitGroup
+		for i, q := range qs {
+			wg.Go(func() { got[i], errs[i] = shared.CountKeys(ctx(t), q) })
+		}
+		wg.Wait()
+		for i := range qs {
+			if errs[i] != nil || got[i] != want[i] {
+				t.Errorf("%+v: %d, %v; want %d", qs[i], got[i], errs[i], want[i])
+			}
+		}
+		if n := e.sim.Counters().Get("GET /v7/application"); n != 1 {
+			t.Errorf("the fleets were read %d times, want once", n)
+		}
 	}
 }

@@ -197,7 +197,8 @@ func (s *Session) resolve(ctx context.Context, q KeyQuery) (*actorSet, error) {
 				return nil
 			}
 			var err error
-			silent, err = s.silentDevices(ctx, q)
+			key := fmt.Sprintf("silent %d %q %q", q.SeenBefore.UnixMilli(), q.Fleet, q.Device)
+			silent, err = readOnce(ctx, s, key, func(ctx context.Context) ([]Device, error) { return s.silentDevices(ctx, q) })
 			return err
 		})
 	if err != nil {
@@ -243,7 +244,7 @@ func (s *Session) silentDevices(ctx context.Context, q KeyQuery) ([]Device, erro
 }
 
 func (s *Session) loadFleets(ctx context.Context, ax *actorSet) error {
-	fleets, err := s.Fleets(ctx)
+	fleets, err := readOnce(ctx, s, "fleets", s.Fleets)
 	if err != nil {
 		return err
 	}

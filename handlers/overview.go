@@ -80,7 +80,9 @@ func (h keys) overviewSections(now time.Time) []overviewSection {
 // is a link to the keys view it counts, read with that view's own query.
 // All of it is read from balena at once, as the signed-in user.
 func (h keys) overview(c echo.Context) error {
-	api := h.api(c)
+	// Its counts share one read of the fleets (needed where a key's actor
+	// cannot be read), fresh for each request.
+	api := h.api(c).Shared()
 	now := h.now()
 	base := h.url(routeKeys)
 	view := func(f keyFilter) keyFilter { f.Page, f.PerPage = 1, apikeys.DefaultPerPage; return f }

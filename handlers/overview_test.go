@@ -152,6 +152,33 @@ func TestOverviewIsOneRoundTripOfAtMost20Calls(t *testing.T) {
 	}
 }
 
+// On open-balena, where each count by kind needs the user's fleets and
+// each count of silent devices' keys those devices, the overview reads
+// each once per request: balenaCloud's 20 calls and these two reads.
+func TestOverviewOnOpenBalenaReadsFleetsAndDevicesOncePerRequest(t *testing.T) {
+	for _, dataset := range []string{"demo", "large"} {
+		env, b := signedIn(t, portaltest.Options{Profile: balenasim.ProfileOpenBalena, Dataset: dataset, Config: policySet})
+		b.get("/overview") // learns that actor is hidden, as any first page does
+		for range 2 {
+			env.Sim.ResetCounters()
+			if p := b.get("/overview"); p.status != http.StatusOK {
+				t.Fatalf("%s: overview %d, %q", dataset, p.status, flashText(p))
+			}
+			c := env.Sim.Counters()
+			t.Logf("%s: %d calls: %v", dataset, c.Total(), c.ByRoute)
+			if c.Total() > 22 {
+				t.Errorf("%s: %d calls to balena, want at most 22: %v", dataset, c.Total(), c.ByRoute)
+			}
+			if n := c.Get("GET /v7/application"); n != 1 {
+				t.Errorf("%s: the fleets were read %d times, want once", dataset, n)
+			}
+			if n := c.Get("GET /v7/device"); n != 1 {
+				t.Errorf("%s: the silent devices were read %d times, want once", dataset, n)
+			}
+		}
+	}
+}
+
 // When balena fails, the overview still answers: a page with a banner
 // that says so, never a 500.
 func TestOverviewSurvivesUpstreamFailures(t *testing.T) {
