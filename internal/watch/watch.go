@@ -145,16 +145,19 @@ func (w *Watcher) read(ctx context.Context, now time.Time) (Figures, error) {
 			apiclient.KeyQuery{Kinds: kinds, Status: apiclient.StatusActive, ExpiresBefore: &edge},
 			apiclient.KeyQuery{Kinds: kinds, ExpiresAfter: &edge})
 	}
+	// One read of the fleets for all of this refresh's counts and lists,
+	// where a key's actor cannot be read; the next refresh reads afresh.
+	api := w.balena.Shared()
 	var counts []int
 	next := make([]*time.Time, len(apikeys.Kinds))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		counts, err = apikeys.CountEach(ctx, w.balena, qs)
+		counts, err = apikeys.CountEach(ctx, api, qs)
 		return err
 	})
 	for i, kind := range apikeys.Kinds {
 		g.Go(func() error {
-			page, err := w.balena.ListKeys(ctx, apiclient.KeyQuery{Kinds: []apiclient.KeyKind{kind}, Status: apiclient.StatusActive,
+			page, err := api.ListKeys(ctx, apiclient.KeyQuery{Kinds: []apiclient.KeyKind{kind}, Status: apiclient.StatusActive,
 				ExpiresAfter: &now, Sort: apiclient.SortExpiry, Top: 1})
 			if err == nil && len(page.Keys) > 0 {
 				next[i] = page.Keys[0].ExpiryDate

@@ -38,8 +38,13 @@ type env struct {
 
 func start(t *testing.T, dataset string, warn time.Duration) *env {
 	t.Helper()
+	return startOn(t, "", dataset, warn)
+}
+
+func startOn(t *testing.T, profile balenasim.Profile, dataset string, warn time.Duration) *env {
+	t.Helper()
 	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
-	sim, err := balenasim.New(balenasim.Options{Dataset: dataset, Now: clk.Now})
+	sim, err := balenasim.New(balenasim.Options{Profile: profile, Dataset: dataset, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +113,31 @@ func TestFiguresAreTheStandInsCountsAtConstantCost(t *testing.T) {
 		t.Errorf("calls per refresh: demo %d, large %d", calls["demo"], calls["large"])
 	}
 	t.Logf("calls per refresh: demo %d, large %d", calls["demo"], calls["large"])
+}
+
+// On open-balena, where every count by kind needs the fleets, a refresh
+// reads them once, and afresh for the next refresh. (Its figures are not
+// checked here: watchtest expects balenaCloud's visibility.)
+func TestOnOpenBalenaARefreshReadsTheFleetsOnce(t *testing.T) {
+	e := startOn(t, balenasim.ProfileOpenBalena, "demo", 7*24*time.Hour)
+	for i := range 3 {
+		e.clock.Advance(time.Hour)
+		e.sim.ResetCounters()
+		if err := e.w.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c := e.sim.Counters()
+		t.Logf("refresh %d: %d calls: %v", i, c.Total(), c.ByRoute)
+		if n := c.Get("GET /actor/v1/whoami"); i > 0 && n != 0 {
+			t.Errorf("refresh %d asked who the watcher is %d times, known since the first", i, n)
+		}
+		if n := c.Get("GET /v7/application"); n != 1 {
+			t.Errorf("refresh %d read the fleets %d times, want once", i, n)
+		}
+		if i > 0 && c.Total() > watch.CallsPerRefresh+3 {
+			t.Errorf("refresh %d made %d calls (%v), want at most %d", i, c.Total(), c.ByRoute, watch.CallsPerRefresh+3)
+		}
+	}
 }
 
 func TestWarnWindowIsExact(t *testing.T) {
