@@ -134,11 +134,7 @@ func (s *Service) deliver(ctx context.Context, slot time.Time, catchUp bool) (Ou
 	if sent > 0 {
 		// Some destination has it: sending it again at the next start would
 		// repeat it there. The failure is still reported.
-		err = errors.Join(err, s.ledger.Put(ctx, Record{Slot: slot, At: now}))
-		if err != nil {
-			return Sent, err
-		}
-		return Sent, nil
+		return Sent, errors.Join(err, s.ledger.Put(ctx, Record{Slot: slot, At: now}))
 	}
 	return "", err
 }
