@@ -376,12 +376,12 @@ func demoDigestEnv(cfg config.Config) string {
 func digestCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var dryRun, demo bool
 	for _, a := range args {
-		switch a {
-		case "--dry-run", "-dry-run":
+		switch {
+		case a == "--dry-run" || a == "-dry-run":
 			dryRun = true
-		case "--demo", "-demo":
+		case a == "--demo" || a == "-demo":
 			demo = true
-		case "-h", "-help", "--help", "help":
+		case isHelp(a):
 			_, err := io.WriteString(stdout, commandUsage["digest"])
 			return err
 		default:
