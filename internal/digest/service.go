@@ -214,12 +214,10 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) report(o Outcome, err error) {
 	switch {
-	case err != nil && ctx0(err):
+	case errors.Is(err, context.Canceled): // stopping, not failing
 	case err != nil:
 		s.log.Error("digest failed", "error", err, "outcome", string(o))
 	default:
 		s.log.Info("digest", "outcome", string(o))
 	}
 }
-
-func ctx0(err error) bool { return errors.Is(err, context.Canceled) }
