@@ -321,13 +321,7 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 	str("PUBLIC_URL", &cfg.PublicURL)
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	str("AUDIT_FILE", &cfg.AuditFile)
-	if v := strings.TrimSpace(getenv("KEYPORTAL_AUDIT_RETENTION")); v != "" {
-		d, err := parseWarn(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KEYPORTAL_AUDIT_RETENTION=%q: %w", v, err))
-		}
-		cfg.AuditRetention = d
-	}
+	days("AUDIT_RETENTION", "", &cfg.AuditRetention)
 	cfg.AuditAdmins = strings.FieldsFunc(getenv("KEYPORTAL_AUDIT_ADMINS"), func(r rune) bool { return r == ',' || r == ' ' })
 	dbURL, err := secret(getenv, "DATABASE_URL")
 	if err != nil {
@@ -410,13 +404,7 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 			cfg.DigestEmailTo = append(cfg.DigestEmailTo, a)
 		}
 	}
-	if v := strings.TrimSpace(getenv("KEYPORTAL_DIGEST_SEND_EMPTY")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_SEND_EMPTY=%q: want true or false", v))
-		}
-		cfg.DigestSendEmpty = b
-	}
+	boolean("DIGEST_SEND_EMPTY", &cfg.DigestSendEmpty)
 	store, err := secret(getenv, "SESSION_STORE")
 	if err != nil {
 		errs = append(errs, err)
