@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyportal/keyportal/handlers/portaltest"
 	"github.com/keyportal/keyportal/internal/caddytest"
+	"github.com/keyportal/keyportal/internal/testprog"
 )
 
 // TestCaddyfileIsValid: Caddy itself (Debian's package; e2e/setup.sh
@@ -114,12 +115,5 @@ func TestCaddyfileServesBothReplicas(t *testing.T) {
 // (KEYPORTAL_E2E) fails.
 func tool(t *testing.T, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("KEYPORTAL_E2E") == "" {
-			t.Skipf("%s is not installed: skipped (make test installs it through e2e/setup.sh)", name)
-		}
-		t.Fatalf("%s is not installed and KEYPORTAL_E2E is set: run e2e/setup.sh", name)
-	}
-	return path
+	return testprog.Need(t, name, "skipped")
 }

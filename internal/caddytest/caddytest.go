@@ -7,7 +7,6 @@ package caddytest
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyportal/keyportal/internal/testprog"
 )
 
 // Proxy is a caddy process serving https://127.0.0.1:<port> with a
@@ -37,15 +38,9 @@ type Proxy struct {
 // installs it).
 func Start(t testing.TB, site string) *Proxy {
 	t.Helper()
-	exe, err := exec.LookPath("caddy")
-	if err != nil {
-		if os.Getenv("KEYPORTAL_E2E") == "" {
-			t.Skip("caddy is not installed: the proxy tests skip (make test installs it through e2e/setup.sh)")
-		}
-		t.Fatal("caddy is not installed and KEYPORTAL_E2E is set: run e2e/setup.sh")
-	}
+	exe := testprog.Need(t, "caddy", "the proxy tests skip")
 	dir := t.TempDir()
-	https, plain := freePort(t), freePort(t)
+	https, plain := testprog.FreePort(t), testprog.FreePort(t)
 	caddyfile := fmt.Sprintf(`{
 	admin off
 	skip_install_trust
@@ -129,13 +124,4 @@ func (p *Proxy) Stop() {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	_ = p.cmd.Wait()
-}
-
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

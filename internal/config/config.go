@@ -305,6 +305,14 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 		}
 		*dst = d
 	}
+	// secretStr reads a value that may be a secret, from NAME or NAME_FILE.
+	secretStr := func(name string, dst *string) {
+		v, err := secret(getenv, name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		*dst = strings.TrimSpace(v)
+	}
 	str("ADDR", &cfg.Addr)
 	str("BALENA_API_URL", &cfg.BalenaAPIURL)
 	str("DATA_DIR", &cfg.DataDir)
@@ -321,19 +329,9 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 	str("PUBLIC_URL", &cfg.PublicURL)
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	str("AUDIT_FILE", &cfg.AuditFile)
-	if v := strings.TrimSpace(getenv("KEYPORTAL_AUDIT_RETENTION")); v != "" {
-		d, err := parseWarn(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KEYPORTAL_AUDIT_RETENTION=%q: %w", v, err))
-		}
-		cfg.AuditRetention = d
-	}
+	days("AUDIT_RETENTION", "", &cfg.AuditRetention)
 	cfg.AuditAdmins = strings.FieldsFunc(getenv("KEYPORTAL_AUDIT_ADMINS"), func(r rune) bool { return r == ',' || r == ' ' })
-	dbURL, err := secret(getenv, "DATABASE_URL")
-	if err != nil {
-		errs = append(errs, err)
-	}
-	cfg.DatabaseURL = strings.TrimSpace(dbURL)
+	secretStr("DATABASE_URL", &cfg.DatabaseURL)
 	limit := func(name string, dst *Limit) {
 		if v := strings.TrimSpace(getenv("KEYPORTAL_" + name)); v != "" {
 			l, err := parseLimit(v)
@@ -348,11 +346,7 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 	proxies, perrs := parseNetworks("TRUSTED_PROXIES", getenv("KEYPORTAL_TRUSTED_PROXIES"))
 	cfg.TrustedProxies, errs = proxies, append(errs, perrs...)
 
-	watchToken, err := secret(getenv, "WATCH_TOKEN")
-	if err != nil {
-		errs = append(errs, err)
-	}
-	cfg.WatchToken = strings.TrimSpace(watchToken)
+	secretStr("WATCH_TOKEN", &cfg.WatchToken)
 	dur("WATCH_INTERVAL", &cfg.WatchInterval)
 	days("WATCH_WARN", "", &cfg.WatchWarn)
 	boolean("METRICS", &cfg.Metrics)
@@ -366,11 +360,7 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 	days("POLICY_MAX_LIFETIME", PolicyOff, &cfg.PolicyMaxLifetime)
 	boolean("POLICY_REQUIRE_DESCRIPTION", &cfg.PolicyRequireDescription)
 	str("METRICS_USERNAME", &cfg.MetricsUsername)
-	password, err := secret(getenv, "METRICS_PASSWORD")
-	if err != nil {
-		errs = append(errs, err)
-	}
-	cfg.MetricsPassword = strings.TrimSpace(password)
+	secretStr("METRICS_PASSWORD", &cfg.MetricsPassword)
 	if v := strings.TrimSpace(getenv("KEYPORTAL_DIGEST_WITHIN")); v != "" {
 		cfg.DigestWithin = nil
 		for _, w := range strings.Split(v, ",") {
@@ -394,34 +384,16 @@ func Load(getenv func(string) string, demo bool) (Config, error) {
 			cfg.DigestTZ = loc
 		}
 	}
-	for _, s := range []struct {
-		name string
-		dst  *string
-	}{{"DIGEST_WEBHOOK_URL", &cfg.DigestWebhookURL}, {"DIGEST_SMTP_URL", &cfg.DigestSMTPURL}} {
-		v, err := secret(getenv, s.name)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		*s.dst = strings.TrimSpace(v)
-	}
+	secretStr("DIGEST_WEBHOOK_URL", &cfg.DigestWebhookURL)
+	secretStr("DIGEST_SMTP_URL", &cfg.DigestSMTPURL)
 	str("DIGEST_EMAIL_FROM", &cfg.DigestEmailFrom)
 	for _, a := range strings.Split(getenv("KEYPORTAL_DIGEST_EMAIL_TO"), ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			cfg.DigestEmailTo = append(cfg.DigestEmailTo, a)
 		}
 	}
-	if v := strings.TrimSpace(getenv("KEYPORTAL_DIGEST_SEND_EMPTY")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("KEYPORTAL_DIGEST_SEND_EMPTY=%q: want true or false", v))
-		}
-		cfg.DigestSendEmpty = b
-	}
-	store, err := secret(getenv, "SESSION_STORE")
-	if err != nil {
-		errs = append(errs, err)
-	}
-	cfg.SessionStore = strings.TrimSpace(store)
+	boolean("DIGEST_SEND_EMPTY", &cfg.DigestSendEmpty)
+	secretStr("SESSION_STORE", &cfg.SessionStore)
 
 	keys, err := secret(getenv, "SESSION_KEYS")
 	if err != nil {

@@ -5,14 +5,14 @@ package redistest
 
 import (
 	"bufio"
-	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyportal/keyportal/internal/testprog"
 )
 
 // Server is a redis-server on a free loopback port, for one test.
@@ -27,19 +27,8 @@ type Server struct {
 // the test skips, unless KEYPORTAL_E2E asks for the full suite.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	exe, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("KEYPORTAL_E2E") == "" {
-			t.Skip("redis-server is not installed: the Redis session tests skip (make test installs it through e2e/setup.sh)")
-		}
-		t.Fatal("redis-server is not installed and KEYPORTAL_E2E is set: run e2e/setup.sh")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	exe := testprog.Need(t, "redis-server", "the Redis session tests skip")
+	port := strconv.Itoa(testprog.FreePort(t))
 	cmd := exec.Command(exe, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
 		"--dir", t.TempDir(), "--daemonize", "no", "--loglevel", "notice")
 	out, err := cmd.StdoutPipe()
