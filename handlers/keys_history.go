@@ -62,7 +62,6 @@ func (l rowLinks) withLineage(row *views.KeyRow, link audit.Link) {
 // an audit admin, sees all of its events; others, of a key they cannot see
 // (any more), only their own actions, as on the audit page.
 func (h keys) keyEvents(ctx context.Context, m *views.KeyPage, id int64, visible bool, me apiclient.Identity, links rowLinks) {
-	m.Trail = true
 	m.AuditURL = h.url(routeAudit) + "?" + url.Values{"key": {strconv.FormatInt(id, 10)}}.Encode()
 	entries, err := h.history.History(ctx, id, historyLimit)
 	if err != nil {
