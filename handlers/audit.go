@@ -167,9 +167,11 @@ func (f auditFilter) url(base string) string {
 	return base
 }
 
-// query is the filter as the store reads it, for one page.
-func (f auditFilter) query() audit.Filter {
+// query is the filter as the store reads it, for one page, within scope
+// (what the reader may see, as h.scope says it).
+func (f auditFilter) query(scope audit.Filter) audit.Filter {
 	q := audit.Filter{Actor: f.Actor, Action: f.Action, KeyID: f.Key, Kind: f.Kind, Fleet: f.Fleet, Outcome: f.Outcome,
+		All: scope.All, KeyIDs: scope.KeyIDs, ActorID: scope.ActorID,
 		Offset: (f.Page - 1) * auditPerPage, Limit: auditPerPage}
 	if f.After != nil {
 		q.After = *f.After
@@ -256,8 +258,7 @@ func (h auditPage) list(c echo.Context) error {
 		status, r.Failed = p.Status, true
 		r.Flash = views.Flash{Kind: "error", Text: "Could not load the audit trail: balena did not say which keys you can see. " + p.Message}
 	} else {
-		q := f.query()
-		q.All, q.KeyIDs, q.ActorID = scope.All, scope.KeyIDs, scope.ActorID
+		q := f.query(scope)
 		if entries, total, err = h.auditDB.List(c.Request().Context(), q); err != nil {
 			h.log.Warn("audit page: the database did not answer", "error", err)
 			status, r.Failed = http.StatusServiceUnavailable, true
@@ -448,8 +449,7 @@ func (h auditPage) export(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := f.query()
-	q.All, q.KeyIDs, q.ActorID = scope.All, scope.KeyIDs, scope.ActorID
+	q := f.query(scope)
 	q.Offset, q.Limit = 0, auditExportPage
 	ctx := c.Request().Context()
 	entries, total, err := h.auditDB.List(ctx, q)
@@ -457,6 +457,7 @@ func (h auditPage) export(c echo.Context) error {
 		h.log.Warn("audit export: the database did not answer", "error", err)
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "The audit database did not answer. Try again in a moment.")
 	}
+	q.NoCount = true // this total bounds the export: the later reads need not count again
 	out := startExport(c, format, "audit-"+h.now().UTC().Format("20060102-150405"), []string{"id", "at", "action", "actor_id",
 		"username", "key_id", "kind", "owner", "fleet", "key_name", "changes", "new_key", "bulk", "outcome", "reason", "verified", "request_id"})
 	for {

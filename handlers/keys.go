@@ -40,11 +40,11 @@ type keys struct {
 	*Server
 	flash      flashes
 	fleetCache *fleetCache
-	history    keyHistory // nil: no audit trail to read
+	history    keyHistory // the audit trail (the server's auditDB, always open)
 }
 
 func newKeys(s *Server) keys {
-	return keys{Server: s, flash: newFlashes(s.cfg), fleetCache: newFleetCache(s.now), history: s.keyHistory()}
+	return keys{Server: s, flash: newFlashes(s.cfg), fleetCache: newFleetCache(s.now), history: s.auditDB}
 }
 
 func (h keys) routes(g *echo.Group) {

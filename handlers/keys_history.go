@@ -28,7 +28,7 @@ const historyLimit = 50
 // lineage is the rotation lineage of keys, or none when the trail cannot
 // be read: a list of keys never fails for it.
 func (h keys) lineage(ctx context.Context, ids []int64) map[int64]audit.Link {
-	if h.history == nil || len(ids) == 0 {
+	if len(ids) == 0 {
 		return nil
 	}
 	links, err := h.history.Lineage(ctx, ids)
@@ -62,10 +62,6 @@ func (l rowLinks) withLineage(row *views.KeyRow, link audit.Link) {
 // an audit admin, sees all of its events; others, of a key they cannot see
 // (any more), only their own actions, as on the audit page.
 func (h keys) keyEvents(ctx context.Context, m *views.KeyPage, id int64, visible bool, me apiclient.Identity, links rowLinks) {
-	if h.history == nil {
-		return
-	}
-	m.Trail = true
 	m.AuditURL = h.url(routeAudit) + "?" + url.Values{"key": {strconv.FormatInt(id, 10)}}.Encode()
 	entries, err := h.history.History(ctx, id, historyLimit)
 	if err != nil {
@@ -166,12 +162,4 @@ func because(what, why string) string {
 		return what + "."
 	}
 	return what + ": " + why
-}
-
-// keyHistory is the audit trail as the key pages read it.
-func (s *Server) keyHistory() keyHistory {
-	if s.auditDB == nil {
-		return nil
-	}
-	return s.auditDB
 }

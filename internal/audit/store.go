@@ -271,15 +271,16 @@ type Filter struct {
 	KeyIDs  []int64
 	ActorID int64
 
-	Offset int
-	Limit  int // 0: DefaultLimit
+	Offset  int
+	Limit   int  // 0: DefaultLimit
+	NoCount bool // the caller has the total: List returns 0 and does not count
 }
 
 // DefaultLimit is the page size when a Filter names none.
 const DefaultLimit = 50
 
 // List returns one page of the events f selects, newest first, and how
-// many it selects in all.
+// many it selects in all (0 with NoCount).
 func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 	var where []string
 	var args []any
@@ -338,12 +339,14 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 	var total int
 	var entries []Entry
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := s.db.QueryRowContext(gctx, s.bind("SELECT count(*) FROM audit_event"+cond), args...).Scan(&total); err != nil {
-			return fmt.Errorf("audit: count events: %w", err)
-		}
-		return nil
-	})
+	if !f.NoCount {
+		g.Go(func() error {
+			if err := s.db.QueryRowContext(gctx, s.bind("SELECT count(*) FROM audit_event"+cond), args...).Scan(&total); err != nil {
+				return fmt.Errorf("audit: count events: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		var err error
 		entries, err = s.query(gctx, "SELECT "+columns+" FROM audit_event"+cond+" ORDER BY "+s.newestFirst(f.KeyID != 0)+" LIMIT ? OFFSET ?",
