@@ -109,6 +109,9 @@ func (h keys) overview(c echo.Context) error {
 	}
 
 	sections := h.overviewSections(now)
+	for i := range sections {
+		sections[i].filter = view(sections[i].filter)
+	}
 	var (
 		counts       []int
 		expiring     []apiclient.APIKey
@@ -135,7 +138,6 @@ func (h keys) overview(c echo.Context) error {
 		return err
 	})
 	for i, s := range sections {
-		s.filter = view(s.filter)
 		if s.total == nil {
 			g.Go(func() error {
 				sectionCount[i], countErr[i] = api.CountKeys(ctx, s.filter.Query())
@@ -189,7 +191,6 @@ func (h keys) overview(c echo.Context) error {
 
 	u := currentUser(c)
 	for i, s := range sections {
-		s.filter = view(s.filter)
 		v := views.OverviewSection{Title: s.title, Empty: s.empty, Note: s.note, Count: views.OverviewCount{N: sectionCount[i], URL: s.filter.URL(base)}}
 		if s.total != nil {
 			v.Count.N = s.total(m.Table)
