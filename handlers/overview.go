@@ -101,12 +101,11 @@ func (h keys) overview(c echo.Context) error {
 	// The chart: every key not yet expired whose expiry falls in the
 	// weeks, with its kind, in one list.
 	weeks := apikeys.Weeks(apikeys.Day(now), overviewWeeks)
-	from, to := weeks[0].Start, weeks[len(weeks)-1].End
-	ahead := view(keyFilter{Filter: apikeys.Filter{Status: apiclient.StatusActive, ExpiresAfter: &from, ExpiresBefore: &to, Sort: apiclient.SortExpiry}})
 	weekView := func(w apikeys.Week, kinds ...apiclient.KeyKind) keyFilter {
 		start, end := w.Start, w.End
 		return view(keyFilter{Filter: apikeys.Filter{Kinds: kinds, Status: apiclient.StatusActive, ExpiresAfter: &start, ExpiresBefore: &end, Sort: apiclient.SortExpiry}})
 	}
+	ahead := weekView(apikeys.Week{Start: weeks[0].Start, End: weeks[len(weeks)-1].End})
 
 	sections := h.overviewSections(now)
 	for i := range sections {
