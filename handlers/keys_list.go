@@ -221,9 +221,8 @@ func (h keys) rowLinks(view string) rowLinks {
 // row formats one key for the table.
 func (l rowLinks) row(k apiclient.APIKey, me apiclient.Identity, now time.Time) views.KeyRow {
 	row := keyRow(k, me, now)
-	id := strconv.FormatInt(k.ID, 10)
-	row.ActionsURL = l.actions[0] + id + l.actions[1]
-	row.URL = l.page[0] + id + l.page[1]
+	row.ActionsURL = l.actions[0] + strconv.FormatInt(k.ID, 10) + l.actions[1]
+	row.URL = l.keyPage(k.ID)
 	return row
 }
 

@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -150,20 +149,11 @@ func (h keys) refreshWithPassword(c echo.Context, password string) error {
 func freshLabel(old apiclient.APIKey, at *time.Time) string {
 	until := at.UTC().Format("2 Jan 2006")
 	if life, ok := apikeys.Lifetime(old); ok {
-		return "As long as the old key was given: " + days(life) + ", until " + until
+		return "As long as the old key was given: " + apikeys.Span(life) + ", until " + until
 	}
 	why := "how long the old key was given is not known"
 	if old.ExpiryDate == nil {
 		why = "the old key never expires"
 	}
 	return "90 days, until " + until + " (" + why + ")"
-}
-
-// days says a whole number of days.
-func days(d time.Duration) string {
-	n := int(d / (24 * time.Hour))
-	if n == 1 {
-		return "1 day"
-	}
-	return strconv.Itoa(n) + " days"
 }

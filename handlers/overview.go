@@ -101,14 +101,16 @@ func (h keys) overview(c echo.Context) error {
 	// The chart: every key not yet expired whose expiry falls in the
 	// weeks, with its kind, in one list.
 	weeks := apikeys.Weeks(apikeys.Day(now), overviewWeeks)
-	from, to := weeks[0].Start, weeks[len(weeks)-1].End
-	ahead := view(keyFilter{Filter: apikeys.Filter{Status: apiclient.StatusActive, ExpiresAfter: &from, ExpiresBefore: &to, Sort: apiclient.SortExpiry}})
 	weekView := func(w apikeys.Week, kinds ...apiclient.KeyKind) keyFilter {
 		start, end := w.Start, w.End
 		return view(keyFilter{Filter: apikeys.Filter{Kinds: kinds, Status: apiclient.StatusActive, ExpiresAfter: &start, ExpiresBefore: &end, Sort: apiclient.SortExpiry}})
 	}
+	ahead := weekView(apikeys.Week{Start: weeks[0].Start, End: weeks[len(weeks)-1].End})
 
 	sections := h.overviewSections(now)
+	for i := range sections {
+		sections[i].filter = view(sections[i].filter)
+	}
 	var (
 		counts       []int
 		expiring     []apiclient.APIKey
@@ -135,7 +137,6 @@ func (h keys) overview(c echo.Context) error {
 		return err
 	})
 	for i, s := range sections {
-		s.filter = view(s.filter)
 		if s.total == nil {
 			g.Go(func() error {
 				sectionCount[i], countErr[i] = api.CountKeys(ctx, s.filter.Query())
@@ -189,7 +190,6 @@ func (h keys) overview(c echo.Context) error {
 
 	u := currentUser(c)
 	for i, s := range sections {
-		s.filter = view(s.filter)
 		v := views.OverviewSection{Title: s.title, Empty: s.empty, Note: s.note, Count: views.OverviewCount{N: sectionCount[i], URL: s.filter.URL(base)}}
 		if s.total != nil {
 			v.Count.N = s.total(m.Table)

@@ -20,8 +20,7 @@ const StaleDays = 30
 // day of now), or never, is stale. It is a day, not a moment, so that the
 // same view is the same URL (seen_before=YYYY-MM-DD) all day long.
 func StaleSince(now time.Time) time.Time {
-	y, m, d := now.UTC().Date()
-	return time.Date(y, m, d-StaleDays, 0, 0, 0, 0, time.UTC)
+	return Day(now).AddDate(0, 0, -StaleDays)
 }
 
 // SeenBefore is the query of the device keys whose device is offline and
