@@ -160,8 +160,14 @@ func readOnce[T any](ctx context.Context, s *Session, key string, read func(cont
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.done {
-		r.val, r.err = read(ctx)
-		r.done = true
+		v, err := read(ctx)
+		if err != nil && ctx.Err() != nil {
+			// Cut short by this caller's own end (a sibling's failure
+			// cancelling it, a closed page): that says nothing of balena,
+			// so the next caller asks again rather than inherit it.
+			return v, err
+		}
+		r.val, r.err, r.done = v, err, true
 	}
 	v, _ := r.val.(T)
 	return v, r.err

@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -543,5 +544,34 @@ func TestSharedSessionReadsTheFleetsOnce(t *testing.T) {
 		if n := e.sim.Counters().Get("GET /v7/application"); n != 1 {
 			t.Errorf("the fleets were read %d times, want once", n)
 		}
+	}
+}
+
+// TestSharedReadOutlivesOneCallersEnd: a shared read cut short by its own
+// caller's context (a sibling's failure cancelling it, a closed page) says
+// nothing of balena, so the next caller on the Shared session reads again
+// instead of inheriting the cancellation. The overview once answered 504
+// when the stale-devices section, failing, cancelled the fleets read its
+// counts were waiting on.
+func TestSharedReadOutlivesOneCallersEnd(t *testing.T) {
+	e := newEnv(t, balenasim.Options{Profile: balenasim.ProfileOpenBalena, Dataset: "demo"})
+	s := e.session(t, balenasim.DemoEmail)
+	if _, err := s.ListKeys(ctx(t), KeyQuery{}); err != nil { // learns that actor is hidden
+		t.Fatal(err)
+	}
+	// Counting by kind needs the fleets, where actor cannot be read.
+	q := KeyQuery{Kinds: []KeyKind{KindProvisioning}}
+	want, err := s.CountKeys(ctx(t), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := s.Shared()
+	gone, cancel := context.WithCancel(ctx(t))
+	cancel()
+	if _, err := shared.CountKeys(gone, q); err == nil {
+		t.Fatal("a count with an ended context succeeded")
+	}
+	if got, err := shared.CountKeys(ctx(t), q); err != nil || got != want {
+		t.Errorf("after another caller's cancelled read: %d, %v; want %d", got, err, want)
 	}
 }
