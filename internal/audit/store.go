@@ -70,6 +70,8 @@ type Options struct {
 	// WriteTimeout bounds what recording an event may add to a change;
 	// 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+
+	version int64 // the schema version to migrate to, for a test of an older one; 0: the newest
 }
 
 // DefaultWriteTimeout is the longest a change waits for its event to be
@@ -160,7 +162,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("audit database migrations: %w", err), s.db.Close())
 	}
-	if _, err := p.Up(ctx); err != nil {
+	up := p.Up
+	if o.version > 0 {
+		up = func(ctx context.Context) ([]*goose.MigrationResult, error) { return p.UpTo(ctx, o.version) }
+	}
+	if _, err := up(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("audit database: applying migrations: %w", err), s.db.Close())
 	}
 	return s, nil
@@ -281,10 +287,108 @@ const DefaultLimit = 50
 
 // List returns one page of the events f selects, newest first, and how
 // many it selects in all (0 with NoCount).
+//
+// The page is found in two steps: the ids of its events, from the index
+// that holds what the order and the scope need (audit_event_newest), and
+// then those events alone; so neither an offset nor a sort ever carries
+// whole events, of which a deep page would skip tens of thousands.
 func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	offset := max(f.Offset, 0)
+	page := func(ctx context.Context, walk bool) ([]Entry, error) {
+		q, args := s.pageQuery(f, walk, limit, offset)
+		return s.query(ctx, q, args...)
+	}
+	// count says how many events f selects and, with span, about how many
+	// the trail holds (ids are given in order and only the oldest pruned).
+	count := func(ctx context.Context, span bool) (total, all int, err error) {
+		cond, args := s.where(f, false)
+		q := "SELECT count(*), 0 FROM audit_event" + cond
+		if span {
+			q = "SELECT (SELECT count(*) FROM audit_event" + cond + "), " +
+				"coalesce((SELECT max(id) FROM audit_event) - (SELECT min(id) FROM audit_event) + 1, 0)"
+		}
+		if err := s.db.QueryRowContext(ctx, s.bind(q), args...).Scan(&total, &all); err != nil {
+			return 0, 0, fmt.Errorf("audit: count events: %w", err)
+		}
+		return total, all, nil
+	}
+	if s.pg || !manyKeys(f) {
+		// PostgreSQL weighs the scope with its statistics, and a filter
+		// that names no set of keys leaves SQLite no choice to get wrong:
+		// the count and the page are read at once, on two connections.
+		var total int
+		var entries []Entry
+		g, gctx := errgroup.WithContext(ctx)
+		if !f.NoCount {
+			g.Go(func() (err error) {
+				total, _, err = count(gctx, false)
+				return err
+			})
+		}
+		g.Go(func() (err error) {
+			entries, err = page(gctx, false)
+			return err
+		})
+		if err := g.Wait(); err != nil {
+			return nil, 0, err
+		}
+		return entries, total, nil
+	}
+	// SQLite, without statistics, finds the events of a set of keys
+	// through the key index, one key at a time, then sorts them all: right
+	// for a user who sees a few keys, a tenth of a second and more for one
+	// who sees thousands. Walking the newest-first index instead visits
+	// about (offset+limit) × trail ÷ total entries, each a lookup in the
+	// set, where the key index reads about total events, each costing
+	// twice or more as much: the count, which the page needs anyway, says
+	// which is less work.
+	if f.NoCount {
+		entries, err := page(ctx, true)
+		return entries, 0, err
+	}
+	total, span, err := count(ctx, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	if total == 0 || offset >= total {
+		return nil, total, nil
+	}
+	walk := int64(offset+limit)*int64(span) <= 2*int64(total)*int64(total)
+	entries, err := page(ctx, walk)
+	return entries, total, err
+}
+
+// pageQuery reads a page of the events f selects: their ids first, from
+// an index where it can, then those events alone.
+func (s *Store) pageQuery(f Filter, walk bool, limit, offset int) (string, []any) {
+	cond, args := s.where(f, walk)
+	order := s.newestFirst(f.KeyID != 0)
+	return "SELECT " + columns + " FROM audit_event WHERE id IN (SELECT id FROM audit_event" + cond + " ORDER BY " + order +
+		" LIMIT ? OFFSET ?) ORDER BY " + order, append(args, limit, offset)
+}
+
+// manyKeys reports whether f is seen through a set of keys (the keys a
+// user can see, and their own actions), which is where SQLite's planner
+// may need telling how to read.
+func manyKeys(f Filter) bool {
+	return !f.All && f.KeyID == 0
+}
+
+// where is the condition f makes, and its arguments. With walk, SQLite is
+// told not to use the key and actor indexes for the scope, which leaves it
+// the newest-first index.
+func (s *Store) where(f Filter, walk bool) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) { where, args = append(where, cond), append(args, a...) }
+	plain := ""
+	if walk && !s.pg {
+		plain = "+" // a unary plus: SQLite uses no index for such a term
+	}
 	switch {
 	case f.All:
 	case f.KeyID != 0 && slices.Contains(f.KeyIDs, f.KeyID):
@@ -295,12 +399,12 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 	default:
 		// A rotation's event is the old key's (key_id), which names the
 		// new one: it is seen by whoever sees the old key.
-		keys, arg := s.inIDs("key_id", f.KeyIDs)
-		add("("+keys+" OR actor_id = ?)", arg, f.ActorID)
+		keys, arg := s.inIDs(plain+"key_id", f.KeyIDs)
+		add("("+keys+" OR "+plain+"actor_id = ?)", arg, f.ActorID)
 	}
 	if f.Actor != "" {
 		if id, err := strconv.ParseInt(f.Actor, 10, 64); err == nil {
-			add("(actor_id = ? OR lower(username) = lower(?))", id, f.Actor)
+			add("("+plain+"actor_id = ? OR lower(username) = lower(?))", id, f.Actor)
 		} else {
 			add("lower(username) = lower(?)", f.Actor)
 		}
@@ -326,37 +430,10 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 	if !f.Before.IsZero() {
 		add("at < ?", s.time(f.Before))
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
+	if len(where) == 0 {
+		return "", args
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = DefaultLimit
-	}
-	// The count and the page are read at once, on two connections: with
-	// tens of thousands of events each is a scan, and a scan is one core.
-	var total int
-	var entries []Entry
-	g, gctx := errgroup.WithContext(ctx)
-	if !f.NoCount {
-		g.Go(func() error {
-			if err := s.db.QueryRowContext(gctx, s.bind("SELECT count(*) FROM audit_event"+cond), args...).Scan(&total); err != nil {
-				return fmt.Errorf("audit: count events: %w", err)
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		var err error
-		entries, err = s.query(gctx, "SELECT "+columns+" FROM audit_event"+cond+" ORDER BY "+s.newestFirst(f.KeyID != 0)+" LIMIT ? OFFSET ?",
-			append(slices.Clip(args), limit, max(f.Offset, 0))...)
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		return nil, 0, err
-	}
-	return entries, total, nil
+	return " WHERE " + strings.Join(where, " AND "), args
 }
 
 // History returns the newest limit events of a key, including the

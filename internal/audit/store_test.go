@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -176,6 +178,101 @@ func suite(t *testing.T, openStore opener) {
 		first, _, _ := s.List(ctx, audit.Filter{All: true, Limit: 1})
 		if first[0].KeyID != 219 {
 			t.Errorf("newest event is of key %d, want 219", first[0].KeyID)
+		}
+	})
+
+	t.Run("a user sees exactly the events of the keys they can see and their own, on every page", func(t *testing.T) {
+		c := &clock{t: start}
+		s := openStore(t, audit.Options{Now: c.now})
+		ctx := context.Background()
+		// 400 events about keys 1..80, by actors 1..5, each action in turn;
+		// a rotation of key k names k+100 as its replacement.
+		type event struct {
+			ref        string
+			key, actor int64
+			action     string
+		}
+		var all []event
+		for i := range 400 {
+			e := event{ref: "ev-" + strconv.Itoa(i), key: int64(1 + (i*7)%80), actor: int64(1 + i%5), action: apikeys.Actions[i%len(apikeys.Actions)].Name}
+			ev := apikeys.Event{Action: e.action, ActorID: e.actor, Username: "user-" + strconv.FormatInt(e.actor, 10),
+				Key: userKey(e.key, "k", "o"), Outcome: apikeys.Done, Ref: e.ref}
+			if e.action == "rotate_create" {
+				ev.NewKey = e.key + 100
+			}
+			s.Record(ctx, ev)
+			all = append(all, e)
+		}
+		slices.Reverse(all) // newest first
+		// The reader sees many keys (most events are theirs to see), a few
+		// (few are), or none but those of their own actions; the store
+		// reads each in its own way, and the page must not tell.
+		keysUpTo := func(n int64) []int64 {
+			var ids []int64
+			for k := int64(1); k <= n; k++ {
+				ids = append(ids, k)
+			}
+			return ids
+		}
+		for name, sc := range map[string]struct {
+			keys  []int64
+			actor int64
+		}{
+			"many keys":          {keysUpTo(64), 3},
+			"a few keys":         {[]int64{5, 77, 999}, 2},
+			"no keys, own":       {nil, 4},
+			"no keys, no events": {[]int64{999}, 9},
+		} {
+			for _, fl := range []audit.Filter{{}, {Action: "revoke"}, {Actor: "user-1"}} {
+				var want []string
+				for _, e := range all {
+					if (slices.Contains(sc.keys, e.key) || e.actor == sc.actor) &&
+						(fl.Action == "" || e.action == fl.Action) && (fl.Actor == "" || e.actor == 1) {
+						want = append(want, e.ref)
+					}
+				}
+				f := fl
+				f.KeyIDs, f.ActorID, f.Limit = sc.keys, sc.actor, 7
+				for _, noCount := range []bool{false, true} {
+					var got []string
+					for f.Offset, f.NoCount = 0, noCount; f.Offset < len(want)+7; f.Offset += f.Limit {
+						page, total, err := s.List(ctx, f)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !noCount && total != len(want) {
+							t.Errorf("%s, filter %+v: total %d, want %d", name, fl, total, len(want))
+						}
+						for _, e := range page {
+							got = append(got, e.RequestID)
+						}
+					}
+					if !slices.Equal(got, want) {
+						t.Errorf("%s, filter %+v, without count %v: sees\n%v\nwant\n%v", name, fl, noCount, got, want)
+					}
+				}
+			}
+			// One key: a visible key's events, or only the reader's own
+			// actions on a key they cannot see.
+			for _, key := range []int64{5, 77} {
+				var want []string
+				for _, e := range all {
+					if e.key == key && (slices.Contains(sc.keys, key) || e.actor == sc.actor) {
+						want = append(want, e.ref)
+					}
+				}
+				page, total, err := s.List(ctx, audit.Filter{KeyIDs: sc.keys, ActorID: sc.actor, KeyID: key, Limit: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, e := range page {
+					got = append(got, e.RequestID)
+				}
+				if total != len(want) || !slices.Equal(got, want) {
+					t.Errorf("%s, key %d: sees %d: %v, want %v", name, key, total, got, want)
+				}
+			}
 		}
 	})
 
