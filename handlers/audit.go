@@ -458,6 +458,7 @@ func (h auditPage) export(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "The audit database did not answer. Try again in a moment.")
 	}
 	q.NoCount = true // this total bounds the export: the later reads need not count again
+	read := 0
 	out := startExport(c, format, "audit-"+h.now().UTC().Format("20060102-150405"), []string{"id", "at", "action", "actor_id",
 		"username", "key_id", "kind", "owner", "fleet", "key_name", "changes", "new_key", "bulk", "outcome", "reason", "verified", "request_id"})
 	for {
@@ -470,13 +471,16 @@ func (h auditPage) export(c echo.Context) error {
 			}, exportOf(e))
 		}
 		out.flush()
-		q.Offset += len(entries)
-		if len(entries) == 0 || q.Offset >= total {
+		read += len(entries)
+		if len(entries) == 0 || read >= total {
 			break
 		}
+		// On from the last event written: an offset would walk again past
+		// every event before it, and shift under events written meanwhile.
+		q.OlderThan = entries[len(entries)-1].Position()
 		if entries, _, err = h.auditDB.List(ctx, q); err != nil {
 			// Headers are gone; a truncated file must not look complete.
-			h.log.Warn("audit export stopped", "error", err, "after", q.Offset)
+			h.log.Warn("audit export stopped", "error", err, "after", read)
 			panic(http.ErrAbortHandler)
 		}
 	}

@@ -1,15 +1,20 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers/portaltest"
+	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/audit"
 	"github.com/keyportal/keyportal/internal/config"
 	"github.com/keyportal/keyportal/internal/pgtest"
 )
@@ -269,5 +274,61 @@ func TestAuditViewsReuseTheVisibleKeysForHalfAMinute(t *testing.T) {
 	b.get("/audit")
 	if n := idCalls(); n != 2 {
 		t.Errorf("after half a minute: %d calls, want a fresh one", n)
+	}
+}
+
+// An export longer than one read of the database holds every event of the
+// view once, newest first, on either database (it reads on from the last
+// event it wrote; 2,500 events are three reads).
+func TestAuditExportOfManyEventsHoldsEachOnce(t *testing.T) {
+	for name, db := range map[string]func(t *testing.T) string{
+		"SQLite":     func(t *testing.T) string { return "" },
+		"PostgreSQL": func(t *testing.T) string { return pgtest.Start(t).Database(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			url := db(t)
+			env, b := signedIn(t, portaltest.Options{Config: func(c *config.Config) { c.DatabaseURL = url }})
+			createAndRevoke(t, env, b, "first key", "")
+			var mine []struct {
+				ActorID   int64  `json:"actor_id"`
+				RequestID string `json:"request_id"`
+			}
+			if err := json.Unmarshal([]byte(b.get("/audit/export?format=json").body), &mine); err != nil || len(mine) != 2 {
+				t.Fatalf("export before: %v, %d events", err, len(mine))
+			}
+			// The user's own actions on keys they cannot see, and others'
+			// on such keys, which the export must leave out.
+			st, err := audit.Open(context.Background(), audit.Options{URL: url, Dir: env.Config.DataDir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			for i := range 2500 {
+				st.Record(context.Background(), apikeys.Event{Action: "revoke", ActorID: mine[0].ActorID, Username: "admin",
+					Key: apiclient.APIKey{ID: 900_000 + int64(i)}, Outcome: apikeys.Done, Ref: "own-" + strconv.Itoa(i)})
+				if i%10 == 0 {
+					st.Record(context.Background(), apikeys.Event{Action: "revoke", ActorID: mine[0].ActorID + 1, Username: "someone",
+						Key: apiclient.APIKey{ID: 800_000 + int64(i)}, Outcome: apikeys.Done, Ref: "other-" + strconv.Itoa(i)})
+				}
+			}
+			var all []struct {
+				RequestID string `json:"request_id"`
+			}
+			if err := json.Unmarshal([]byte(b.get("/audit/export?format=json").body), &all); err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for i := 2499; i >= 0; i-- {
+				want = append(want, "own-"+strconv.Itoa(i))
+			}
+			want = append(want, mine[0].RequestID, mine[1].RequestID)
+			var got []string
+			for _, e := range all {
+				got = append(got, e.RequestID)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("export of %d events, want %d: starts %v, ends %v", len(got), len(want), got[:min(3, len(got))], got[max(0, len(got)-3):])
+			}
+		})
 	}
 }

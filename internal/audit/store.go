@@ -280,7 +280,20 @@ type Filter struct {
 	Offset  int
 	Limit   int  // 0: DefaultLimit
 	NoCount bool // the caller has the total: List returns 0 and does not count
+	// OlderThan, when set, selects only the events after it in the order
+	// (older, or as old with a lower id): reading on from the last event
+	// read, where an offset would walk again past every event before it.
+	OlderThan *Position
 }
+
+// Position is an event's place in the newest-first order.
+type Position struct {
+	At time.Time
+	ID int64
+}
+
+// Position is where e stands in the order, to read on from.
+func (e Entry) Position() *Position { return &Position{At: e.At, ID: e.ID} }
 
 // DefaultLimit is the page size when a Filter names none.
 const DefaultLimit = 50
@@ -429,6 +442,9 @@ func (s *Store) where(f Filter, walk bool) (string, []any) {
 	}
 	if !f.Before.IsZero() {
 		add("at < ?", s.time(f.Before))
+	}
+	if p := f.OlderThan; p != nil {
+		add("(at, id) < (?, ?)", s.time(p.At), p.ID)
 	}
 	if len(where) == 0 {
 		return "", args
