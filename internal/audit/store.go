@@ -378,10 +378,12 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 // SQLite sorts, and skips an offset, with whole rows. PostgreSQL walks the
 // index and reads each row it keeps as it goes, which is as fast, and it
 // would join a thousand ids (an export's read) by reading the whole table.
+// A key's events, a handful found through the key indexes, are read at
+// once on either.
 func (s *Store) pageQuery(f Filter, walk bool, limit, offset int) (string, []any) {
 	cond, args := s.where(f, walk)
 	order := s.newestFirst(f.KeyID != 0)
-	if s.pg {
+	if s.pg || f.KeyID != 0 {
 		return "SELECT " + columns + " FROM audit_event" + cond + " ORDER BY " + order + " LIMIT ? OFFSET ?", append(args, limit, offset)
 	}
 	return "SELECT " + columns + " FROM audit_event WHERE id IN (SELECT id FROM audit_event" + cond + " ORDER BY " + order +
