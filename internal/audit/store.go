@@ -309,39 +309,22 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 		limit = DefaultLimit
 	}
 	offset := max(f.Offset, 0)
-	page := func(ctx context.Context, walk bool) ([]Entry, error) {
-		q, args := s.pageQuery(f, walk, limit, offset)
-		return s.query(ctx, q, args...)
-	}
-	// count says how many events f selects and, with span, about how many
-	// the trail holds (ids are given in order and only the oldest pruned).
-	count := func(ctx context.Context, span bool) (total, all int, err error) {
-		cond, args := s.where(f, false)
-		q := "SELECT count(*), 0 FROM audit_event" + cond
-		if span {
-			q = "SELECT (SELECT count(*) FROM audit_event" + cond + "), " +
-				"coalesce((SELECT max(id) FROM audit_event) - (SELECT min(id) FROM audit_event) + 1, 0)"
-		}
-		if err := s.db.QueryRowContext(ctx, s.bind(q), args...).Scan(&total, &all); err != nil {
-			return 0, 0, fmt.Errorf("audit: count events: %w", err)
-		}
-		return total, all, nil
-	}
-	if s.pg || !manyKeys(f) {
-		// PostgreSQL weighs the scope with its statistics, and a filter
-		// that names no set of keys leaves SQLite no choice to get wrong:
-		// the count and the page are read at once, on two connections.
+	// read reads the page and, unless f says not to, the count, at once on
+	// two connections: with tens of thousands of events each is a scan, and
+	// a scan is one core.
+	read := func(walk bool) ([]Entry, int, error) {
 		var total int
 		var entries []Entry
-		g, gctx := errgroup.WithContext(ctx)
+		g, ctx := errgroup.WithContext(ctx)
 		if !f.NoCount {
 			g.Go(func() (err error) {
-				total, _, err = count(gctx, false)
+				total, err = s.count(ctx, f, walk)
 				return err
 			})
 		}
 		g.Go(func() (err error) {
-			entries, err = page(gctx, false)
+			q, args := s.pageQuery(f, walk, limit, offset)
+			entries, err = s.query(ctx, q, args...)
 			return err
 		})
 		if err := g.Wait(); err != nil {
@@ -349,28 +332,49 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 		}
 		return entries, total, nil
 	}
+	if s.pg || !manyKeys(f) {
+		// PostgreSQL weighs the scope with its statistics, and a filter
+		// that names no set of keys leaves SQLite no choice to get wrong.
+		return read(false)
+	}
 	// SQLite, without statistics, finds the events of a set of keys
 	// through the key index, one key at a time, then sorts them all: right
 	// for a user who sees a few keys, a tenth of a second and more for one
-	// who sees thousands. Walking the newest-first index instead visits
-	// about (offset+limit) × trail ÷ total entries, each a lookup in the
-	// set, where the key index reads about total events, each costing
-	// twice or more as much: the count, which the page needs anyway, says
-	// which is less work.
-	if f.NoCount {
-		entries, err := page(ctx, true)
-		return entries, 0, err
+	// who sees thousands. Walking the newest-first index instead costs at
+	// most one pass over it, a lookup in the set per event; it visits about
+	// (offset+limit) × trail ÷ total events for a page, and all for the
+	// count. A set of keys an eighth the size of the trail or more costs
+	// the key index at least as much, whatever it finds: walk. A smaller
+	// one is counted through the key index first, and the count says which
+	// way costs less for the page (the key index reads about total events,
+	// each costing twice or more a step of the walk).
+	var trail int
+	if err := s.db.QueryRowContext(ctx, "SELECT coalesce((SELECT max(id) FROM audit_event) - (SELECT min(id) FROM audit_event) + 1, 0)").Scan(&trail); err != nil {
+		return nil, 0, fmt.Errorf("audit: count events: %w", err)
 	}
-	total, span, err := count(ctx, true)
+	if f.NoCount || 8*len(f.KeyIDs) >= trail {
+		return read(true)
+	}
+	total, err := s.count(ctx, f, false)
 	if err != nil {
 		return nil, 0, err
 	}
 	if total == 0 || offset >= total {
 		return nil, total, nil
 	}
-	walk := int64(offset+limit)*int64(span) <= 2*int64(total)*int64(total)
-	entries, err := page(ctx, walk)
+	q, args := s.pageQuery(f, int64(offset+limit)*int64(trail) <= 2*int64(total)*int64(total), limit, offset)
+	entries, err := s.query(ctx, q, args...)
 	return entries, total, err
+}
+
+// count says how many events f selects.
+func (s *Store) count(ctx context.Context, f Filter, walk bool) (int, error) {
+	cond, args := s.where(f, walk)
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.bind("SELECT count(*) FROM audit_event"+cond), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("audit: count events: %w", err)
+	}
+	return n, nil
 }
 
 // pageQuery reads a page of the events f selects. On SQLite it reads
