@@ -105,7 +105,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		middleware.RequestID(),
 		s.requestLog(),
 		middleware.Recover(),
-		securityHeaders(cfg.CookieSecure),
+		securityHeaders(cfg.CookieSecure, base),
 		withBasePath(base),
 		middleware.BodyLimit("64K"),
 	)
