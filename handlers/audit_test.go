@@ -12,6 +12,7 @@ import (
 	"github.com/keyportal/keyportal/handlers/portaltest"
 	"github.com/keyportal/keyportal/internal/config"
 	"github.com/keyportal/keyportal/internal/pgtest"
+	"github.com/keyportal/keyportal/views"
 )
 
 const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
@@ -30,6 +31,24 @@ func createAndRevoke(t *testing.T, env *portaltest.Env, b *browser, name, descri
 		t.Fatalf("revoke: %d %q", gone.status, gone.doc.Find(".flash").Text())
 	}
 	return rec.ID
+}
+
+// The audit page writes an expiry as every page writes times, not as the
+// stored RFC 3339; the CSV export keeps the stored form for scripts.
+func TestAuditPageWritesExpiriesAsPagesDo(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	p := b.submit(b.get("/keys/new"), "form.keyform", map[string]string{"kind": "user", "name": "expires in a month", "expiry": "30d"})
+	rec, ok := record(t, env, "expires in a month")
+	if !ok || rec.ExpiryDate == nil {
+		t.Fatalf("the key was not made with an expiry: %d %q", p.status, p.doc.Find(".flash").Text())
+	}
+	want := "expiry: " + views.ExactTime(*rec.ExpiryDate)
+	if got := b.get("/audit").doc.Find("table.audit tbody tr td.changes").Text(); !strings.Contains(got, want) {
+		t.Errorf("the create's changes: %q, want %q in them", got, want)
+	}
+	if csv := b.get("/audit/export?format=csv").body; !strings.Contains(csv, rec.ExpiryDate.UTC().Format(time.RFC3339)) {
+		t.Errorf("the CSV export lost the stored expiry %s:\n%s", rec.ExpiryDate.UTC().Format(time.RFC3339), csv)
+	}
 }
 
 func TestAuditPageShowsChangesNewestFirstAsText(t *testing.T) {
