@@ -5,6 +5,8 @@
 // event never holds up or fails the change it records: a database that is
 // slow or down costs at most the write timeout, and the event then stays in
 // the log (the LogTrail writes every event there anyway) with a warning.
+// Nor does a PostgreSQL that is down when the portal starts keep it from
+// serving: the store reaches it, and migrates it, once it answers.
 package audit
 
 import (
