@@ -455,7 +455,7 @@ func (h auditPage) export(c echo.Context) error {
 	entries, total, err := h.auditDB.List(ctx, q)
 	if err != nil {
 		logAuditReadFailure(ctx, h.log, "audit export", err)
-		return echo.NewHTTPError(http.StatusServiceUnavailable, auditUnavailable)
+		return auditReadError{err}
 	}
 	q.NoCount = true // this total bounds the export: the later reads need not count again
 	out := startExport(c, format, "audit-"+h.now().UTC().Format("20060102-150405"), []string{"id", "at", "action", "actor_id",

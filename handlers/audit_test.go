@@ -245,6 +245,9 @@ func TestPortalStartsWithTheDatabaseDownAndUsesItOnceBack(t *testing.T) {
 		!strings.HasPrefix(a.doc.Find(".flash-error").Text(), "The audit trail is not available right now") {
 		t.Errorf("/audit with the database down: %d %q", a.status, a.doc.Find(".flash").Text())
 	}
+	if e := b.get("/audit/export?format=csv"); e.status != http.StatusServiceUnavailable || !strings.Contains(e.body, "The audit trail is not available right now") {
+		t.Errorf("an export with the database down: %d %q", e.status, e.body)
+	}
 	if p := b.get(keyURL(after)); p.status != http.StatusOK ||
 		!strings.HasPrefix(p.doc.Find("section[aria-labelledby=key-history] .flash-warning").Text(), "The audit trail is not available right now") {
 		t.Errorf("the key's page with the database down: %d %q", p.status, p.doc.Find("section[aria-labelledby=key-history]").Text())

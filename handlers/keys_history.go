@@ -29,6 +29,10 @@ type keyHistory interface {
 const auditUnavailable = "The audit trail is not available right now: the portal cannot reach its audit database. " +
 	"Keys can still be changed, and each change is recorded in the portal's log. Try again in a moment."
 
+// auditReadError is a failure to read the audit trail, which a page
+// answers with auditUnavailable (503).
+type auditReadError struct{ error }
+
 // logAuditReadFailure logs a failed read of the audit trail, what for,
 // unless the store has not reached its database since the portal started:
 // it has said so in the log once, and a line per page view would bury it.
