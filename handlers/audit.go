@@ -260,9 +260,9 @@ func (h auditPage) list(c echo.Context) error {
 	} else {
 		q := f.query(scope)
 		if entries, total, err = h.auditDB.List(c.Request().Context(), q); err != nil {
-			h.log.Warn("audit page: the database did not answer", "error", err)
+			logAuditReadFailure(c.Request().Context(), h.log, "audit page", err)
 			status, r.Failed = http.StatusServiceUnavailable, true
-			r.Flash = views.Flash{Kind: "error", Text: "Could not load the audit trail: the audit database did not answer. Try again in a moment."}
+			r.Flash = views.Flash{Kind: "error", Text: auditUnavailable}
 		}
 	}
 	if !r.Failed {
@@ -468,8 +468,8 @@ func (h auditPage) export(c echo.Context) error {
 	ctx := c.Request().Context()
 	entries, total, err := h.auditDB.List(ctx, q)
 	if err != nil {
-		h.log.Warn("audit export: the database did not answer", "error", err)
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "The audit database did not answer. Try again in a moment.")
+		logAuditReadFailure(ctx, h.log, "audit export", err)
+		return auditReadError{err}
 	}
 	q.NoCount = true // this total bounds the export: the later reads need not count again
 	out := startExport(c, format, "audit-"+h.now().UTC().Format("20060102-150405"), []string{"id", "at", "action", "actor_id",
