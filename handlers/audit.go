@@ -260,9 +260,9 @@ func (h auditPage) list(c echo.Context) error {
 	} else {
 		q := f.query(scope)
 		if entries, total, err = h.auditDB.List(c.Request().Context(), q); err != nil {
-			h.log.Warn("audit page: the database did not answer", "error", err)
+			logAuditReadFailure(c.Request().Context(), h.log, "audit page", err)
 			status, r.Failed = http.StatusServiceUnavailable, true
-			r.Flash = views.Flash{Kind: "error", Text: "Could not load the audit trail: the audit database did not answer. Try again in a moment."}
+			r.Flash = views.Flash{Kind: "error", Text: auditUnavailable}
 		}
 	}
 	if !r.Failed {
@@ -375,28 +375,42 @@ func auditRow(e audit.Entry, now time.Time) views.AuditRow {
 	if e.NewKey != 0 {
 		row.NewKey = "#" + strconv.FormatInt(e.NewKey, 10)
 	}
-	row.Changes = changeLines(e.Changes)
+	row.Changes = changeLines(e.Changes, pageValue)
 	return row
 }
 
-// changeLines are an event's changes in words: "name: old → new".
-func changeLines(chs []apikeys.Change) []string {
+// changeLines are an event's changes in words: "name: old → new", each
+// value written by show.
+func changeLines(chs []apikeys.Change, show func(field, value string) string) []string {
 	var out []string
 	for _, c := range chs {
-		show := func(p *string) string {
-			if *p == "" {
-				return "(empty)"
-			}
-			return "“" + *p + "”"
-		}
 		switch {
 		case c.Old == nil && c.New != nil:
-			out = append(out, c.Field+": "+show(c.New))
+			out = append(out, c.Field+": "+show(c.Field, *c.New))
 		case c.Old != nil && c.New != nil:
-			out = append(out, c.Field+": "+show(c.Old)+" → "+show(c.New))
+			out = append(out, c.Field+": "+show(c.Field, *c.Old)+" → "+show(c.Field, *c.New))
 		}
 	}
 	return out
+}
+
+// pageValue is a recorded value as the audit page shows it: a time as
+// every page writes times, text in quotes so that spaces show.
+func pageValue(field, value string) string {
+	v := changeValue(field, value)
+	if value == "" || field == "expiry" {
+		return v
+	}
+	return "“" + v + "”"
+}
+
+// exportValue is a recorded value as the CSV export writes it: as stored
+// (an expiry in RFC 3339, for spreadsheets and scripts), text in quotes.
+func exportValue(_, value string) string {
+	if value == "" {
+		return "(empty)"
+	}
+	return "“" + value + "”"
 }
 
 // auditExportURL is the export of the view f in format.
@@ -454,8 +468,8 @@ func (h auditPage) export(c echo.Context) error {
 	ctx := c.Request().Context()
 	entries, total, err := h.auditDB.List(ctx, q)
 	if err != nil {
-		h.log.Warn("audit export: the database did not answer", "error", err)
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "The audit database did not answer. Try again in a moment.")
+		logAuditReadFailure(ctx, h.log, "audit export", err)
+		return auditReadError{err}
 	}
 	q.NoCount = true // this total bounds the export: the later reads need not count again
 	read := 0
@@ -466,7 +480,7 @@ func (h auditPage) export(c echo.Context) error {
 			out.row(func() []string {
 				return []string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339), e.Action, strconv.FormatInt(e.ActorID, 10),
 					safeCell(e.Username), strconv.FormatInt(e.KeyID, 10), e.Kind, safeCell(e.Owner), safeCell(e.Fleet), safeCell(e.KeyName),
-					safeCell(strings.Join(changeLines(e.Changes), "; ")), strconv.FormatInt(e.NewKey, 10), strconv.FormatBool(e.Bulk),
+					safeCell(strings.Join(changeLines(e.Changes, exportValue), "; ")), strconv.FormatInt(e.NewKey, 10), strconv.FormatBool(e.Bulk),
 					e.Outcome, safeCell(e.Reason), strconv.FormatBool(e.Verified), safeCell(e.RequestID)}
 			}, exportOf(e))
 		}

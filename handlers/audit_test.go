@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/keyportal/keyportal/internal/audit"
 	"github.com/keyportal/keyportal/internal/config"
 	"github.com/keyportal/keyportal/internal/pgtest"
+	"github.com/keyportal/keyportal/views"
 )
 
 const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
@@ -35,6 +38,24 @@ func createAndRevoke(t *testing.T, env *portaltest.Env, b *browser, name, descri
 		t.Fatalf("revoke: %d %q", gone.status, gone.doc.Find(".flash").Text())
 	}
 	return rec.ID
+}
+
+// The audit page writes an expiry as every page writes times, not as the
+// stored RFC 3339; the CSV export keeps the stored form for scripts.
+func TestAuditPageWritesExpiriesAsPagesDo(t *testing.T) {
+	env, b := signedIn(t, portaltest.Options{})
+	p := b.submit(b.get("/keys/new"), "form.keyform", map[string]string{"kind": "user", "name": "expires in a month", "expiry": "30d"})
+	rec, ok := record(t, env, "expires in a month")
+	if !ok || rec.ExpiryDate == nil {
+		t.Fatalf("the key was not made with an expiry: %d %q", p.status, p.doc.Find(".flash").Text())
+	}
+	want := "expiry: " + views.ExactTime(*rec.ExpiryDate)
+	if got := b.get("/audit").doc.Find("table.audit tbody tr td.changes").Text(); !strings.Contains(got, want) {
+		t.Errorf("the create's changes: %q, want %q in them", got, want)
+	}
+	if csv := b.get("/audit/export?format=csv").body; !strings.Contains(csv, rec.ExpiryDate.UTC().Format(time.RFC3339)) {
+		t.Errorf("the CSV export lost the stored expiry %s:\n%s", rec.ExpiryDate.UTC().Format(time.RFC3339), csv)
+	}
 }
 
 func TestAuditPageShowsChangesNewestFirstAsText(t *testing.T) {
@@ -196,7 +217,7 @@ func TestRevokeWithTheDatabaseDownStillRevokes(t *testing.T) {
 	if r := b.get("/readyz"); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "audit database") {
 		t.Errorf("/readyz with the database down: %d %q", r.status, r.body)
 	}
-	if a := b.get("/audit"); a.status != http.StatusServiceUnavailable || !strings.Contains(a.doc.Find(".flash-error").Text(), "audit database did not answer") {
+	if a := b.get("/audit"); a.status != http.StatusServiceUnavailable || !strings.Contains(a.doc.Find(".flash-error").Text(), "The audit trail is not available right now") {
 		t.Errorf("/audit with the database down: %d %q", a.status, a.doc.Find(".flash").Text())
 	}
 
@@ -206,6 +227,91 @@ func TestRevokeWithTheDatabaseDownStillRevokes(t *testing.T) {
 	}
 	if a := b.get("/audit"); a.status != http.StatusOK || a.doc.Find("table.audit tbody tr").Length() != 1 {
 		t.Errorf("/audit once the database is back: %d, %d events (the create)", a.status, a.doc.Find("table.audit tbody tr").Length())
+	}
+}
+
+// A PostgreSQL that is down when the portal starts (a database being
+// upgraded or failed over) does not keep the portal from serving keys:
+// changes work and their events go to the log and the audit file, /readyz
+// names the database, the audit page and the key's history say the trail
+// is not available; once the server is back the portal uses it, with no
+// restart.
+func TestPortalStartsWithTheDatabaseDownAndUsesItOnceBack(t *testing.T) {
+	pg := pgtest.Start(t)
+	url := pg.Database(t)
+	pg.Stop()
+	file := t.TempDir() + "/audit.jsonl"
+	env, b := signedIn(t, portaltest.Options{Config: func(c *config.Config) { c.DatabaseURL, c.AuditFile = url, file }})
+	before := seedKey(t, env, balenasim.KindUser, balenasim.DemoEmail, "revoked while down", nil)
+	after := seedKey(t, env, balenasim.KindUser, balenasim.DemoEmail, "revoked once back", nil)
+
+	keys := b.get("/keys?q=revoked")
+	if keys.status != http.StatusOK || keys.doc.Find("tbody tr").Length() != 2 {
+		t.Fatalf("keys view with the database down: %d, %d rows", keys.status, keys.doc.Find("tbody tr").Length())
+	}
+	id := strconv.FormatInt(before.ID, 10)
+	if gone := b.post(keyURL(before)+"/revoke", formWithCSRF(keys)); !strings.Contains(gone.doc.Find(".flash-success").Text(), "Revoked “revoked while down”") {
+		t.Errorf("revoke with the database down: %d %q", gone.status, gone.doc.Find(".flash").Text())
+	}
+	if _, still := record(t, env, "revoked while down"); still {
+		t.Error("the key was not revoked")
+	}
+	if !env.Logs.Contains("audit event not stored in the database") || !env.Logs.Contains("key="+id) {
+		t.Errorf("the log does not keep the event:\n%s", env.Logs.String())
+	}
+	if evs := auditEvents(t, file, "revoke"); len(evs) != 1 || evs[0]["key"] != float64(before.ID) {
+		t.Errorf("the audit file's revocations: %v", evs)
+	}
+	if r := b.get("/readyz"); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "audit database") {
+		t.Errorf("/readyz with the database down: %d %q", r.status, r.body)
+	}
+	if a := b.get("/audit"); a.status != http.StatusServiceUnavailable ||
+		!strings.HasPrefix(a.doc.Find(".flash-error").Text(), "The audit trail is not available right now") {
+		t.Errorf("/audit with the database down: %d %q", a.status, a.doc.Find(".flash").Text())
+	}
+	if e := b.get("/audit/export?format=csv"); e.status != http.StatusServiceUnavailable || !strings.Contains(e.body, "The audit trail is not available right now") {
+		t.Errorf("an export with the database down: %d %q", e.status, e.body)
+	}
+	if p := b.get(keyURL(after)); p.status != http.StatusOK ||
+		!strings.HasPrefix(p.doc.Find("section[aria-labelledby=key-history] .flash-warning").Text(), "The audit trail is not available right now") {
+		t.Errorf("the key's page with the database down: %d %q", p.status, p.doc.Find("section[aria-labelledby=key-history]").Text())
+	}
+	// Said once, however many times the portal tried and pages read.
+	if n := strings.Count(env.Logs.String(), "audit database unavailable: the portal serves keys"); n != 1 {
+		t.Errorf("the database being down is logged %d times, want once:\n%s", n, env.Logs.String())
+	}
+
+	pg.Restart(t)
+	if r := b.get("/readyz"); r.status != http.StatusOK {
+		t.Fatalf("/readyz once the database is back: %d %q\n%s", r.status, r.body, env.Logs.String())
+	}
+	if gone := b.post(keyURL(after)+"/revoke", formWithCSRF(keys)); !strings.Contains(gone.doc.Find(".flash-success").Text(), "Revoked “revoked once back”") {
+		t.Errorf("revoke once the database is back: %d %q", gone.status, gone.doc.Find(".flash").Text())
+	}
+	a := b.get("/audit")
+	rows := a.doc.Find("table.audit tbody tr")
+	if a.status != http.StatusOK || rows.Length() != 1 || rows.Find("td.event-key a").Text() != "#"+strconv.FormatInt(after.ID, 10) ||
+		!strings.Contains(rows.Find("td.action").Text(), "Revoked") {
+		t.Errorf("/audit once the database is back: %d, %d events %q; want the second revocation", a.status, rows.Length(), rows.Text())
+	}
+}
+
+// A setting no retry would mend still stops the start, naming the
+// variable (and not the URL's password).
+func TestAuditDatabaseSettingErrorsStopTheStart(t *testing.T) {
+	_, err := portaltest.New(portaltest.Options{Config: func(c *config.Config) {
+		c.DatabaseURL = "postgres://keyportal:s3cret@db/keyportal?sslmode=sometimes"
+	}})
+	if err == nil || !strings.Contains(err.Error(), "KEYPORTAL_DATABASE_URL") || !strings.Contains(err.Error(), "sslmode") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("a URL PostgreSQL cannot read: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "audit.db"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err = portaltest.New(portaltest.Options{Config: func(c *config.Config) { c.DataDir = dir }})
+	if err == nil || !strings.Contains(err.Error(), "KEYPORTAL_DATA_DIR") {
+		t.Errorf("an SQLite file that cannot be opened: %v", err)
 	}
 }
 

@@ -48,6 +48,9 @@ func describe(err error) problem {
 		}
 		return problem{he.Code, msg}
 	}
+	if errors.As(err, new(auditReadError)) {
+		return problem{http.StatusServiceUnavailable, auditUnavailable}
+	}
 	if errors.As(err, new(session.StoreError)) {
 		return problem{http.StatusServiceUnavailable, "Sign-in is unavailable for a moment: the portal cannot reach its session store. Try again shortly."}
 	}

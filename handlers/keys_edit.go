@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -67,11 +66,7 @@ func (h keys) expiryBreach(k apiclient.APIKey, ret string) (string, *views.Expir
 	if k.ExpiryDate != nil {
 		how = "it expires on " + k.ExpiryDate.UTC().Format("2 Jan 2006") + ", later than the policy allows"
 	}
-	latest := p.LatestDay(now)
-	day := latest
-	if t, err := time.Parse(time.DateOnly, latest); err == nil {
-		day = t.Format("2 Jan 2006")
-	}
+	latest, day := p.LatestDay(now), p.LatestDayWords(now)
 	return "This key breaks your organization's policy (keys expire within " + p.Lifetime() + "): " + how +
 			". A new name or description can be saved with its expiry kept; to mend it, choose an expiry on or before " + day + ".",
 		&views.ExpiryFix{Action: h.url(routeKeyExpiry, k.ID), Date: latest, Day: day, Return: ret}

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"time"
@@ -22,6 +24,25 @@ type keyHistory interface {
 	Lineage(ctx context.Context, keyIDs []int64) (map[int64]audit.Link, error)
 }
 
+// auditUnavailable is what a page says in place of the audit trail it
+// cannot read.
+const auditUnavailable = "The audit trail is not available right now: the portal cannot reach its audit database. " +
+	"Keys can still be changed, and each change is recorded in the portal's log. Try again in a moment."
+
+// auditReadError is a failure to read the audit trail, which a page
+// answers with auditUnavailable (503).
+type auditReadError struct{ error }
+
+// logAuditReadFailure logs a failed read of the audit trail, what for,
+// unless the store has not reached its database since the portal started:
+// it has said so in the log once, and a line per page view would bury it.
+func logAuditReadFailure(ctx context.Context, log *slog.Logger, what string, err error, attrs ...slog.Attr) {
+	if errors.Is(err, audit.ErrUnavailable) {
+		return
+	}
+	log.LogAttrs(ctx, slog.LevelWarn, what+": the audit database did not answer", append(attrs, slog.String("error", err.Error()))...)
+}
+
 // historyLimit is how many of a key's events its page shows, newest first.
 const historyLimit = 50
 
@@ -33,7 +54,7 @@ func (h keys) lineage(ctx context.Context, ids []int64) map[int64]audit.Link {
 	}
 	links, err := h.history.Lineage(ctx, ids)
 	if err != nil {
-		h.log.WarnContext(ctx, "audit trail: reading the lineage of keys", "error", err.Error())
+		logAuditReadFailure(ctx, h.log, "audit trail: reading the lineage of keys", err)
 		return nil
 	}
 	return links
@@ -65,8 +86,8 @@ func (h keys) keyEvents(ctx context.Context, m *views.KeyPage, id int64, visible
 	m.AuditURL = h.url(routeAudit) + "?" + url.Values{"key": {strconv.FormatInt(id, 10)}}.Encode()
 	entries, err := h.history.History(ctx, id, historyLimit)
 	if err != nil {
-		h.log.WarnContext(ctx, "audit trail: reading a key's history", "key", id, "error", err.Error())
-		m.HistoryNote = "The history cannot be read just now: the portal cannot reach its audit database. Try again shortly."
+		logAuditReadFailure(ctx, h.log, "audit trail: reading a key's history", err, slog.Int64("key", id))
+		m.HistoryAlert = auditUnavailable
 		return
 	}
 	now := h.now()

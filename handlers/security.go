@@ -19,7 +19,16 @@ const csrfCookie = "keyportal_csrf"
 // securityHeaders sets the headers every response carries, and a fresh CSP
 // nonce that templ writes onto the page's script and style tags. The policy
 // allows no inline code at all: htmx is configured through a meta tag.
-func securityHeaders(tls bool) echo.MiddlewareFunc {
+//
+// HSTS covers the host's subdomains only when the portal has the host to
+// itself: under a base path (tools.example.com/keyportal) it shares the
+// host, and must not decide for two years what every subdomain of it
+// serves.
+func securityHeaders(tls bool, basePath string) echo.MiddlewareFunc {
+	hsts := "max-age=63072000; includeSubDomains"
+	if basePath != "" {
+		hsts = "max-age=63072000"
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			nonce := newNonce()
@@ -33,7 +42,7 @@ func securityHeaders(tls bool) echo.MiddlewareFunc {
 			h.Set("Cross-Origin-Opener-Policy", "same-origin")
 			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
 			if tls || c.IsTLS() {
-				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+				h.Set("Strict-Transport-Security", hsts)
 			}
 			r := c.Request()
 			c.SetRequest(r.WithContext(templ.WithNonce(r.Context(), nonce)))

@@ -140,7 +140,7 @@ func TestHeadersAndCookieFlagsOnEveryPage(t *testing.T) {
 			"Referrer-Policy":           "no-referrer",
 			"X-Frame-Options":           "DENY",
 			"Permissions-Policy":        "camera=()",
-			"Strict-Transport-Security": "max-age=",
+			"Strict-Transport-Security": "max-age=63072000; includeSubDomains", // the host is the portal's
 		} {
 			if !strings.Contains(h.Get(name), want) {
 				t.Errorf("%s (%d): %s = %q, want %q in it", p.url, p.status, name, h.Get(name), want)

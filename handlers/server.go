@@ -68,11 +68,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(err, sessions.Close())
 	}
+	// The first try to reach the audit database and migrate it; a
+	// PostgreSQL that does not answer within it leaves the portal serving,
+	// not ready, with the store trying again in the background. Only a
+	// setting that no retry would mend stops the start.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	auditDB, err := audit.Open(ctx, audit.Options{URL: cfg.DatabaseURL, Dir: cfg.DataDir, Log: log, Now: cfg.Clock()})
 	if err != nil {
-		return nil, errors.Join(err, sessions.Close(), trail.Close())
+		setting := fmt.Sprintf("KEYPORTAL_DATA_DIR=%q", cfg.DataDir)
+		if cfg.DatabaseURL != "" {
+			setting = "KEYPORTAL_DATABASE_URL" // not its value, which may hold a password
+		}
+		return nil, errors.Join(fmt.Errorf("%s: %w", setting, err), sessions.Close(), trail.Close())
 	}
 	auditDB.PruneEvery(cfg.AuditRetention, 24*time.Hour)
 	s := &Server{cfg: cfg, log: log, balena: balena, sessions: sessions, now: cfg.Clock(), trail: trail, auditDB: auditDB,
@@ -105,7 +113,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		middleware.RequestID(),
 		s.requestLog(),
 		middleware.Recover(),
-		securityHeaders(cfg.CookieSecure),
+		securityHeaders(cfg.CookieSecure, base),
 		withBasePath(base),
 		middleware.BodyLimit("64K"),
 	)

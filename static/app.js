@@ -146,8 +146,11 @@
     var d = e.target;
     if (d.matches && d.matches(menus) && d.open) placeMenu(d, false);
   }, true);
+  function openMenus() {
+    return document.querySelectorAll("details.row-menu[open], details.account-menu[open]");
+  }
   function placeOpenMenus(closeIfAway) {
-    var open = document.querySelectorAll("details.row-menu[open], details.account-menu[open]");
+    var open = openMenus();
     for (var i = 0; i < open.length; i++) placeMenu(open[i], closeIfAway);
   }
   window.addEventListener("scroll", function () { placeOpenMenus(true); }, true);
@@ -157,7 +160,7 @@
   // elsewhere or on Escape, as a menu would, and keep at most one open.
   var menus = "details.row-menu, details.account-menu";
   function closeMenus(except) {
-    var open = document.querySelectorAll("details.row-menu[open], details.account-menu[open]");
+    var open = openMenus();
     for (var i = 0; i < open.length; i++) if (open[i] !== except) open[i].removeAttribute("open");
   }
   document.addEventListener("click", function (e) {

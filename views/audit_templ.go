@@ -932,9 +932,9 @@ func auditRow(e AuditRow) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var47 string
-		templ_7745c5c3_Var47, templ_7745c5c3_Err = templ.JoinStringErrs(outcomeWords(e.Outcome))
+		templ_7745c5c3_Var47, templ_7745c5c3_Err = templ.JoinStringErrs(labelOf(OutcomeOptions, e.Outcome))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `audit.templ`, Line: 176, Col: 83}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `audit.templ`, Line: 176, Col: 94}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var47))
 		if templ_7745c5c3_Err != nil {
@@ -994,15 +994,6 @@ func auditRow(e AuditRow) templ.Component {
 		}
 		return nil
 	})
-}
-
-func outcomeWords(o string) string {
-	for _, opt := range OutcomeOptions {
-		if opt.Value == o {
-			return opt.Label
-		}
-	}
-	return o
 }
 
 var _ = templruntime.GeneratedTemplate

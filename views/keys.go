@@ -41,9 +41,25 @@ type KeyFilter struct {
 	Errors        map[string]string // field -> message
 }
 
+// ShowsPolicy says whether the form has the policy field: when a policy
+// is set, and on a view that asks for it though none is (a bookmark kept
+// from when one was), so that its message has a place.
+func (f KeyFilter) ShowsPolicy() bool { return f.PolicyOffered || f.Policy != "" }
+
 // Option is one choice of a select.
 type Option struct {
 	Value, Label string
+}
+
+// labelOf is how opts name value ("provisioning" is "Provisioning"), or
+// value itself when none does.
+func labelOf(opts []Option, value string) string {
+	for _, o := range opts {
+		if o.Value == value {
+			return o.Label
+		}
+	}
+	return value
 }
 
 // KeyResults is the part htmx swaps when a filter changes.

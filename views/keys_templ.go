@@ -352,7 +352,7 @@ func keyFilters(m Keys) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if m.Filter.PolicyOffered || m.Filter.Policy != "" {
+		if m.Filter.ShowsPolicy() {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "<div class=\"field\"><label for=\"f-policy\">Policy</label> <select id=\"f-policy\" name=\"policy\" class=\"autosubmit\"><option value=\"\">Any key</option> <option value=\"breach\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -817,7 +817,7 @@ func KeyResultsUpdate(r KeyResults, f KeyFilter) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		for _, name := range FilterFields {
-			if name != "policy" || f.PolicyOffered || f.Policy != "" {
+			if name != "policy" || f.ShowsPolicy() {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 73, "<div id=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

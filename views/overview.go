@@ -76,13 +76,3 @@ type OverviewKey struct {
 	Row KeyRow
 	URL string
 }
-
-// kindTitle is a kind as a heading names it: "Provisioning".
-func kindTitle(kind string) string {
-	for _, o := range KindOptions {
-		if o.Value == kind {
-			return o.Label
-		}
-	}
-	return kind
-}

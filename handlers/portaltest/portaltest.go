@@ -18,6 +18,7 @@ import (
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/handlers"
 	"github.com/keyportal/keyportal/internal/config"
+	"github.com/keyportal/keyportal/internal/testclock"
 )
 
 // Options tune an Env; the zero value is the demo dataset on balenaCloud's
@@ -51,27 +52,10 @@ type Options struct {
 
 // Clock is a settable time shared by the stand-in and the portal, so tests
 // move through days without waiting.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type Clock = testclock.Clock
 
 // NewClock starts a Clock at now.
-func NewClock(now time.Time) *Clock { return &Clock{now: now} }
-
-// Now is the Clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the Clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func NewClock(now time.Time) *Clock { return testclock.New(now) }
 
 // Env is a running stand-in and a portal that talks to it.
 type Env struct {

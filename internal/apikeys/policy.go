@@ -37,15 +37,30 @@ func (p Policy) Latest(now time.Time) *time.Time {
 // a custom date lasts through its whole day (UTC), so that day must end
 // by Latest. "" when the policy sets no bound.
 func (p Policy) LatestDay(now time.Time) string {
+	if d, ok := p.lastDay(now); ok {
+		return d.Format(time.DateOnly)
+	}
+	return ""
+}
+
+// LatestDayWords is LatestDay as a message names it: "2 Mar 2027".
+func (p Policy) LatestDayWords(now time.Time) string {
+	if d, ok := p.lastDay(now); ok {
+		return d.Format("2 Jan 2006")
+	}
+	return ""
+}
+
+func (p Policy) lastDay(now time.Time) (time.Time, bool) {
 	latest := p.Latest(now)
 	if latest == nil {
-		return ""
+		return time.Time{}, false
 	}
 	d := latest.Truncate(24 * time.Hour)
 	if d.Add(24*time.Hour - time.Second).After(*latest) {
 		d = d.AddDate(0, 0, -1)
 	}
-	return d.Format(time.DateOnly)
+	return d, true
 }
 
 // Lifetime words MaxLifetime: "90 days", "36 hours".
@@ -109,12 +124,12 @@ func (p Policy) Breach(now time.Time, expiry *time.Time, description *string) ma
 	if latest := p.Latest(now); latest != nil {
 		// The day named is the last one the custom date accepts, so that
 		// following the message never meets a second refusal.
-		day, _ := time.Parse(time.DateOnly, p.LatestDay(now))
+		day := p.LatestDayWords(now)
 		switch {
 		case expiry == nil:
-			errs["expiry"] = p.ExpiryRule() + " Choose an expiry on or before " + day.Format("2 Jan 2006") + "; “never” is not allowed."
+			errs["expiry"] = p.ExpiryRule() + " Choose an expiry on or before " + day + "; “never” is not allowed."
 		case expiry.After(*latest):
-			errs["expiry"] = p.ExpiryRule() + " Choose an expiry on or before " + day.Format("2 Jan 2006") + "."
+			errs["expiry"] = p.ExpiryRule() + " Choose an expiry on or before " + day + "."
 		}
 	}
 	if p.RequireDescription && description != nil && *description == "" {

@@ -5,6 +5,8 @@
 // event never holds up or fails the change it records: a database that is
 // slow or down costs at most the write timeout, and the event then stays in
 // the log (the LogTrail writes every event there anyway) with a warning.
+// Nor does a PostgreSQL that is down when the portal starts keep it from
+// serving: the store reaches it, and migrates it, once it answers.
 package audit
 
 import (
@@ -25,7 +27,9 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"golang.org/x/sync/errgroup"
@@ -86,12 +90,11 @@ type Store struct {
 	log     *slog.Logger
 	now     func() time.Time
 	timeout time.Duration
-	stop    chan struct{}
-	pruning chan struct{} // closed when the pruner has stopped; nil without one
 	// writing serialises this process's writes to SQLite, which takes one
 	// writer at a time: waiting here is a queue, where SQLite's own busy
 	// handler would sleep and retry (milliseconds at a time).
 	writing sync.Mutex
+	availability
 }
 
 //go:embed migrations
@@ -102,6 +105,15 @@ const FileName = "audit.db"
 
 // Open connects and applies the migrations the database lacks. Replicas
 // starting together on one PostgreSQL take turns (an advisory lock).
+//
+// Open fails only for what a restart cannot mend: a URL that is not a
+// PostgreSQL one, an SQLite file that cannot be created or migrated. A
+// PostgreSQL server that does not answer, or fails the migrations, is not
+// a reason to refuse to start (a database being upgraded or failed over
+// is down for a while): the store opens unavailable, says so in the log,
+// keeps trying in the background, and is Ready once the migrations are
+// applied. Meanwhile events go to the log only, reads fail with
+// ErrUnavailable, and Ping fails.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	s := &Store{opts: o, log: o.Log, now: o.Now, timeout: o.WriteTimeout}
 	if s.log == nil {
@@ -115,16 +127,22 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	var dialect goose.Dialect
 	var opts []goose.ProviderOption
-	var err error
 	switch {
 	case o.URL != "":
 		if !IsPostgresURL(o.URL) {
 			return nil, errors.New("audit database: want a postgres:// URL")
 		}
-		s.pg, dialect = true, goose.DialectPostgres
-		if s.db, err = sql.Open("pgx", o.URL); err != nil {
-			return nil, fmt.Errorf("audit database: %w", err)
+		cfg, err := pgx.ParseConfig(o.URL)
+		if err != nil {
+			return nil, fmt.Errorf("audit database: %w", parseError(err))
 		}
+		// A server that drops packets would otherwise hold each attempt
+		// for the kernel's TCP timeout, minutes.
+		if cfg.ConnectTimeout == 0 {
+			cfg.ConnectTimeout = connectTimeout
+		}
+		s.pg, dialect = true, goose.DialectPostgres
+		s.db = stdlib.OpenDB(*cfg)
 		s.db.SetMaxOpenConns(10)
 		s.db.SetMaxIdleConns(4)
 		s.db.SetConnMaxIdleTime(5 * time.Minute)
@@ -162,14 +180,41 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("audit database migrations: %w", err), s.db.Close())
 	}
-	up := p.Up
-	if o.version > 0 {
-		up = func(ctx context.Context) ([]*goose.MigrationResult, error) { return p.UpTo(ctx, o.version) }
-	}
-	if _, err := up(ctx); err != nil {
+	s.init(s.log, func(ctx context.Context) error {
+		var err error
+		if o.version > 0 {
+			_, err = p.UpTo(ctx, o.version)
+		} else {
+			_, err = p.Up(ctx)
+		}
+		return err
+	})
+	err = s.try(ctx)
+	if err != nil && !s.pg {
+		// The file is the portal's own: a failure is not a server's passing
+		// trouble, and retrying would not mend it.
+		s.shutdown()
 		return nil, errors.Join(fmt.Errorf("audit database: applying migrations: %w", err), s.db.Close())
 	}
+	s.settle(err)
+	if err != nil {
+		s.keepTrying()
+	}
 	return s, nil
+}
+
+// parseError is why pgx could not read a connection URL, without the URL,
+// which may hold a password.
+func parseError(err error) error {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	msg := pe.Error() // cannot parse `<the URL, its password masked>`: why
+	if i := strings.LastIndex(msg, "`: "); i >= 0 {
+		return errors.New(msg[i+3:])
+	}
+	return errors.New("not a PostgreSQL connection URL")
 }
 
 // IsPostgresURL reports whether u names a PostgreSQL database.
@@ -186,18 +231,20 @@ func (s *Store) Dialect() string {
 	return "sqlite"
 }
 
-// Close stops pruning and closes the database.
+// Close stops the background work (pruning, reconnecting) and closes the
+// database.
 func (s *Store) Close() error {
-	if s.stop != nil {
-		close(s.stop)
-		<-s.pruning
-		s.stop = nil
-	}
+	s.shutdown()
 	return s.db.Close()
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database answers. While the store is not
+// Ready, it tries to connect and migrate now (joining a try under way),
+// so that a readiness probe sees the database as soon as it is back.
 func (s *Store) Ping(ctx context.Context) error {
+	if !s.IsReady() {
+		return s.tryNow(ctx)
+	}
 	if err := s.db.PingContext(ctx); err != nil {
 		return err
 	}
@@ -221,7 +268,11 @@ const columns = "id, at, action, actor_id, username, key_id, kind, owner, fleet,
 func (s *Store) Record(ctx context.Context, e apikeys.Event) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
-	if err := s.insert(ctx, s.now(), e); err != nil {
+	err := s.unavailable()
+	if err == nil {
+		err = s.insert(ctx, s.now(), e)
+	}
+	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "audit event not stored in the database; it is only in this log",
 			slog.String("action", e.Action), slog.Int64("actor", e.ActorID), slog.String("username", e.Username),
 			slog.Int64("key", e.Key.ID), slog.String("outcome", outcome(e)), slog.String("request_id", e.Ref),
@@ -304,6 +355,9 @@ const DefaultLimit = 50
 // The page is found by walking an index that holds what the order and
 // the scope need (audit_event_newest), newest first (see pageQuery).
 func (s *Store) List(ctx context.Context, f Filter) ([]Entry, int, error) {
+	if err := s.unavailable(); err != nil {
+		return nil, 0, err
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -468,6 +522,9 @@ func (s *Store) History(ctx context.Context, keyID int64, limit int) ([]Entry, e
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
+	if err := s.unavailable(); err != nil {
+		return nil, err
+	}
 	return s.query(ctx, s.historyQuery(), keyID, keyID, limit)
 }
 
@@ -496,6 +553,9 @@ func (s *Store) Lineage(ctx context.Context, keyIDs []int64) (map[int64]Link, er
 	links := map[int64]Link{}
 	if len(keyIDs) == 0 {
 		return links, nil
+	}
+	if err := s.unavailable(); err != nil {
+		return nil, err
 	}
 	keys, arg := s.inIDs("key_id", keyIDs)
 	news, arg2 := s.inIDs("new_key", keyIDs)
@@ -533,6 +593,9 @@ func (s *Store) Lineage(ctx context.Context, keyIDs []int64) (map[int64]Link, er
 
 // Prune deletes the events older than before and says how many.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	if err := s.unavailable(); err != nil {
+		return 0, err
+	}
 	if !s.pg {
 		s.writing.Lock()
 		defer s.writing.Unlock()
@@ -545,27 +608,30 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 }
 
 // PruneEvery deletes the events older than retention now, before it
-// returns, and then every interval until Close. Several replicas may prune
-// the same database: a delete that finds nothing costs nothing.
+// returns (a store not Ready yet: as it becomes Ready), and then every
+// interval until Close. Several replicas may prune the same database: a
+// delete that finds nothing costs nothing.
 func (s *Store) PruneEvery(retention, interval time.Duration) {
-	if s.stop != nil || retention <= 0 {
+	if retention <= 0 || !s.pruning.CompareAndSwap(false, true) {
 		return
 	}
-	s.pruneOnce(retention)
-	s.stop, s.pruning = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.pruning)
+	if !s.whenReady(func() { s.pruneOnce(retention) }) {
+		s.pruneOnce(retention)
+	}
+	s.background.Go(func() {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
-			case <-s.stop:
+			case <-s.closing.Done():
 				return
 			case <-t.C:
-				s.pruneOnce(retention)
+				if s.IsReady() {
+					s.pruneOnce(retention)
+				}
 			}
 		}
-	}()
+	})
 }
 
 func (s *Store) pruneOnce(retention time.Duration) {

@@ -432,3 +432,81 @@ func TestTheSQLiteFileIsThePortalsAlone(t *testing.T) {
 		t.Errorf("audit.db: %v, mode %v; want 0600", err, st.Mode().Perm())
 	}
 }
+
+// A PostgreSQL that is down when the portal starts is waited for, not a
+// reason to refuse to start: the store opens unavailable, events go to the
+// log, the state is logged once however often it is tried, and once the
+// server is back the store reaches it by itself, prunes what the retention
+// no longer keeps, and stores events again.
+func TestAPostgreSQLDownAtStartIsReachedOnceItIsBack(t *testing.T) {
+	srv := pgtest.Start(t)
+	url := srv.Database(t)
+	earlier := open(t, audit.Options{URL: url, Now: func() time.Time { return time.Now().Add(-60 * 24 * time.Hour) }})
+	earlier.Record(context.Background(), apikeys.Event{Action: "create", Username: "long ago", Outcome: apikeys.Done})
+	earlier.Close()
+	srv.Stop()
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logged := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.String()
+	}
+	s := open(t, audit.Options{URL: url, Log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))})
+	ctx := context.Background()
+	if s.IsReady() {
+		t.Fatal("ready with the database down")
+	}
+	s.PruneEvery(30*24*time.Hour, 24*time.Hour)
+	for range 3 {
+		if err := s.Ping(ctx); !errors.Is(err, audit.ErrUnavailable) {
+			t.Fatalf("ping with the database down: %v", err)
+		}
+	}
+	if n := strings.Count(logged(), "audit database unavailable"); n != 1 {
+		t.Errorf("the database being down is logged %d times, want once:\n%s", n, logged())
+	}
+	s.Record(ctx, apikeys.Event{Action: "revoke", ActorID: 1, Username: "alice", Key: userKey(42, "ci", "alice"), Outcome: apikeys.Done, Ref: "req-early"})
+	if l := logged(); !strings.Contains(l, "audit event not stored in the database") || !strings.Contains(l, "request_id=req-early") {
+		t.Errorf("the event is not in the log:\n%s", l)
+	}
+	if _, _, err := s.List(ctx, audit.Filter{All: true}); !errors.Is(err, audit.ErrUnavailable) {
+		t.Errorf("list with the database down: %v", err)
+	}
+	if _, err := s.History(ctx, 42, 0); !errors.Is(err, audit.ErrUnavailable) {
+		t.Errorf("history with the database down: %v", err)
+	}
+
+	srv.Restart(t)
+	select {
+	case <-s.Ready():
+	case <-time.After(2 * time.Minute): // a bound, not a wait: retries are at most half a minute apart
+		t.Fatalf("the store did not reach the database once it was back:\n%s", logged())
+	}
+	s.Record(ctx, apikeys.Event{Action: "create", Username: "bob", Outcome: apikeys.Done})
+	got, total, err := s.List(ctx, audit.Filter{All: true})
+	if err != nil || total != 1 || got[0].Username != "bob" {
+		t.Errorf("once the database is back: %d events (%v), want the new one (the old one pruned)", total, err)
+	}
+	if !strings.Contains(logged(), "audit database reachable") {
+		t.Errorf("the recovery is not in the log:\n%s", logged())
+	}
+}
+
+// What a restart cannot mend still stops the start: a URL PostgreSQL
+// cannot read (said without the URL, which holds a password), another
+// database's URL, an SQLite file that cannot be created.
+func TestOpenRefusesWhatARestartCannotMend(t *testing.T) {
+	for _, url := range []string{"postgres://keyportal:s3cret@db:notaport/keyportal", "postgres://keyportal:s3cret@db/keyportal?sslmode=sometimes", "mysql://keyportal:s3cret@db/keyportal"} {
+		if _, err := audit.Open(context.Background(), audit.Options{URL: url}); err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: %v", url, err)
+		}
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, audit.FileName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.Open(context.Background(), audit.Options{Dir: dir}); err == nil {
+		t.Error("opened an SQLite file that is a directory")
+	}
+}

@@ -22,20 +22,8 @@ import (
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/internal/digest"
+	"github.com/keyportal/keyportal/internal/testclock"
 )
-
-// clock is a settable time shared by the stand-in and the digest.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 const keysURL = "https://keys.example.com/keys"
 
@@ -45,14 +33,14 @@ var within = []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.
 // the demo admin.
 type world struct {
 	sim     *balenasim.Sim
-	clock   *clock
+	clock   *testclock.Clock
 	client  *apiclient.Client
 	session *apiclient.Session
 }
 
 func newWorld(t *testing.T, at time.Time) *world {
 	t.Helper()
-	clk := &clock{now: at}
+	clk := testclock.New(at)
 	sim, err := balenasim.New(balenasim.Options{Dataset: "demo", Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -6,33 +6,20 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/apiclient/balenasim"
 	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/testclock"
 	"github.com/keyportal/keyportal/internal/watch"
 	"github.com/keyportal/keyportal/internal/watch/watchtest"
 )
 
-// clock is a settable time shared by the stand-in and the watcher.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type env struct {
 	sim   *balenasim.Sim
-	clock *clock
+	clock *testclock.Clock
 	w     *watch.Watcher
 }
 
@@ -43,7 +30,7 @@ func start(t *testing.T, dataset string, warn time.Duration) *env {
 
 func startOn(t *testing.T, profile balenasim.Profile, dataset string, warn time.Duration) *env {
 	t.Helper()
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	clk := testclock.New(time.Now().UTC().Truncate(time.Second))
 	sim, err := balenasim.New(balenasim.Options{Profile: profile, Dataset: dataset, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
