@@ -216,11 +216,16 @@ func suite(t *testing.T, openStore opener) {
 			}
 			return ids
 		}
+		var thousands []int64 // keys the reader sees that have no event
+		for k := range int64(2000) {
+			thousands = append(thousands, 10_000+k)
+		}
 		for name, sc := range map[string]struct {
 			keys  []int64
 			actor int64
 		}{
 			"many keys":          {keysUpTo(64), 3},
+			"thousands of keys":  {append(keysUpTo(64), thousands...), 3},
 			"a few keys":         {[]int64{5, 77, 999}, 2},
 			"no keys, own":       {nil, 4},
 			"no keys, no events": {[]int64{999}, 9},
