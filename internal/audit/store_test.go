@@ -239,7 +239,7 @@ func suite(t *testing.T, openStore opener) {
 					}
 				}
 				f := fl
-				f.KeyIDs, f.ActorID, f.Limit = sc.keys, sc.actor, 7
+				f.KeyIDs, f.ActorID, f.Limit = sc.keys, sc.actor, 16
 				// Page by page with the total, without it (as an export
 				// reads on), and on from the last event read.
 				for _, way := range []string{"offset", "offset, no count", "on from the last"} {
