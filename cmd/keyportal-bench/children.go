@@ -204,24 +204,7 @@ func runPortal() error {
 		}
 		defer os.RemoveAll(dir)
 	}
-	key := make([]byte, 48)
-	_, _ = rand.Read(key)
-	env := map[string]string{
-		"KEYPORTAL_BALENA_API_URL": os.Getenv(simURLEnv),
-		"KEYPORTAL_DATA_DIR":       dir,
-		"KEYPORTAL_SESSION_KEYS":   base64.StdEncoding.EncodeToString(key),
-		// The bench signs one account in a hundred times from one address,
-		// on purpose; the sign-in throttle would rightly refuse that.
-		"KEYPORTAL_SIGNIN_LIMIT_IP":      "100000/1m",
-		"KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "100000/1m",
-	}
-	if p := os.Getenv(policyEnv); p != "" {
-		env["KEYPORTAL_POLICY_MAX_LIFETIME"] = p
-	}
-	if tok := os.Getenv(watchTokenEnv); tok != "" {
-		env["KEYPORTAL_WATCH_TOKEN"], env["KEYPORTAL_METRICS"] = tok, "true"
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] }, false)
+	cfg, err := portalConfig(os.Getenv(simURLEnv), dir)
 	if err != nil {
 		return err
 	}
@@ -241,6 +224,29 @@ func runPortal() error {
 	})
 	var conns atomic.Int64
 	return serveChild(srv, ctl, &conns)
+}
+
+// portalConfig is the portal's production configuration against the
+// stand-in at simURL, with a fresh session key and its data in dir.
+func portalConfig(simURL, dir string) (config.Config, error) {
+	key := make([]byte, 48)
+	_, _ = rand.Read(key)
+	env := map[string]string{
+		"KEYPORTAL_BALENA_API_URL": simURL,
+		"KEYPORTAL_DATA_DIR":       dir,
+		"KEYPORTAL_SESSION_KEYS":   base64.StdEncoding.EncodeToString(key),
+		// The bench signs one account in a hundred times from one address,
+		// on purpose; the sign-in throttle would rightly refuse that.
+		"KEYPORTAL_SIGNIN_LIMIT_IP":      "100000/1m",
+		"KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "100000/1m",
+	}
+	if p := os.Getenv(policyEnv); p != "" {
+		env["KEYPORTAL_POLICY_MAX_LIFETIME"] = p
+	}
+	if tok := os.Getenv(watchTokenEnv); tok != "" {
+		env["KEYPORTAL_WATCH_TOKEN"], env["KEYPORTAL_METRICS"] = tok, "true"
+	}
+	return config.Load(func(k string) string { return env[k] }, false)
 }
 
 // child is a running child process as the bench sees it.
