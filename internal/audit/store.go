@@ -95,6 +95,11 @@ type Store struct {
 	// handler would sleep and retry (milliseconds at a time).
 	writing sync.Mutex
 	availability
+	// lineage is Lineage's query, prepared on its first use (the database
+	// may be down at start): every keys page asks it, and SQLite spent
+	// more time parsing it than running it. lineageMu guards it.
+	lineageMu sync.Mutex
+	lineage   *sql.Stmt
 }
 
 //go:embed migrations
@@ -235,7 +240,13 @@ func (s *Store) Dialect() string {
 // database.
 func (s *Store) Close() error {
 	s.shutdown()
-	return s.db.Close()
+	s.lineageMu.Lock()
+	defer s.lineageMu.Unlock()
+	var err error
+	if s.lineage != nil {
+		err = s.lineage.Close()
+	}
+	return errors.Join(err, s.db.Close())
 }
 
 // Ping reports whether the database answers. While the store is not
@@ -557,10 +568,12 @@ func (s *Store) Lineage(ctx context.Context, keyIDs []int64) (map[int64]Link, er
 	if err := s.unavailable(); err != nil {
 		return nil, err
 	}
-	keys, arg := s.inIDs("key_id", keyIDs)
-	news, arg2 := s.inIDs("new_key", keyIDs)
-	rows, err := s.db.QueryContext(ctx, s.bind("SELECT key_id, new_key FROM audit_event WHERE action = 'rotate_create' AND new_key <> 0 AND key_id <> 0 AND ("+
-		keys+" OR "+news+") ORDER BY at, id"), arg, arg2)
+	stmt, err := s.lineageStmt(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit: lineage: %w", err)
+	}
+	_, arg := s.inIDs("key_id", keyIDs)
+	rows, err := stmt.QueryContext(ctx, arg, arg)
 	if err != nil {
 		return nil, fmt.Errorf("audit: lineage: %w", err)
 	}
@@ -589,6 +602,23 @@ func (s *Store) Lineage(ctx context.Context, keyIDs []int64) (map[int64]Link, er
 		return nil, fmt.Errorf("audit: lineage: %w", err)
 	}
 	return links, nil
+}
+
+// lineageStmt is Lineage's query, prepared on its first use.
+func (s *Store) lineageStmt(ctx context.Context) (*sql.Stmt, error) {
+	s.lineageMu.Lock()
+	defer s.lineageMu.Unlock()
+	if s.lineage == nil {
+		keys, _ := s.inIDs("key_id", nil)
+		news, _ := s.inIDs("new_key", nil)
+		stmt, err := s.db.PrepareContext(ctx, s.bind("SELECT key_id, new_key FROM audit_event WHERE action = 'rotate_create' AND new_key <> 0 AND key_id <> 0 AND ("+
+			keys+" OR "+news+") ORDER BY at, id"))
+		if err != nil {
+			return nil, err
+		}
+		s.lineage = stmt
+	}
+	return s.lineage, nil
 }
 
 // Prune deletes the events older than before and says how many.
