@@ -224,13 +224,13 @@ func (s *Session) count(ctx context.Context, op, filter string) (int, error) {
 
 func (s *Session) keys(ctx context.Context, op, path string, o odata) ([]APIKey, error) {
 	if o.Expand == ownerExpand {
-		return decodeKeys[expandedKeyRow](ctx, s, op, path, o)
+		return decodeKeys(ctx, s, op, path, o, seedExpandedRows(o.Top))
 	}
-	return decodeKeys[keyRow](ctx, s, op, path, o)
+	return decodeKeys[keyRow](ctx, s, op, path, o, nil)
 }
 
-func decodeKeys[R interface{ key() APIKey }](ctx context.Context, s *Session, op, path string, o odata) ([]APIKey, error) {
-	rows, err := getRows[R](ctx, s, op, path, o)
+func decodeKeys[R interface{ key() APIKey }](ctx context.Context, s *Session, op, path string, o odata, seed []R) ([]APIKey, error) {
+	rows, err := getRowsInto(ctx, s, op, path, o, seed)
 	if err != nil {
 		return nil, err
 	}

@@ -31,22 +31,47 @@ const ownerExpand = "is_of__actor($select=id;$expand=" +
 // actorRow is an expanded is_of__actor. balena writes every expanded
 // navigation as an array, to-one or not.
 type actorRow struct {
-	ID    int64 `json:"id"`
-	Users []struct {
-		ID       int64  `json:"id"`
-		Username string `json:"username"`
-	} `json:"is_of__user"`
-	Fleets []struct {
-		ID   int64  `json:"id"`
-		Slug string `json:"slug"`
-	} `json:"is_of__application"`
-	Devices []struct {
-		ID         int64      `json:"id"`
-		UUID       string     `json:"uuid"`
-		DeviceName string     `json:"device_name"`
-		Online     bool       `json:"is_online"`
-		LastSeen   *time.Time `json:"last_connectivity_event"`
-	} `json:"is_of__device"`
+	ID      int64         `json:"id"`
+	Users   []actorUser   `json:"is_of__user"`
+	Fleets  []actorFleet  `json:"is_of__application"`
+	Devices []actorDevice `json:"is_of__device"`
+}
+
+type actorUser struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+}
+
+type actorFleet struct {
+	ID   int64  `json:"id"`
+	Slug string `json:"slug"`
+}
+
+type actorDevice struct {
+	ID         int64      `json:"id"`
+	UUID       string     `json:"uuid"`
+	DeviceName string     `json:"device_name"`
+	Online     bool       `json:"is_online"`
+	LastSeen   *time.Time `json:"last_connectivity_event"`
+}
+
+// seedExpandedRows is room for n rows of a list with owners, each row's
+// actor, and the actor's user, fleet and device, already there as
+// one-element slices of five shared arrays, for decodeRows to fill. The
+// JSON decoder gives a slice it must grow ten elements to start with: a
+// 50-row page took some 150 allocations and 70 KB for owners that are one
+// per key. Rows past n, and a second owner, grow as before.
+func seedExpandedRows(n int) []expandedKeyRow {
+	if n <= 0 {
+		return nil
+	}
+	rows, actors := make([]expandedKeyRow, n), make([]actorRow, n)
+	users, fleets, devices := make([]actorUser, n), make([]actorFleet, n), make([]actorDevice, n)
+	for i := range rows {
+		actors[i].Users, actors[i].Fleets, actors[i].Devices = users[i:i:i+1], fleets[i:i:i+1], devices[i:i:i+1]
+		rows[i].Actor = actors[i : i : i+1]
+	}
+	return rows
 }
 
 // actorRef is a reference to another row in either of balena's shapes:

@@ -241,20 +241,56 @@ func decodeJSON(op string, body []byte, v any) error {
 
 // get sends a GET as the session's caller and decodes the JSON answer.
 func (s *Session) get(ctx context.Context, op, path, query string, v any) error {
-	body, err := s.c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: query, token: s.token})
+	body, err := s.read(ctx, op, path, query)
 	if err != nil {
 		return err
 	}
 	return decodeJSON(op, body, v)
 }
 
+// read sends a GET as the session's caller and returns the answer's body.
+func (s *Session) read(ctx context.Context, op, path, query string) ([]byte, error) {
+	return s.c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: query, token: s.token})
+}
+
 // getRows reads an OData collection, {"d": [...]}.
 func getRows[T any](ctx context.Context, s *Session, op, path string, o odata) ([]T, error) {
+	return getRowsInto[T](ctx, s, op, path, o, nil)
+}
+
+// getRowsInto is getRows decoding into seed's backing array (see
+// seedExpandedRows); nil seeds nothing.
+func getRowsInto[T any](ctx context.Context, s *Session, op, path string, o odata, seed []T) ([]T, error) {
+	body, err := s.read(ctx, op, path, o.encode())
+	if err != nil {
+		return nil, err
+	}
+	return decodeRows(op, body, seed)
+}
+
+// decodeRows reads an OData collection's body. With a seed, the decoder
+// fills the seed's elements in place, as far as they go, keeping what
+// they point to.
+func decodeRows[T any](op string, body []byte, seed []T) ([]T, error) {
 	var env struct {
 		D *[]T `json:"d"`
 	}
-	if err := s.get(ctx, op, path, o.encode(), &env); err != nil {
+	if seed != nil {
+		seed = seed[:0]
+		env.D = &seed
+	}
+	if err := decodeJSON(op, body, &env); err != nil {
 		return nil, err
+	}
+	if env.D != nil && seed != nil && len(*env.D) == 0 {
+		// "d": [] and no "d" at all both leave a seed empty; tell them
+		// apart (an empty answer is short to read twice).
+		var probe struct {
+			D json.RawMessage `json:"d"`
+		}
+		if err := decodeJSON(op, body, &probe); err != nil || probe.D == nil {
+			env.D = nil
+		}
 	}
 	if env.D == nil {
 		return nil, upstreamError(op, "response without d", nil)
