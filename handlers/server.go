@@ -43,6 +43,9 @@ type Server struct {
 	watcher  *watch.Watcher   // nil unless KEYPORTAL_WATCH_TOKEN
 	digest   *digest.Service  // nil unless KEYPORTAL_WATCH_TOKEN
 	ledger   digest.Ledger    // the digest's, nil with it
+	// paths and slotPaths are the routes' paths without parameters and
+	// with idSlot as their one, by name (see url).
+	paths, slotPaths map[string]string
 }
 
 // New wires the router. log receives request logs and errors; it never
@@ -170,6 +173,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, errors.Join(err, s.Close(context.Background()))
 		}
 	}
+	s.paths, s.slotPaths = routePaths(e)
 	return s, nil
 }
 
@@ -199,8 +203,48 @@ func withBasePath(base string) echo.MiddlewareFunc {
 	}
 }
 
-// url is the path of a named route, under the base path.
-func (s *Server) url(name string, params ...any) string { return s.echo.Reverse(name, params...) }
+// routePaths reverses, once, every route name that names one path: those
+// without parameters, and those with one, with idSlot. (Echo names a route
+// without a name after its handler, which several paths may share.)
+func routePaths(e *echo.Echo) (paths, slotPaths map[string]string) {
+	pathOf := map[string]string{}
+	for _, r := range e.Routes() {
+		if p, seen := pathOf[r.Name]; seen && p != r.Path {
+			pathOf[r.Name] = "" // ambiguous: left to Reverse
+		} else if !seen {
+			pathOf[r.Name] = r.Path
+		}
+	}
+	paths, slotPaths = map[string]string{}, map[string]string{}
+	for name, p := range pathOf {
+		switch {
+		case p == "":
+		case strings.Count(p, ":")+strings.Count(p, "*") == 0:
+			paths[name] = e.Reverse(name)
+		case strings.Count(p, ":")+strings.Count(p, "*") == 1:
+			slotPaths[name] = e.Reverse(name, idSlot)
+		}
+	}
+	return paths, slotPaths
+}
+
+// url is the path of a named route, under the base path. Echo's Reverse
+// walks every route, and a keys page asks for some twenty paths: those
+// without parameters and the rows' idSlot ones come from tables New fills
+// once the routes are set.
+func (s *Server) url(name string, params ...any) string {
+	switch {
+	case len(params) == 0:
+		if p, ok := s.paths[name]; ok {
+			return p
+		}
+	case len(params) == 1 && params[0] == any(idSlot):
+		if p, ok := s.slotPaths[name]; ok {
+			return p
+		}
+	}
+	return s.echo.Reverse(name, params...)
+}
 
 // requestLog writes one slog line per request. The query string is left
 // out: it is the user's filter text, and nothing secret ever travels in a
