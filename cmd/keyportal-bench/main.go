@@ -215,7 +215,10 @@ func run(stdout io.Writer, out string, quick bool, profile string, limit time.Du
 	doc.WriteString("## Running it\n\n`make bench` builds and runs this program (four to five minutes; it writes this file), then runs every Go " +
 		"benchmark once (`go test -run '^$' -bench . -benchtime 1x ./...`) to keep them working. " +
 		"`go run ./cmd/keyportal-bench -quick -out ''` is a smoke run; `-cpuprofile portal.pprof` saves the portal's CPU " +
-		"profile during the 2-client full-page run (the costliest per page) for `go tool pprof`.\n")
+		"profile during the 2-client full-page run (the costliest per page) for `go tool pprof`. " +
+		"`go test -run '^$' -bench PortalCPU -benchtime 2000x -cpuprofile cpu.pprof ./cmd/keyportal-bench` times the same " +
+		"page in one process (the stand-in in a child) and reports its CPU, the portal's own share and allocations per page, " +
+		"quicker to profile and to compare two builds with.\n")
 
 	fmt.Fprint(stdout, doc.String())
 	if out != "" && !quick {
