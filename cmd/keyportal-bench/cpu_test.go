@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -11,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/keyportal/keyportal/handlers"
 )
@@ -103,33 +100,6 @@ func BenchmarkPortalCPU(b *testing.B) {
 			if directCPU > 0 {
 				b.ReportMetric(cpu-directCPU, "own-µs/op")
 			}
-		})
-	}
-	// The page's HTML compressed at the level the portal uses and at gzip's
-	// default, for the trade of CPU against bytes.
-	req := httptest.NewRequest(http.MethodGet, web.URL+"/keys?"+mainView.query, nil)
-	for _, ck := range u.http.Jar.Cookies(base) {
-		req.AddCookie(ck)
-	}
-	w := httptest.NewRecorder()
-	srv.ServeHTTP(w, req)
-	html := w.Body.Bytes()
-	for _, l := range []struct {
-		name  string
-		level int
-	}{{"gzip-best-speed", gzip.BestSpeed}, {"gzip-default", gzip.DefaultCompression}} {
-		b.Run(l.name, func(b *testing.B) {
-			var out bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&out, l.level)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(html)))
-			for b.Loop() {
-				out.Reset()
-				zw.Reset(&out)
-				_, _ = zw.Write(html)
-				_ = zw.Close()
-			}
-			b.ReportMetric(float64(out.Len()), "gzip-bytes")
 		})
 	}
 }
