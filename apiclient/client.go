@@ -136,16 +136,20 @@ type sharedReads struct {
 }
 
 // sharedRead is one read, its error included: the calls sharing it belong
-// to one request, which would not fare better asking again.
+// to one request, which would not fare better asking again. done is closed
+// once val and err are set.
 type sharedRead struct {
-	mu   sync.Mutex
-	done bool
+	done chan struct{}
 	val  any
 	err  error
 }
 
 // readOnce returns what read returns, calling it only once per key on a
-// Shared Session (and every time on any other).
+// Shared Session (and every time on any other). The read is the Session's,
+// not its first caller's: it runs apart from that caller's cancellation
+// (a sibling's failure cancelling it, say), bounded by the client's own
+// timeout, so the callers still waiting get its answer rather than that
+// caller's end; a caller whose context ends stops waiting.
 func readOnce[T any](ctx context.Context, s *Session, key string, read func(context.Context) (T, error)) (T, error) {
 	if s.reads == nil {
 		return read(ctx)
@@ -153,24 +157,22 @@ func readOnce[T any](ctx context.Context, s *Session, key string, read func(cont
 	s.reads.mu.Lock()
 	r, ok := s.reads.byKey[key]
 	if !ok {
-		r = &sharedRead{}
+		r = &sharedRead{done: make(chan struct{})}
 		s.reads.byKey[key] = r
+		go func() {
+			defer close(r.done)
+			r.val, r.err = read(context.WithoutCancel(ctx))
+		}()
 	}
 	s.reads.mu.Unlock()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.done {
-		v, err := read(ctx)
-		if err != nil && ctx.Err() != nil {
-			// Cut short by this caller's own end (a sibling's failure
-			// cancelling it, a closed page): that says nothing of balena,
-			// so the next caller asks again rather than inherit it.
-			return v, err
-		}
-		r.val, r.err, r.done = v, err, true
+	select {
+	case <-r.done:
+		v, _ := r.val.(T)
+		return v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, contextError("shared read", ctx.Err())
 	}
-	v, _ := r.val.(T)
-	return v, r.err
 }
 
 // WithIdentity returns a Session that already knows who its caller is, so

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -547,12 +548,12 @@ func TestSharedSessionReadsTheFleetsOnce(t *testing.T) {
 	}
 }
 
-// TestSharedReadOutlivesOneCallersEnd: a shared read cut short by its own
-// caller's context (a sibling's failure cancelling it, a closed page) says
-// nothing of balena, so the next caller on the Shared session reads again
-// instead of inheriting the cancellation. The overview once answered 504
-// when the stale-devices section, failing, cancelled the fleets read its
-// counts were waiting on.
+// TestSharedReadOutlivesOneCallersEnd: a shared read belongs to the Shared
+// session, not to the caller that happened to start it. When that caller's
+// context ends (a sibling's failure cancelling it, a closed page), the
+// callers still waiting get the read's answer, and nobody asks balena
+// again. The overview once answered 504 when the stale-devices section,
+// failing, cancelled the fleets read its counts were waiting on.
 func TestSharedReadOutlivesOneCallersEnd(t *testing.T) {
 	e := newEnv(t, balenasim.Options{Profile: balenasim.ProfileOpenBalena, Dataset: "demo"})
 	s := e.session(t, balenasim.DemoEmail)
@@ -565,13 +566,61 @@ func TestSharedReadOutlivesOneCallersEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.sim.ResetCounters()
 	shared := s.Shared()
 	gone, cancel := context.WithCancel(ctx(t))
 	cancel()
-	if _, err := shared.CountKeys(gone, q); err == nil {
-		t.Fatal("a count with an ended context succeeded")
-	}
+	_, _ = shared.CountKeys(gone, q) // starts the fleets read, and gives up on it
 	if got, err := shared.CountKeys(ctx(t), q); err != nil || got != want {
-		t.Errorf("after another caller's cancelled read: %d, %v; want %d", got, err, want)
+		t.Errorf("after another caller gave up: %d, %v; want %d", got, err, want)
+	}
+	if n := e.sim.Counters().Get("GET /v7/application"); n != 1 {
+		t.Errorf("the fleets were read %d times, want once", n)
+	}
+}
+
+// TestSharedReadAnswersTheCallersStillWaiting: the caller that started a
+// shared read gives up while it is in flight; the read goes on, and the
+// caller still waiting gets its answer, from one read.
+func TestSharedReadAnswersTheCallersStillWaiting(t *testing.T) {
+	s := (&Client{}).As("token").Shared()
+	started, release := make(chan struct{}), make(chan struct{})
+	var reads atomic.Int32
+	read := func(ctx context.Context) (int, error) {
+		if reads.Add(1) == 1 {
+			close(started)
+		}
+		select {
+		case <-release:
+			return 7, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	first, giveUp := context.WithCancel(ctx(t))
+	firstDone := make(chan error)
+	go func() {
+		_, err := readOnce(first, s, "k", read)
+		firstDone <- err
+	}()
+	<-started
+	giveUp()
+	if err := <-firstDone; err == nil {
+		t.Error("the caller that gave up got an answer")
+	}
+	second := make(chan int)
+	go func() {
+		v, err := readOnce(ctx(t), s, "k", read)
+		if err != nil {
+			t.Errorf("the caller still waiting: %v", err)
+		}
+		second <- v
+	}()
+	close(release)
+	if v := <-second; v != 7 {
+		t.Errorf("the caller still waiting got %d, want 7", v)
+	}
+	if n := reads.Load(); n != 1 {
+		t.Errorf("%d reads, want 1", n)
 	}
 }
