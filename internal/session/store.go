@@ -206,9 +206,10 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 		MaxIdle:     8,
 		IdleTimeout: 4 * time.Minute,
 		// Each connection is dialled when a request needs one: a Redis
-		// that is away is reached again once it answers.
-		Dial: func() (redis.Conn, error) {
-			c, err := redis.DialURL(rawURL,
+		// that is away is reached again once it answers. The caller's
+		// context bounds the dial too (/readyz waits 3 s at most).
+		DialContext: func(ctx context.Context) (redis.Conn, error) {
+			c, err := redis.DialURLContext(ctx, rawURL,
 				redis.DialConnectTimeout(5*time.Second),
 				redis.DialReadTimeout(5*time.Second),
 				redis.DialWriteTimeout(5*time.Second))
