@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,6 +19,11 @@ type problem struct {
 	Status  int
 	Message string
 }
+
+// sessionsUnavailable is what anything needing a session says while the
+// session store (Redis, or the data directory) does not answer: nothing
+// about it, which is the operator's to read in the log and /readyz.
+const sessionsUnavailable = "Signing in is unavailable for a moment: the portal cannot reach its session store, where it keeps who is signed in. Nothing was changed. Try again in a minute."
 
 // statuses answers each kind of failure with its HTTP status.
 var statuses = map[apiclient.Code]int{
@@ -52,7 +58,7 @@ func describe(err error) problem {
 		return problem{http.StatusServiceUnavailable, auditUnavailable}
 	}
 	if errors.As(err, new(session.StoreError)) {
-		return problem{http.StatusServiceUnavailable, "Sign-in is unavailable for a moment: the portal cannot reach its session store. Try again shortly."}
+		return problem{http.StatusServiceUnavailable, sessionsUnavailable}
 	}
 	status, ok := statuses[apikeys.Code(err)]
 	if !ok {
@@ -78,6 +84,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	// An error page is about this request only: no cache keeps it.
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if errors.As(err, new(session.StoreError)) {
+		c.Response().Header().Set("Retry-After", "30")
+	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(p.Status)
 		return
@@ -103,6 +112,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 // secret lost, a button that revokes it.
 func (s *Server) failure(c echo.Context, err error) views.Flash {
 	f := views.Flash{Kind: "error", Text: describe(err).Message}
+	if errors.As(err, new(session.StoreError)) {
+		f.Link, f.LinkText = s.tryAgain(c), "Try again"
+	}
 	var we *apikeys.WriteError
 	if errors.As(err, &we) && we.Outcome == apikeys.Unknown {
 		f.Link, f.LinkText = s.keyView(we.Key), "See it in the list of keys."
@@ -128,4 +140,21 @@ func (s *Server) keyView(k apiclient.APIKey) string {
 		v.Set("device", k.Owner.DeviceUUID)
 	}
 	return parseKeyFilter(v).URL(s.url(routeKeys))
+}
+
+// tryAgain is where a request that may succeed later is made again: the
+// page itself, or for a form sent, the sign-in page or the keys, whose
+// forms the user fills in again.
+func (s *Server) tryAgain(c echo.Context) string {
+	r := c.Request()
+	switch {
+	case r.Method != http.MethodGet || isHTMX(c):
+		if p := r.URL.Path; p == s.url(routeSignInSubmit) || p == s.url(routeTOTPSubmit) {
+			return s.url(routeSignIn)
+		}
+		return s.url(routeKeys)
+	case strings.HasPrefix(r.URL.Path, "/") && !strings.HasPrefix(r.URL.Path, "//"):
+		return r.URL.RequestURI()
+	}
+	return s.url(routeKeys)
 }

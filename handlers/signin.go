@@ -49,6 +49,10 @@ func (h signin) show(c echo.Context) error {
 	if currentUser(c).SignedIn() {
 		return c.Redirect(http.StatusSeeOther, h.landing(c.QueryParam("next")))
 	}
+	// A sign-in could not be kept: say so before anyone types a password.
+	if err := h.sessions.Usable(c.Request().Context()); err != nil {
+		return err
+	}
 	return h.form(c, http.StatusOK, "", "", reasons[c.QueryParam("reason")])
 }
 
@@ -71,6 +75,11 @@ func (h signin) form(c echo.Context, status int, email, errorFor string, flash v
 
 func (h signin) submit(c echo.Context) error {
 	ctx := c.Request().Context()
+	// Neither balena nor the sign-in limits are asked for a sign-in that
+	// could not be kept.
+	if err := h.sessions.Usable(ctx); err != nil {
+		return err
+	}
 	if c.FormValue("method") == "token" {
 		token := strings.TrimSpace(c.FormValue("token"))
 		if token == "" {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,10 @@ import (
 
 	"github.com/robfig/cron/v3"
 )
+
+// redisDB is the path of a Redis URL as the Redis client reads it: none,
+// or a database number.
+var redisDB = regexp.MustCompile(`^(/[0-9]*)?$`)
 
 // Config is every setting of the portal. Load reads it from
 // KEYPORTAL_* environment variables; each secret also has a _FILE variant
@@ -507,7 +512,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionStore != "" {
 		// The URL may hold a password: name only its scheme.
-		if u, err := url.Parse(c.SessionStore); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		// A database other than a number would fail every connection, which
+		// the portal would take for a Redis that is away.
+		if u, err := url.Parse(c.SessionStore); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" || !redisDB.MatchString(u.Path) {
 			errs = append(errs, errors.New("KEYPORTAL_SESSION_STORE: want empty (files under KEYPORTAL_DATA_DIR) or a redis:// or rediss:// URL such as redis://:password@redis:6379/0"))
 		}
 	}

@@ -2,6 +2,7 @@ package digest_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gomodule/redigo/redis"
 
 	"github.com/keyportal/keyportal/internal/digest"
 	"github.com/keyportal/keyportal/internal/redistest"
@@ -325,5 +328,98 @@ func mustSend(t *testing.T, svc *digest.Service, slot time.Time) {
 	t.Helper()
 	if out, err := svc.SendSlot(context.Background(), slot); err != nil || out != digest.Sent {
 		t.Fatalf("SendSlot: %q, %v", out, err)
+	}
+}
+
+// A digest due while Redis is away (failed over, upgraded as the replica
+// starts) is neither sent nor recorded then, and is sent once, by one
+// replica, once Redis answers, without a restart.
+func TestADigestDueWhileRedisIsAwayIsSentOnceItAnswers(t *testing.T) {
+	rs := redistest.Start(t)
+	w := newWorld(t, monday)
+	seed(t, w)
+	h := newHook(t)
+	ctx := context.Background()
+	open := func() digest.Ledger {
+		l := digest.NewRedisLedger(rs.URL, time.Minute)
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	if err := open().Put(ctx, digest.Record{Slot: monday, At: monday}); err != nil {
+		t.Fatal(err)
+	}
+	saveRedis(t, rs) // a Redis that keeps its data, as one being upgraded does
+	rs.Stop()
+	w.clock.Set(monday.AddDate(0, 0, 1).Add(time.Hour)) // Tuesday 09:00: Tuesday's 08:00 digest is due
+
+	away := w.service(t, open(), false, digest.Webhook{URL: h.URL, Loc: time.UTC})
+	if out, err := away.CatchUp(ctx); !errors.As(err, new(digest.LedgerError)) || out != "" {
+		t.Errorf("with Redis away: %q, %v; want a LedgerError", out, err)
+	}
+	if n := len(h.Payloads()); n != 0 {
+		t.Fatalf("%d digests sent while Redis was away", n)
+	}
+
+	posted := make(chan struct{}, 4)
+	failed := make(chan struct{}, 1)
+	svc := w.service(t, failing{open(), failed}, false, notify{digest.Webhook{URL: h.URL, Loc: time.UTC}, posted})
+	run, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(run) }()
+	select {
+	case <-failed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not ask the ledger within 30 s")
+	}
+	rs.Restart(t)
+	select {
+	case <-posted:
+	case <-time.After(time.Minute):
+		t.Fatal("the digest was not sent within a minute of Redis answering")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run stopped with %v", err)
+	}
+	got := h.Payloads()
+	if len(got) != 1 || !got[0].Digest.Since.Equal(monday) {
+		t.Fatalf("once Redis answered: %d digests, want Tuesday's, counting from Monday's", len(got))
+	}
+	// Another replica, or a restart, finds it sent.
+	if out, err := w.service(t, open(), false, digest.Webhook{URL: h.URL, Loc: time.UTC}).CatchUp(ctx); err != nil || out != digest.AlreadySent {
+		t.Errorf("another replica after: %q, %v", out, err)
+	}
+	if n := len(h.Payloads()); n != 1 {
+		t.Errorf("the webhook got %d digests, want 1", n)
+	}
+}
+
+// failing tells when its ledger fails to claim a digest.
+type failing struct {
+	digest.Ledger
+	failed chan<- struct{}
+}
+
+func (f failing) Claim(ctx context.Context, slot time.Time) (func(), bool, error) {
+	release, ok, err := f.Ledger.Claim(ctx, slot)
+	if err != nil {
+		select {
+		case f.failed <- struct{}{}:
+		default:
+		}
+	}
+	return release, ok, err
+}
+
+// saveRedis writes rs's data to disk, which a restart reads back.
+func saveRedis(t *testing.T, rs *redistest.Server) {
+	t.Helper()
+	conn, err := redis.Dial("tcp", rs.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Do("SAVE"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
@@ -103,10 +104,27 @@ func (s *Service) CatchUp(ctx context.Context) (Outcome, error) {
 	return s.deliver(ctx, slot, true)
 }
 
+// LedgerError is a ledger that did not answer (Redis away) before anything
+// was sent: the digest is neither sent nor recorded, and Run tries it again
+// until the ledger answers. A record that fails after a send is not one: a
+// retry would send that digest twice.
+type LedgerError struct{ Err error }
+
+func (e LedgerError) Error() string { return e.Err.Error() }
+func (e LedgerError) Unwrap() error { return e.Err }
+
+// unsent wraps a ledger's failure before any send as a LedgerError.
+func unsent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return LedgerError{err}
+}
+
 func (s *Service) deliver(ctx context.Context, slot time.Time, catchUp bool) (Outcome, error) {
 	release, ok, err := s.ledger.Claim(ctx, slot)
 	if err != nil {
-		return "", err
+		return "", unsent(err)
 	}
 	if !ok {
 		return OtherReplica, nil
@@ -114,21 +132,21 @@ func (s *Service) deliver(ctx context.Context, slot time.Time, catchUp bool) (Ou
 	defer release()
 	rec, found, err := s.ledger.Last(ctx)
 	if err != nil {
-		return "", err
+		return "", unsent(err)
 	}
 	now := s.now()
 	switch {
 	case found && !rec.Slot.Before(slot):
 		return AlreadySent, nil
 	case !found && catchUp:
-		return FirstStart, s.ledger.Put(ctx, Record{Slot: slot, At: now})
+		return FirstStart, unsent(s.ledger.Put(ctx, Record{Slot: slot, At: now}))
 	}
 	d, err := s.builder.Build(ctx, now, s.since(rec, found, slot, now))
 	if err != nil {
 		return "", fmt.Errorf("digest: reading keys: %w", err)
 	}
 	if d.Empty() && !s.sendEmpty {
-		return NothingDue, s.ledger.Put(ctx, Record{Slot: slot, At: now})
+		return NothingDue, unsent(s.ledger.Put(ctx, Record{Slot: slot, At: now}))
 	}
 	sent, err := s.send(ctx, d)
 	if sent > 0 {
@@ -194,22 +212,94 @@ func (s *Service) Print(ctx context.Context, w io.Writer) error {
 // its scheduled time: cron times are whole minutes.
 const catchUpSlack = 30 * time.Second
 
-// Run sends a missed digest, then each scheduled one, until ctx ends.
+// The ledger is asked again a second after it failed, backing off to
+// every half minute: a Redis that is failed over is not hammered, and a
+// digest waits at most that long once it is back.
+const (
+	retryFirst = time.Second
+	retryMax   = 30 * time.Second
+)
+
+// Run sends a missed digest, then each scheduled one, until ctx ends. A
+// digest whose ledger did not answer (Redis away, at start or at its time)
+// is tried again until it does, so it is sent once Redis is back; the
+// ledger's claim keeps it to one replica and one send.
 func (s *Service) Run(ctx context.Context) error {
-	s.report(s.CatchUp(ctx))
+	type due struct {
+		slot    time.Time
+		catchUp bool
+	}
+	var (
+		mu      sync.Mutex
+		pending *due // the latest digest the ledger did not answer for
+		wake    = make(chan struct{}, 1)
+	)
+	try := func(d *due) {
+		o, err := s.deliver(ctx, d.slot, d.catchUp)
+		s.report(o, err)
+		if errors.As(err, new(LedgerError)) {
+			mu.Lock()
+			if pending == nil || !d.slot.Before(pending.slot) {
+				pending = d // a later digest counts from the last one sent: it covers an earlier
+			}
+			mu.Unlock()
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	if slot := s.Slot(s.now()); slot.IsZero() {
+		s.report(NoSlot, nil)
+	} else {
+		try(&due{slot, true})
+	}
 	sc, err := gocron.NewScheduler(gocron.WithLocation(s.loc))
 	if err != nil {
 		return err
 	}
 	_, err = sc.NewJob(gocron.CronJob(s.expr, false), gocron.NewTask(func() {
-		s.report(s.SendSlot(ctx, s.Slot(s.now().Add(catchUpSlack))))
+		try(&due{s.Slot(s.now().Add(catchUpSlack)), false})
 	}), gocron.WithSingletonMode(gocron.LimitModeReschedule))
 	if err != nil {
 		return errors.Join(err, sc.Shutdown())
 	}
 	sc.Start()
-	<-ctx.Done()
-	return sc.Shutdown()
+	wait := retryFirst
+	var again <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return sc.Shutdown()
+		case <-wake:
+			if again == nil {
+				again = time.After(wait)
+			}
+		case <-again:
+			again = nil
+			mu.Lock()
+			d := pending
+			mu.Unlock()
+			if d == nil {
+				continue
+			}
+			o, err := s.deliver(ctx, d.slot, d.catchUp)
+			if errors.As(err, new(LedgerError)) {
+				// Said once when it failed first; not again each try.
+				s.log.Debug("digest: the ledger still does not answer", "error", err)
+				wait = min(2*wait, retryMax)
+				again = time.After(wait)
+				continue
+			}
+			mu.Lock()
+			if pending == d {
+				pending = nil
+			}
+			mu.Unlock()
+			wait = retryFirst
+			s.report(o, err)
+		}
+	}
 }
 
 func (s *Service) report(o Outcome, err error) {

@@ -5,6 +5,7 @@ package redistest
 
 import (
 	"bufio"
+	"errors"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -19,6 +20,9 @@ import (
 type Server struct {
 	URL  string // redis://127.0.0.1:port/0
 	Addr string // 127.0.0.1:port
+	exe  string
+	port string
+	dir  string
 	cmd  *exec.Cmd
 }
 
@@ -29,17 +33,26 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	exe := testprog.Need(t, "redis-server", "the Redis session tests skip")
 	port := strconv.Itoa(testprog.FreePort(t))
-	cmd := exec.Command(exe, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--daemonize", "no", "--loglevel", "notice")
+	r := &Server{URL: "redis://127.0.0.1:" + port + "/0", Addr: "127.0.0.1:" + port, exe: exe, port: port, dir: t.TempDir()}
+	t.Cleanup(r.Stop)
+	if err := r.start(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// start runs redis-server and waits until its log says it is ready.
+func (r *Server) start() error {
+	cmd := exec.Command(r.exe, "--bind", "127.0.0.1", "--port", r.port, "--save", "", "--appendonly", "no",
+		"--dir", r.dir, "--daemonize", "no", "--loglevel", "notice")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	r := &Server{URL: "redis://127.0.0.1:" + port + "/0", Addr: "127.0.0.1:" + port, cmd: cmd}
-	t.Cleanup(r.Stop)
+	r.cmd = cmd
 	ready := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -56,19 +69,30 @@ func Start(t testing.TB) *Server {
 	select {
 	case ok := <-ready:
 		if !ok {
-			t.Fatal("redis-server exited before it was ready")
+			_ = cmd.Wait()
+			return errors.New("redis-server exited before it was ready")
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("redis-server did not say it was ready within 15 s")
+		r.Stop()
+		return errors.New("redis-server did not say it was ready within 15 s")
 	}
-	return r
+	return nil
 }
 
 // Stop ends the server by its PID and waits for it.
 func (r *Server) Stop() {
-	if r.cmd.ProcessState != nil {
+	if r.cmd == nil || r.cmd.ProcessState != nil {
 		return
 	}
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
 	_ = r.cmd.Wait()
+}
+
+// Restart starts the stopped server again on the same port, empty (it
+// keeps nothing on disk), as a Redis back from a failover or an upgrade.
+func (r *Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := r.start(); err != nil {
+		t.Fatal(err)
+	}
 }

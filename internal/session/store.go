@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,12 +54,19 @@ type Store struct {
 	// ping tells /readyz whether the store can be used: Redis answers, or
 	// a session file can be written.
 	ping func(ctx context.Context) error
+	// remote is a store over the network (Redis), which may be away for a
+	// while; files are there or broken.
+	remote bool
+	// reach logs Redis going away and coming back, once each.
+	reach reachability
 	// signOuts records when each account signed out everywhere.
 	signOuts signOuts
 }
 
-// New opens the store cfg names: Redis when cfg.SessionStore is set (and
-// reachable now), else files under cfg.DataDir. Close releases it.
+// New opens the store cfg names: Redis when cfg.SessionStore is set, else
+// files under cfg.DataDir. Close releases it. A Redis that does not answer
+// is no error: replicas restart while Redis is failed over or upgraded, and
+// each request connects anew until it answers (Ping says meanwhile).
 func New(cfg config.Config, log *slog.Logger) (*Store, error) {
 	secrets := cfg.SessionKeys
 	if len(secrets) == 0 {
@@ -72,8 +78,9 @@ func New(cfg config.Config, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		idle: cfg.IdleTimeout,
-		log:  log,
+		idle:  cfg.IdleTimeout,
+		log:   log,
+		reach: reachability{log: log},
 		opts: sessions.Options{
 			Path:     cfg.CookiePath(),
 			MaxAge:   int(sessionMaxAge.Seconds()),
@@ -100,6 +107,19 @@ func (s *Store) IdleTimeout() time.Duration { return s.idle }
 
 // Ping reports whether the store can be used now.
 func (s *Store) Ping(ctx context.Context) error { return s.ping(ctx) }
+
+// Usable is a StoreError when a Redis store does not answer now, so that a
+// sign-in says so before anyone types a password; files are not tried
+// (Ping does that, writing one), as a page anyone may load should not write.
+func (s *Store) Usable(ctx context.Context) error {
+	if !s.remote {
+		return nil
+	}
+	if err := s.ping(ctx); err != nil {
+		return StoreError{err}
+	}
+	return nil
+}
 
 // Close releases the store's connections, or stops its sweeper.
 func (s *Store) Close() error { return s.close() }
@@ -185,11 +205,16 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 	pool := &redis.Pool{
 		MaxIdle:     8,
 		IdleTimeout: 4 * time.Minute,
-		Dial: func() (redis.Conn, error) {
-			return redis.DialURL(rawURL,
+		// Each connection is dialled when a request needs one: a Redis
+		// that is away is reached again once it answers. The caller's
+		// context bounds the dial too (/readyz waits 3 s at most).
+		DialContext: func(ctx context.Context) (redis.Conn, error) {
+			c, err := redis.DialURLContext(ctx, rawURL,
 				redis.DialConnectTimeout(5*time.Second),
 				redis.DialReadTimeout(5*time.Second),
 				redis.DialWriteTimeout(5*time.Second))
+			s.reach.observe(err)
+			return c, err
 		},
 		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
 			if time.Since(idleSince) < time.Minute {
@@ -199,11 +224,9 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 			return err
 		},
 	}
-	rs, err := redistore.NewRediStoreWithPool(pool, pairs...)
-	if err != nil {
-		_ = pool.Close()
-		return fmt.Errorf("session store: cannot reach Redis at %s: %w", redactedURL(rawURL), err)
-	}
+	// Its error is a PING that failed (Redis away), which Dial has logged;
+	// config.Validate has refused a URL no retry would mend.
+	rs, _ := redistore.NewRediStoreWithPool(pool, pairs...)
 	opts := s.opts
 	rs.Options = &opts
 	rs.SetMaxAge(opts.MaxAge)
@@ -214,6 +237,7 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 	s.store = rs
 	s.signOuts = redisSignOuts{pool}
 	s.close = rs.Close
+	s.remote = true
 	s.ping = func(ctx context.Context) error {
 		conn, err := pool.GetContext(ctx)
 		if err != nil {
@@ -221,9 +245,37 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 		}
 		defer conn.Close()
 		_, err = redis.DoContext(conn, ctx, "PING")
+		s.reach.observe(err)
 		return err
 	}
 	return nil
+}
+
+// reachability logs Redis going away and coming back once each, however
+// many requests meet it meanwhile, so that an outage is a line, not a flood.
+type reachability struct {
+	log   *slog.Logger
+	mu    sync.Mutex
+	known bool // a connection has been tried
+	down  bool
+}
+
+func (r *reachability) observe(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	down := err != nil
+	if r.known && down == r.down {
+		return
+	}
+	first := !r.known
+	r.known, r.down = true, down
+	switch {
+	case down:
+		// Dial errors name the host and port, never the URL's password.
+		r.log.Warn("session store unavailable: sign-ins wait until Redis answers", slog.String("error", err.Error()))
+	case !first:
+		r.log.Info("session store reachable: Redis answers again")
+	}
 }
 
 // sealingCodecs encrypt and authenticate a session record (or its id in
@@ -247,14 +299,6 @@ func (z sealed) Serialize(ss *sessions.Session) ([]byte, error) {
 
 func (z sealed) Deserialize(d []byte, ss *sessions.Session) error {
 	return securecookie.DecodeMulti(ss.Name(), string(d), &ss.Values, z.codecs...)
-}
-
-func redactedURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // Load returns the browser's session, or nil when it has none. A cookie

@@ -1,8 +1,10 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -119,5 +121,60 @@ func TestRedisRecordsAreSealedAndEndWithTheSession(t *testing.T) {
 	}
 	if _, err := s.Load(browserRequest(third)); !errors.As(err, new(StoreError)) {
 		t.Errorf("load with Redis gone: %v, want a StoreError", err)
+	}
+}
+
+// A store whose Redis is away when it opens (failed over, upgraded) opens
+// all the same: sessions fail as a StoreError, and the log says so once,
+// without the URL's password. Once Redis answers on its address, the same
+// store keeps sessions, and the log says that once too.
+func TestRedisAwayAtStartIsUsedOnceItAnswers(t *testing.T) {
+	rs := redistest.Start(t)
+	rs.Stop()
+	var logs bytes.Buffer
+	cfg := config.Default()
+	cfg.DataDir, cfg.SessionKeys = t.TempDir(), [][]byte{[]byte(testSecret)}
+	cfg.SessionStore = strings.Replace(rs.URL, "redis://", "redis://:hunter2-secret@", 1)
+	s, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatalf("a Redis away at start stops the store: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	ctx := context.Background()
+	u := &User{SignedInAt: time.Now()}
+	for range 3 {
+		if err := s.Usable(ctx); !errors.As(err, new(StoreError)) {
+			t.Errorf("Usable with Redis away: %v", err)
+		}
+		if err := s.Start(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/signin", nil), u); !errors.As(err, new(StoreError)) {
+			t.Errorf("a sign-in with Redis away: %v", err)
+		}
+	}
+	if n := strings.Count(logs.String(), "session store unavailable"); n != 1 || strings.Contains(logs.String(), "hunter2") {
+		t.Errorf("the log says the store is unavailable %d times (want once, without the password):\n%s", n, logs.String())
+	}
+
+	rs.Restart(t)
+	conn, err := redis.Dial("tcp", rs.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Do("CONFIG", "SET", "requirepass", "hunter2-secret"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if err := s.Usable(ctx); err != nil {
+		t.Fatalf("Usable once Redis is back: %v", err)
+	}
+	w := httptest.NewRecorder()
+	if err := s.Start(w, httptest.NewRequest(http.MethodPost, "/signin", nil), u); err != nil {
+		t.Fatalf("a sign-in once Redis is back: %v", err)
+	}
+	if got, err := s.Load(browserRequest(w.Result().Cookies())); err != nil || got == nil {
+		t.Errorf("the session kept once Redis is back: %v, %v", got, err)
+	}
+	if n := strings.Count(logs.String(), "session store reachable"); n != 1 {
+		t.Errorf("the log says the store is back %d times, want once:\n%s", n, logs.String())
 	}
 }
