@@ -169,6 +169,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		if err := s.newDigest(balena); err != nil {
 			return nil, errors.Join(err, s.Close(context.Background()))
 		}
+		if m != nil && cfg.DigestEnabled() {
+			m.Digest(s.digest, s.now)
+		}
 	}
 	return s, nil
 }
