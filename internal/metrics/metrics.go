@@ -1,7 +1,8 @@
 // Package metrics is the portal's Prometheus registry: the HTTP requests it
-// served, the balena calls it made, the watcher's figures, and the Go and
-// process collectors, and the scheduled digest's deliveries. Each Server has a registry of its own (not the global
-// default), so that several portals can run in one test.
+// served, the balena calls it made, the watcher's figures, the scheduled
+// digest's deliveries, and the Go and process collectors. Each Server has
+// a registry of its own (not the global default), so that several portals
+// can run in one test.
 package metrics
 
 import (
