@@ -172,6 +172,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		if err := s.newDigest(balena); err != nil {
 			return nil, errors.Join(err, s.Close(context.Background()))
 		}
+		if m != nil && cfg.DigestEnabled() {
+			m.Digest(s.digest, s.now)
+		}
 	}
 	s.paths, s.slotPaths = routePaths(e)
 	return s, nil

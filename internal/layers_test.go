@@ -33,7 +33,7 @@ var layers = map[string]struct{ allowed, forbidden []string }{
 		forbidden: []string{"github.com/labstack/echo", "github.com/a-h/templ", "github.com/gorilla"}},
 	"internal/session": {allowed: []string{"apiclient", "internal/config", "internal/ttlcache"},
 		forbidden: []string{"github.com/labstack/echo"}},
-	"internal/metrics": {allowed: []string{"apiclient", "internal/apikeys", "internal/watch"},
+	"internal/metrics": {allowed: []string{"apiclient", "internal/apikeys", "internal/digest", "internal/watch"},
 		forbidden: []string{"github.com/labstack/echo", "github.com/a-h/templ"}},
 	"internal/audit": {allowed: []string{"apiclient", "internal/apikeys"},
 		forbidden: []string{"net/http", "github.com/labstack/echo", "github.com/a-h/templ", "github.com/gorilla"}},

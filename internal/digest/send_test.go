@@ -44,7 +44,7 @@ func TestAFailingWebhookIsAnErrorThatNamesNoURLAndIsNotRecorded(t *testing.T) {
 	w := newWorld(t, monday)
 	seed(t, w)
 	h := newHook(t)
-	h.fail = true
+	h.SetFail(true)
 	ledger := newFileLedger(t)
 	svc := w.service(t, ledger, false, digest.Webhook{URL: h.URL, Loc: time.UTC})
 	_, err := svc.SendSlot(context.Background(), monday)
@@ -99,6 +99,43 @@ func TestEmailHasAPlainAndAnEscapedHTMLPart(t *testing.T) {
 	contains(t, "HTML part", parts["text/html"], "ci &lt;deploy&gt; &amp; co", `<a href="`+keysURL+`/`, "<h2>Expiring within 1 day (1)</h2>")
 	if strings.Contains(parts["text/html"], "<deploy>") || strings.Contains(m.Data, "SECRET-") || strings.Contains(m.Data, "hunter2") {
 		t.Error("the mail shows a name unescaped in HTML, a key's secret or the SMTP password")
+	}
+}
+
+// An SMTP password changed on the server's side: the digest still reaches
+// the webhook, and the email counts as an error, so that its metric moves,
+// while the last success (every destination) stays where it was.
+func TestStatsCountEachDestinationAndTheLastDigestEveryOneTook(t *testing.T) {
+	w := newWorld(t, monday)
+	seed(t, w)
+	h := newHook(t)
+	mb, tlsConfig := newMailbox(t, "mailer", "new-password")
+	mail := func(pass string) digest.Email {
+		return digest.Email{URL: "smtp://mailer:" + pass + "@" + mb.Addr, From: "keyportal@example.com", To: []string{"ops@example.com"}, Loc: time.UTC, TLS: tlsConfig}
+	}
+	ledger := newFileLedger(t)
+	if st := w.service(t, ledger, false, digest.Webhook{URL: h.URL, Loc: time.UTC}, mail("new-password")).Stats(); !st.LastSuccess.IsZero() ||
+		len(st.Sent) != 2 || st.Sent[0] != (digest.Delivery{Destination: "webhook"}) || st.Sent[1] != (digest.Delivery{Destination: "email"}) {
+		t.Errorf("before any digest: %+v, want both destinations at zero and no last success", st)
+	}
+	good := w.service(t, ledger, false, digest.Webhook{URL: h.URL, Loc: time.UTC}, mail("new-password"))
+	mustSend(t, good, monday)
+	if st := good.Stats(); !st.LastSuccess.Equal(monday) || st.Sent[0].OK != 1 || st.Sent[1].OK != 1 || st.Sent[0].Errors+st.Sent[1].Errors != 0 {
+		t.Errorf("after a digest both took: %+v", st)
+	}
+
+	tuesday := monday.AddDate(0, 0, 1)
+	w.clock.Set(tuesday)
+	stale := w.service(t, ledger, false, digest.Webhook{URL: h.URL, Loc: time.UTC}, mail("old-password"))
+	if out, err := stale.SendSlot(context.Background(), tuesday); out != digest.Sent || err == nil || strings.Contains(err.Error(), "old-password") {
+		t.Errorf("with the old SMTP password: %q, %v; want sent (to the webhook) with an error that names no password", out, err)
+	}
+	if st := stale.Stats(); !st.LastSuccess.IsZero() || st.Sent[0] != (digest.Delivery{Destination: "webhook", OK: 1}) ||
+		st.Sent[1] != (digest.Delivery{Destination: "email", Errors: 1}) {
+		t.Errorf("after the email failed: %+v, want the webhook's success, the email's error and no last success", st)
+	}
+	if n := len(mb.Messages()); n != 1 {
+		t.Errorf("the mailbox got %d digests, want Monday's only", n)
 	}
 }
 

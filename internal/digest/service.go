@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,6 +25,31 @@ type Service struct {
 	sendEmpty bool
 	now       func() time.Time
 	log       *slog.Logger
+
+	mu          sync.Mutex
+	lastSuccess time.Time  // the last digest every destination took
+	sent        []Delivery // by destination, in the order configured
+}
+
+// Stats is what this process delivered since it started, for metrics. Only
+// the replica that claims a digest sends and counts it: across replicas,
+// take the newest LastSuccess and the sum of the counts.
+type Stats struct {
+	LastSuccess time.Time  // the last digest every destination took; zero before
+	Sent        []Delivery // each destination, in the order configured
+}
+
+// Delivery counts the digests a destination took and refused.
+type Delivery struct {
+	Destination string // a Sender's Name, never its URL or address
+	OK, Errors  uint64
+}
+
+// Stats is a copy of what this process delivered.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{LastSuccess: s.lastSuccess, Sent: slices.Clone(s.sent)}
 }
 
 // Options are what a Service needs; Schedule is a cron expression read in
@@ -51,8 +77,16 @@ func New(o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	// Every destination counts from zero, so that a first error is an
+	// increase that Prometheus sees.
+	var sent []Delivery
+	for _, snd := range o.Senders {
+		if !slices.ContainsFunc(sent, func(d Delivery) bool { return d.Destination == snd.Name() }) {
+			sent = append(sent, Delivery{Destination: snd.Name()})
+		}
+	}
 	return &Service{builder: o.Builder, ledger: o.Ledger, senders: o.Senders, expr: o.Schedule, sched: sched,
-		loc: o.Loc, sendEmpty: o.SendEmpty, now: o.Now, log: o.Log}, nil
+		loc: o.Loc, sendEmpty: o.SendEmpty, now: o.Now, log: o.Log, sent: sent}, nil
 }
 
 // Next is the first scheduled time after t.
@@ -174,7 +208,9 @@ func (s *Service) send(ctx context.Context, d Digest) (int, error) {
 	var errs []error
 	sent := 0
 	for _, snd := range s.senders {
-		if err := snd.Send(ctx, d); err != nil {
+		err := snd.Send(ctx, d)
+		s.count(snd.Name(), err)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -182,8 +218,23 @@ func (s *Service) send(ctx context.Context, d Digest) (int, error) {
 	}
 	if len(s.senders) == 0 {
 		errs = append(errs, errors.New("digest: no destination (KEYPORTAL_DIGEST_WEBHOOK_URL or KEYPORTAL_DIGEST_SMTP_URL)"))
+	} else if sent == len(s.senders) {
+		s.mu.Lock()
+		s.lastSuccess = s.now()
+		s.mu.Unlock()
 	}
 	return sent, errors.Join(errs...)
+}
+
+func (s *Service) count(destination string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.sent, func(d Delivery) bool { return d.Destination == destination })
+	if err != nil {
+		s.sent[i].Errors++
+	} else {
+		s.sent[i].OK++
+	}
 }
 
 // SendNow builds the digest now and sends it, recorded as the last digest,

@@ -1,7 +1,8 @@
 // Package metrics is the portal's Prometheus registry: the HTTP requests it
-// served, the balena calls it made, the watcher's figures, and the Go and
-// process collectors. Each Server has a registry of its own (not the global
-// default), so that several portals can run in one test.
+// served, the balena calls it made, the watcher's figures, the scheduled
+// digest's deliveries, and the Go and process collectors. Each Server has
+// a registry of its own (not the global default), so that several portals
+// can run in one test.
 package metrics
 
 import (
@@ -15,6 +16,7 @@ import (
 
 	"github.com/keyportal/keyportal/apiclient"
 	"github.com/keyportal/keyportal/internal/apikeys"
+	"github.com/keyportal/keyportal/internal/digest"
 	"github.com/keyportal/keyportal/internal/watch"
 )
 
@@ -71,6 +73,12 @@ func (m *Metrics) ObserveBalena(endpoint string, code int, d time.Duration) {
 // Watch exports w's figures.
 func (m *Metrics) Watch(w *watch.Watcher) { m.reg.MustRegister(watcherCollector{w}) }
 
+// Digest exports d's deliveries and its next scheduled time, read with
+// now; only for a digest that has a destination.
+func (m *Metrics) Digest(d *digest.Service, now func() time.Time) {
+	m.reg.MustRegister(digestCollector{d, now})
+}
+
 // Handler serves the registry in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler {
 	// The server compresses its answers itself.
@@ -92,6 +100,43 @@ var (
 	errorsDesc = prometheus.NewDesc("keyportal_watch_errors_total",
 		"Refreshes of the watcher that failed; the figures of the last success stay.", nil, nil)
 )
+
+// The digest's metrics name a destination by its kind only: a webhook's
+// URL holds a token, and addresses are nobody's business on /metrics.
+var (
+	digestLastSuccessDesc = prometheus.NewDesc("keyportal_digest_last_success_timestamp_seconds",
+		"When this process last delivered the digest to every configured destination, as a Unix time; absent before the first. Only the replica that claims a digest sends it: take the max over instances.",
+		nil, nil)
+	digestSentDesc = prometheus.NewDesc("keyportal_digest_sent_total",
+		"Digests this process sent, by destination (webhook, email) and result (ok, error).",
+		[]string{"destination", "result"}, nil)
+	digestNextDesc = prometheus.NewDesc("keyportal_digest_next_timestamp_seconds",
+		"When the next scheduled digest is due (KEYPORTAL_DIGEST_SCHEDULE), as a Unix time.", nil, nil)
+)
+
+// digestCollector reads the digest's state at each scrape.
+type digestCollector struct {
+	d   *digest.Service
+	now func() time.Time
+}
+
+func (c digestCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- digestLastSuccessDesc
+	ch <- digestSentDesc
+	ch <- digestNextDesc
+}
+
+func (c digestCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.d.Stats()
+	if !st.LastSuccess.IsZero() {
+		ch <- prometheus.MustNewConstMetric(digestLastSuccessDesc, prometheus.GaugeValue, unix(st.LastSuccess))
+	}
+	for _, s := range st.Sent {
+		ch <- prometheus.MustNewConstMetric(digestSentDesc, prometheus.CounterValue, float64(s.OK), s.Destination, "ok")
+		ch <- prometheus.MustNewConstMetric(digestSentDesc, prometheus.CounterValue, float64(s.Errors), s.Destination, "error")
+	}
+	ch <- prometheus.MustNewConstMetric(digestNextDesc, prometheus.GaugeValue, unix(c.d.Next(c.now())))
+}
 
 // watcherCollector reads the watcher's state at each scrape.
 type watcherCollector struct{ w *watch.Watcher }
