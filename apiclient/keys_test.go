@@ -415,12 +415,15 @@ func TestKeyIDsAreTheKeysTheCallerSees(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			e := newModeEnv(t, m, balenasim.Options{})
 			s := e.session(t, balenasim.DemoEmail)
-			all, err := s.ListKeys(ctx(t), KeyQuery{})
+			// KeyIDs first: a list before it, on open-balena, learns that
+			// actor is hidden by a list and count of which the count is
+			// cancelled, and may reach the stand-in after any reset.
+			ids, err := s.KeyIDs(ctx(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.sim.ResetCounters()
-			ids, err := s.KeyIDs(ctx(t))
+			spans := e.sim.Counters().Spans
+			all, err := s.ListKeys(ctx(t), KeyQuery{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -432,7 +435,6 @@ func TestKeyIDsAreTheKeysTheCallerSees(t *testing.T) {
 			if !slices.Equal(ids, want) || len(ids) == 0 {
 				t.Errorf("KeyIDs %v, want the listed keys %v", ids, want)
 			}
-			spans := e.sim.Counters().Spans
 			if len(spans) != 1 || spans[0].Query.Get("$select") != "id" {
 				t.Errorf("%d requests (%v); want one that selects id only", len(spans), spans)
 			}
