@@ -2,6 +2,7 @@ package digest
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,6 +118,10 @@ func (l *FileLedger) Close() error { return nil }
 type RedisLedger struct {
 	pool  *redis.Pool
 	lease time.Duration
+	// token marks this ledger's claims: a claim whose answer was lost, or
+	// that Redis kept through a failover while its holder could not go on,
+	// is still this ledger's when it tries that digest again.
+	token string
 }
 
 // Redis keys of the ledger.
@@ -135,11 +140,15 @@ func NewRedisLedger(rawURL string, lease time.Duration) *RedisLedger {
 				redis.DialReadTimeout(5*time.Second), redis.DialWriteTimeout(5*time.Second))
 		},
 	}
-	return &RedisLedger{pool: pool, lease: lease}
+	// Random, not the process id: replicas in containers all run as pid 1.
+	return &RedisLedger{pool: pool, lease: lease, token: rand.Text()}
 }
 
 // release deletes a claim only if it is still ours.
 var release = redis.NewScript(1, `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// reclaim renews a claim that is already ours; 0 when another holds it.
+var reclaim = redis.NewScript(1, `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
 
 func (l *RedisLedger) Claim(ctx context.Context, slot time.Time) (func(), bool, error) {
 	conn, err := l.pool.GetContext(ctx)
@@ -148,12 +157,17 @@ func (l *RedisLedger) Claim(ctx context.Context, slot time.Time) (func(), bool, 
 	}
 	defer conn.Close()
 	key := redisClaimPrefix + slot.UTC().Format(time.RFC3339)
-	token := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+	token := l.token
 	_, err = redis.String(redis.DoContext(conn, ctx, "SET", key, token, "NX", "PX", l.lease.Milliseconds()))
 	if errors.Is(err, redis.ErrNil) {
-		return nil, false, nil
-	}
-	if err != nil {
+		ours, err := redis.Int(reclaim.DoContext(ctx, conn, key, token, l.lease.Milliseconds()))
+		if err != nil {
+			return nil, false, redisErr(err)
+		}
+		if ours == 0 {
+			return nil, false, nil
+		}
+	} else if err != nil {
 		return nil, false, redisErr(err)
 	}
 	return func() {
