@@ -22,6 +22,17 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
+// validPort reports whether a URL's port, when it has one, is a TCP port:
+// a Redis URL with another would fail every connection, which the portal
+// would take for a Redis that is away.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
 // redisDB is the path of a Redis URL as the Redis client reads it: none,
 // or a database number.
 var redisDB = regexp.MustCompile(`^(/[0-9]*)?$`)
@@ -514,7 +525,7 @@ func (c *Config) Validate() error {
 		// The URL may hold a password: name only its scheme.
 		// A database other than a number would fail every connection, which
 		// the portal would take for a Redis that is away.
-		if u, err := url.Parse(c.SessionStore); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" || !redisDB.MatchString(u.Path) {
+		if u, err := url.Parse(c.SessionStore); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" || !redisDB.MatchString(u.Path) || !validPort(u.Port()) {
 			errs = append(errs, errors.New("KEYPORTAL_SESSION_STORE: want empty (files under KEYPORTAL_DATA_DIR) or a redis:// or rediss:// URL such as redis://:password@redis:6379/0"))
 		}
 	}

@@ -92,6 +92,7 @@ func TestLoadRefusesBadSettingsWithClearMessages(t *testing.T) {
 		"store password":        {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_STORE": "http://:hunter2@x"}, "KEYPORTAL_SESSION_STORE: want empty"},
 		"store bad database":    {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_STORE": "redis://:hunter2@redis:6379/sessions"}, "KEYPORTAL_SESSION_STORE: want empty"},
 		"store bad port":        {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_STORE": "redis://:hunter2@redis:port/0"}, "KEYPORTAL_SESSION_STORE: want empty"},
+		"store port 99999":      {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SESSION_STORE": "redis://:hunter2@redis:99999/0"}, "KEYPORTAL_SESSION_STORE: want empty"},
 		"bad proxy":             {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_TRUSTED_PROXIES": "proxy.local"}, "KEYPORTAL_TRUSTED_PROXIES"},
 		"bad limit":             {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SIGNIN_LIMIT_IP": "5 per minute"}, "KEYPORTAL_SIGNIN_LIMIT_IP"},
 		"zero limit":            {map[string]string{"KEYPORTAL_SESSION_KEYS": goodKey, "KEYPORTAL_SIGNIN_LIMIT_ACCOUNT": "0/1m"}, "KEYPORTAL_SIGNIN_LIMIT_ACCOUNT"},
