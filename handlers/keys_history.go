@@ -43,6 +43,12 @@ func logAuditReadFailure(ctx context.Context, log *slog.Logger, what string, err
 	log.LogAttrs(ctx, slog.LevelWarn, what+": the audit database did not answer", append(attrs, slog.String("error", err.Error()))...)
 }
 
+// keyTrailTimeout bounds a keys page's reads of the audit trail (the
+// lineage, a key's history): a database that hangs rather than refuses
+// must not hang the keys, which are served without the trail as when it is
+// down. A change waits as long for its event (audit.DefaultWriteTimeout).
+const keyTrailTimeout = audit.DefaultWriteTimeout
+
 // historyLimit is how many of a key's events its page shows, newest first.
 const historyLimit = 50
 
@@ -52,6 +58,8 @@ func (h keys) lineage(ctx context.Context, ids []int64) map[int64]audit.Link {
 	if len(ids) == 0 {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, keyTrailTimeout)
+	defer cancel()
 	links, err := h.history.Lineage(ctx, ids)
 	if err != nil {
 		logAuditReadFailure(ctx, h.log, "audit trail: reading the lineage of keys", err)
@@ -84,7 +92,9 @@ func (l rowLinks) withLineage(row *views.KeyRow, link audit.Link) {
 // (any more), only their own actions, as on the audit page.
 func (h keys) keyEvents(ctx context.Context, m *views.KeyPage, id int64, visible bool, me apiclient.Identity, links rowLinks) {
 	m.AuditURL = h.url(routeAudit) + "?" + url.Values{"key": {strconv.FormatInt(id, 10)}}.Encode()
-	entries, err := h.history.History(ctx, id, historyLimit)
+	read, cancel := context.WithTimeout(ctx, keyTrailTimeout)
+	defer cancel()
+	entries, err := h.history.History(read, id, historyLimit)
 	if err != nil {
 		logAuditReadFailure(ctx, h.log, "audit trail: reading a key's history", err, slog.Int64("key", id))
 		m.HistoryAlert = auditUnavailable
