@@ -259,6 +259,10 @@ func (s *Server) requestLog() echo.MiddlewareFunc {
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			level := slog.LevelInfo
 			switch {
+			case v.Status == http.StatusServiceUnavailable && v.RoutePath == s.cfg.BasePath+"/readyz":
+				// Probed every few seconds: the store that is away says
+				// so once, when it goes and when it comes back.
+				level = slog.LevelDebug
 			case v.Status >= 500:
 				level = slog.LevelError
 			case v.Status >= 400:

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"os"
@@ -513,5 +514,27 @@ func TestOpenRefusesWhatARestartCannotMend(t *testing.T) {
 	}
 	if _, err := audit.Open(context.Background(), audit.Options{Dir: dir}); err == nil {
 		t.Error("opened an SQLite file that is a directory")
+	}
+}
+
+// A database that answers but no longer holds the trail (a failover to an
+// empty server, a table dropped by hand) is not ready: events would go to
+// the log only.
+func TestPingAsksTheTrailItself(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, audit.Options{Dir: dir})
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("a fresh trail: %v", err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, audit.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("DROP TABLE audit_event"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(context.Background()); err == nil {
+		t.Error("a database without the trail's table is ready")
 	}
 }

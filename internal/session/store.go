@@ -213,7 +213,7 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 				redis.DialConnectTimeout(5*time.Second),
 				redis.DialReadTimeout(5*time.Second),
 				redis.DialWriteTimeout(5*time.Second))
-			s.reach.observe(err)
+			s.reach.observe(ctx, err)
 			return c, err
 		},
 		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
@@ -245,7 +245,7 @@ func (s *Store) openRedis(rawURL string, pairs [][]byte, memo *sessionMemo) erro
 		}
 		defer conn.Close()
 		_, err = redis.DoContext(conn, ctx, "PING")
-		s.reach.observe(err)
+		s.reach.observe(ctx, err)
 		return err
 	}
 	return nil
@@ -260,7 +260,12 @@ type reachability struct {
 	down  bool
 }
 
-func (r *reachability) observe(err error) {
+func (r *reachability) observe(ctx context.Context, err error) {
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// The caller gave up (a closed page): that says nothing of Redis.
+		// A deadline that passed does: Redis did not answer in time.
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	down := err != nil
