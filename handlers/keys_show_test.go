@@ -168,6 +168,7 @@ func TestKeyPageNotFound(t *testing.T) {
 	for path, want := range map[string]string{
 		keyURL(hidden):                     "There is no key #" + strconv.FormatInt(hidden.ID, 10) + " that your account can see",
 		"/keys/99999999":                   "There is no key #99999999 that your account can see",
+		"/keys/9223372036854775807":        "There is no key #9223372036854775807 that your account can see",
 		"/keys/abc":                        "“abc” is not a key id: key ids are whole numbers",
 		"/keys/-3":                         "“-3” is not a key id",
 		"/keys/1e3":                        "“1e3” is not a key id",

@@ -2,6 +2,7 @@ package apikeys
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/keyportal/keyportal/apiclient"
@@ -73,7 +74,9 @@ func (s *Service) Now() time.Time { return s.now() }
 
 // Key reads one key the caller can see.
 func (s *Service) Key(ctx context.Context, c Caller, id int64) (apiclient.APIKey, error) {
-	if id <= 0 {
+	// balena's ids are PostgreSQL integers: a larger one names no key, and
+	// asking would only get balena's error for a number it cannot store.
+	if id <= 0 || id > math.MaxInt32 {
 		return apiclient.APIKey{}, &Error{Code: apiclient.CodeNotFound}
 	}
 	return c.API.GetKey(ctx, id)
