@@ -23,7 +23,7 @@ type problem struct {
 // sessionsUnavailable is what anything needing a session says while the
 // session store (Redis, or the data directory) does not answer: nothing
 // about it, which is the operator's to read in the log and /readyz.
-const sessionsUnavailable = "Signing in is unavailable for a moment: the portal cannot reach its session store, where it keeps who is signed in. Nothing was changed. Try again in a minute."
+const sessionsUnavailable = "Keyportal is unavailable for a moment: it cannot reach its session store, where it keeps who is signed in. Nothing was changed. Try again in a minute."
 
 // statuses answers each kind of failure with its HTTP status.
 var statuses = map[apiclient.Code]int{

@@ -103,7 +103,7 @@ func TestReplicasStartWhileRedisIsAwayAndUseItOnceItAnswers(t *testing.T) {
 func checkStoreAway(t *testing.T, what string, p page, again string) {
 	t.Helper()
 	main := p.doc.Find("main").Text()
-	if p.status != http.StatusServiceUnavailable || !strings.Contains(main, "Signing in is unavailable for a moment") ||
+	if p.status != http.StatusServiceUnavailable || !strings.Contains(main, "Keyportal is unavailable for a moment") ||
 		p.header.Get("Retry-After") == "" {
 		t.Errorf("%s with Redis away: %d %q", what, p.status, main)
 	}

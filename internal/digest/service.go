@@ -356,6 +356,10 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) report(o Outcome, err error) {
 	switch {
 	case errors.Is(err, context.Canceled): // stopping, not failing
+	case errors.As(err, new(LedgerError)):
+		// Nothing was sent: the digest waits for its ledger, and goes out
+		// once, when the ledger answers.
+		s.log.Warn("digest waits: its ledger does not answer; it goes out once it does", "error", err)
 	case err != nil:
 		s.log.Error("digest failed", "error", err, "outcome", string(o))
 	default:
