@@ -460,3 +460,46 @@ func saveRedis(t *testing.T, rs *redistest.Server) {
 		t.Fatal(err)
 	}
 }
+
+// A portal that stops just as a digest went out (its context ends right
+// after the send) still writes down that it was sent: the next start, or
+// another replica, must not send it again.
+func TestADigestSentAsThePortalStopsIsRecorded(t *testing.T) {
+	rs := redistest.Start(t)
+	w := newWorld(t, monday)
+	seed(t, w)
+	h := newHook(t)
+	open := func() digest.Ledger {
+		l := digest.NewRedisLedger(rs.URL, time.Minute)
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	if err := open().Put(context.Background(), digest.Record{Slot: monday, At: monday}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Set(monday.AddDate(0, 0, 1).Add(time.Hour)) // Tuesday's digest is due
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	svc := w.service(t, open(), false, stopping{digest.Webhook{URL: h.URL, Loc: time.UTC}, stop})
+	if out, err := svc.CatchUp(ctx); out != digest.Sent {
+		t.Fatalf("CatchUp: %q, %v; want it sent", out, err)
+	}
+	if out, err := w.service(t, open(), false, digest.Webhook{URL: h.URL, Loc: time.UTC}).CatchUp(context.Background()); err != nil || out != digest.AlreadySent {
+		t.Errorf("the next start: %q, %v; want it already sent", out, err)
+	}
+	if n := len(h.Payloads()); n != 1 {
+		t.Errorf("the webhook got %d digests, want 1", n)
+	}
+}
+
+// stopping is a destination after which the portal stops.
+type stopping struct {
+	digest.Sender
+	stop func()
+}
+
+func (s stopping) Send(ctx context.Context, d digest.Digest) error {
+	err := s.Sender.Send(ctx, d)
+	s.stop()
+	return err
+}

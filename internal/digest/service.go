@@ -147,6 +147,9 @@ type LedgerError struct{ Err error }
 func (e LedgerError) Error() string { return e.Err.Error() }
 func (e LedgerError) Unwrap() error { return e.Err }
 
+// recordTimeout bounds writing down a digest that was sent.
+const recordTimeout = 10 * time.Second
+
 // unsent wraps a ledger's failure before any send as a LedgerError.
 func unsent(err error) error {
 	if err == nil {
@@ -185,8 +188,12 @@ func (s *Service) deliver(ctx context.Context, slot time.Time, catchUp bool) (Ou
 	sent, err := s.send(ctx, d)
 	if sent > 0 {
 		// Some destination has it: sending it again at the next start would
-		// repeat it there. The failure is still reported.
-		return Sent, errors.Join(err, s.ledger.Put(ctx, Record{Slot: slot, At: now}))
+		// repeat it there. The failure is still reported. The record is
+		// written even as the portal stops (ctx ends right after a send):
+		// without it the next start would send the digest again.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		return Sent, errors.Join(err, s.ledger.Put(rctx, Record{Slot: slot, At: now}))
 	}
 	return "", err
 }
