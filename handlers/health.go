@@ -20,7 +20,7 @@ type health struct {
 
 func (h health) routes(e *echo.Group) {
 	e.GET("/healthz", h.alive)
-	e.GET("/readyz", h.ready)
+	e.GET("/readyz", h.ready).Name = routeReady
 }
 
 // alive answers as long as the process serves requests.

@@ -30,6 +30,7 @@ const (
 	routeKeyRotateDo  = "keys.rotate.submit"
 	routeAudit        = "audit"
 	routeAuditExport  = "audit.export"
+	routeReady        = "readyz"
 )
 
 // ctxCSRF is the Echo context key of the request's CSRF token. The names

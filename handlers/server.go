@@ -259,7 +259,7 @@ func (s *Server) requestLog() echo.MiddlewareFunc {
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			level := slog.LevelInfo
 			switch {
-			case v.Status == http.StatusServiceUnavailable && v.RoutePath == s.cfg.BasePath+"/readyz":
+			case v.Status == http.StatusServiceUnavailable && v.RoutePath == s.url(routeReady):
 				// Probed every few seconds: the store that is away says
 				// so once, when it goes and when it comes back.
 				level = slog.LevelDebug
